@@ -1,0 +1,97 @@
+"""The reference app: a small contacts book that holds personal data.
+
+Run it with ``ringfence serve examples/contacts/app.py``. It uses only ringfence's public API.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+from sqlalchemy import String, func, or_, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ringfence import App, Model, Scope, ToolError, current_principal
+
+app = App(
+    "contacts",
+    title="Contacts",
+    instructions="A private contacts book. Each user sees only their own contacts.",
+    scopes=[
+        Scope("contacts:read", "See your contacts"),
+        Scope("contacts:write", "Add, change and delete your contacts", implies=["contacts:read"]),
+    ],
+)
+
+
+class ContactRow(Model):
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(40))
+
+
+class Contact(BaseModel):
+    id: int
+    name: str
+    email: str | None = None
+    phone: str | None = None
+
+
+class AppInfo(BaseModel):
+    name: str
+    version: str
+    description: str
+
+
+def _contact(row: ContactRow) -> Contact:
+    return Contact(id=row.id, name=row.name, email=row.email, phone=row.phone)
+
+
+@app.tool(effect="read", returns=["public"])
+async def app_info() -> AppInfo:
+    """Describe this app and what it can do."""
+    return AppInfo(name=app.title, version=app.version, description="Search, add and delete your own contacts.")
+
+
+@app.tool(effect="read", scopes=["contacts:read"], returns=["personal", "contact"])
+async def search_contacts(query: str = Field(max_length=200)) -> list[Contact]:
+    """Find your contacts whose name or e-mail contains the query (case-insensitive)."""
+    owner = current_principal().subject
+    pattern = f"%{query.lower()}%"
+    async with app.database.session() as session:
+        rows = await session.scalars(
+            select(ContactRow)
+            .where(ContactRow.owner == owner)
+            .where(or_(func.lower(ContactRow.name).like(pattern), func.lower(ContactRow.email).like(pattern)))
+            .order_by(ContactRow.name)
+            .limit(50)
+        )
+        return [_contact(row) for row in rows]
+
+
+@app.tool(effect="write", scopes=["contacts:write"], returns=["personal", "contact"])
+async def add_contact(
+    name: str = Field(min_length=1, max_length=200),
+    email: str | None = Field(default=None, max_length=320),
+    phone: str | None = Field(default=None, max_length=40),
+) -> Contact:
+    """Add a contact to your contacts book."""
+    row = ContactRow(owner=current_principal().subject, name=name.strip(), email=email, phone=phone)
+    async with app.database.session() as session:
+        session.add(row)
+        await session.flush()
+        return _contact(row)
+
+
+@app.tool(effect="destructive", scopes=["contacts:write"])
+async def delete_contact(contact_id: int) -> str:
+    """Delete one of your contacts. It cannot be undone."""
+    owner = current_principal().subject
+    async with app.database.session() as session:
+        row = await session.get(ContactRow, contact_id)
+        if row is None or row.owner != owner:
+            raise ToolError(f"You have no contact with id {contact_id}.")
+        await session.delete(row)
+    return f"Deleted contact {contact_id}."

@@ -1,0 +1,116 @@
+"""The declaration object an app author writes: its scopes and its tools, each declared once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from mcp.server.mcpserver import MCPServer
+
+from ringfence.declaration import DeclarationError, Scope, ToolSpec, declare_tool
+from ringfence.guards.wrapper import guard_tool
+from ringfence.policy import ScopeCatalog, annotations_for, tool_meta_for
+from ringfence.store.database import Database
+
+F = TypeVar("F", bound=Callable[..., Any])
+_REQUIRED = object()
+
+
+class App:
+    """A secure MCP server / ChatGPT app, declared tool by tool.
+
+    >>> app = App("contacts", scopes=[Scope("contacts:read", "See your contacts")])
+    >>> @app.tool(effect="read", scopes=["contacts:read"], returns=["personal"])
+    ... async def search_contacts(query: str) -> list[dict]: ...
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        scopes: Iterable[Scope] = (),
+        title: str | None = None,
+        instructions: str | None = None,
+        version: str = "0.1.0",
+    ) -> None:
+        self.name = name
+        self.title = title or name
+        self.instructions = instructions
+        self.version = version
+        self.catalog = ScopeCatalog(scopes)
+        self._tools: dict[str, ToolSpec] = {}
+        self._database: Database | None = None
+
+    def tool(
+        self,
+        *,
+        effect: Any = _REQUIRED,
+        scopes: Iterable[str] = (),
+        returns: Iterable[str] = (),
+        open_world: bool = False,
+        idempotent: bool | None = None,
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Callable[[F], F]:
+        """Declare a tool: ``effect`` is ``"read"``, ``"write"`` or ``"destructive"`` (required);
+        ``scopes`` are all required to call it (none: a public tool); ``returns`` names the data
+        classes in its results; ``open_world`` says it reaches beyond the user's account.
+        """
+
+        def decorator(fn: F) -> F:
+            spec = declare_tool(
+                fn,
+                effect=None if effect is _REQUIRED else effect,
+                scopes=scopes,
+                returns=returns,
+                open_world=open_world,
+                idempotent=idempotent,
+                name=name,
+                title=title,
+                description=description,
+                meta=meta,
+            )
+            self.catalog.check_declared(spec)
+            if spec.name in self._tools:
+                raise DeclarationError(f"tool {spec.name!r} is declared twice")
+            self._tools[spec.name] = spec
+            return fn
+
+        return decorator
+
+    @property
+    def tools(self) -> Mapping[str, ToolSpec]:
+        return MappingProxyType(self._tools)
+
+    @property
+    def scopes(self) -> Mapping[str, Scope]:
+        return MappingProxyType(self.catalog.scopes)
+
+    @property
+    def database(self) -> Database:
+        """The storage the app's tools use; available while the app is being served."""
+        if self._database is None:
+            raise RuntimeError("the database is available only while the app is served (ringfence serve)")
+        return self._database
+
+    def attach_database(self, database: Database | None) -> None:
+        self._database = database
+
+    def mcp_server(self, resource_metadata_url: str) -> MCPServer:
+        """The SDK server with every tool registered behind its guard, metadata derived."""
+        if not self._tools:
+            raise DeclarationError(f"app {self.name!r} declares no tools")
+        server = MCPServer(self.name, title=self.title, instructions=self.instructions, version=self.version)
+        for spec in self._tools.values():
+            server.add_tool(
+                guard_tool(spec, self.catalog, resource_metadata_url),
+                name=spec.name,
+                title=spec.title,
+                description=spec.description,
+                annotations=annotations_for(spec),
+                meta=tool_meta_for(spec),
+            )
+        return server

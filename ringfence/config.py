@@ -1,0 +1,198 @@
+"""One typed settings object, loaded once and validated at start-up.
+
+Every option has a ``RINGFENCE_*`` environment variable and a ``ringfence serve`` flag. A
+setting that would make the server unsafe or ambiguous stops start-up with one sentence that
+says how to fix it (:class:`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "RINGFENCE_"
+MCP_PATH = "/mcp"
+PRM_PATH = "/.well-known/oauth-protected-resource"
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"}
+)
+
+RefusalStyle = Literal["auto", "http", "tool-result"]
+
+
+class ConfigError(ValueError):
+    """A configuration that ringfence refuses to start with; the message says how to fix it."""
+
+
+def is_loopback_host(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseSettings):
+    """Everything ``ringfence serve`` can be told; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    public_url: str | None = None
+    data_dir: Path = Path("ringfence-data")
+    database_url: str | None = None
+
+    # External identity provider (resource-server mode).
+    issuer: str | None = None
+    jwks_url: str | None = None
+    introspection_url: str | None = None
+    introspection_client_id: str | None = None
+    introspection_client_secret: str | None = None
+    audience: str | None = None
+    algorithms: tuple[str, ...] = ("RS256", "ES256", "EdDSA")
+    clock_leeway_seconds: int = Field(30, ge=0, le=300)
+    jwks_cache_seconds: int = Field(300, ge=10, le=86400)
+    jwks_refresh_interval_seconds: int = Field(30, ge=1, le=3600)
+    http_timeout_seconds: float = Field(5.0, gt=0, le=60)
+
+    # HTTP limits and browser checks.
+    max_body_bytes: int = Field(1_048_576, ge=1024, le=16 * 1_048_576)
+    max_token_bytes: int = Field(8192, ge=512, le=65536)
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+
+    # How a tool call refused for a missing token or scope is answered (see README).
+    refusal_style: RefusalStyle = "auto"
+
+    @classmethod
+    def load(cls, **overrides: object) -> Settings:
+        """Settings from the environment, with explicit values (CLI flags) taking precedence."""
+        unknown = sorted(
+            name for name in os.environ if name.startswith(ENV_PREFIX) and
+            name[len(ENV_PREFIX):].lower() not in cls.model_fields
+        )
+        if unknown:
+            raise ConfigError(f"unknown setting {unknown[0]}; see `ringfence serve --help` for the options")
+        try:
+            settings = cls(**{k: v for k, v in overrides.items() if v is not None})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(part) for part in first["loc"]) or "settings"
+            raise ConfigError(f"invalid {field}: {first['msg']}") from None
+        settings.check()
+        return settings
+
+    # Derived values -------------------------------------------------------------------------
+
+    @cached_property
+    def base_url(self) -> str:
+        """The public origin clients use, without a trailing slash."""
+        if self.public_url is not None:
+            return self.public_url
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @cached_property
+    def resource_url(self) -> str:
+        """The MCP endpoint's canonical URI: the RFC 8707 resource and the PRM ``resource``."""
+        return self.base_url + MCP_PATH
+
+    @cached_property
+    def resource_metadata_url(self) -> str:
+        """RFC 9728 §3.1: the well-known path inserted before the resource's path."""
+        return self.base_url + PRM_PATH + MCP_PATH
+
+    @cached_property
+    def expected_audience(self) -> str:
+        return self.audience or self.resource_url
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'ringfence.db').resolve()}"
+
+    @property
+    def verifies_tokens(self) -> bool:
+        return self.issuer is not None
+
+    # Validation -----------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Refuse an unsafe or ambiguous configuration with an actionable sentence."""
+        if self.public_url is not None and self.public_url.endswith("/"):
+            raise ConfigError(
+                f"public URL {self.public_url!r} ends with '/'; give it without the trailing slash, "
+                "clients compare it byte for byte"
+            )
+        _check_origin("public URL", self.base_url, allow_path=False)
+        if self.audience is not None and not self.audience.strip():
+            raise ConfigError("audience is empty; leave it unset to use the MCP endpoint URL")
+        unsafe_algs = sorted(set(self.algorithms) - ASYMMETRIC_ALGORITHMS)
+        if unsafe_algs or not self.algorithms:
+            raise ConfigError(
+                f"algorithms {unsafe_algs or '[]'} are not allowed; use asymmetric ones (RS256, ES256, EdDSA)"
+            )
+        if self.issuer is None:
+            if self.jwks_url or self.introspection_url:
+                raise ConfigError("--jwks-url and --introspection-url need --issuer, the identity provider's issuer")
+            return
+        _check_origin("issuer", self.issuer, allow_path=True)
+        if not (self.jwks_url or self.introspection_url):
+            raise ConfigError(
+                "--issuer needs --jwks-url (signed JWT access tokens) or --introspection-url (opaque tokens)"
+            )
+        if self.jwks_url:
+            _check_origin("JWKS URL", self.jwks_url, allow_path=True)
+        if self.introspection_url:
+            _check_origin("introspection URL", self.introspection_url, allow_path=True)
+            if not (self.introspection_client_id and self.introspection_client_secret):
+                raise ConfigError(
+                    "--introspection-url needs --introspection-client-id and --introspection-client-secret "
+                    "(RFC 7662 §2.1: the resource server authenticates to the introspection endpoint)"
+                )
+
+    def allowed_host_headers(self) -> frozenset[str]:
+        """Host header values this server answers to (DNS-rebinding protection)."""
+        netloc = urlsplit(self.base_url).netloc.lower()
+        hosts = {netloc, *(h.lower() for h in self.allowed_hosts)}
+        host, _, port = netloc.rpartition(":") if netloc.count(":") == 1 else (netloc, "", "")
+        if is_loopback_host(host or netloc):
+            suffix = f":{port}" if port else ""
+            hosts |= {f"127.0.0.1{suffix}", f"localhost{suffix}", f"[::1]{suffix}"}
+        return frozenset(hosts)
+
+    def allowed_origin_headers(self) -> frozenset[str]:
+        parts = urlsplit(self.base_url)
+        return frozenset({f"{parts.scheme}://{parts.netloc}".lower(), *(o.lower() for o in self.allowed_origins)})
+
+
+def _check_origin(what: str, url: str, *, allow_path: bool) -> None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        raise ConfigError(f"{what} {url!r} is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{what} {url!r} must be an absolute http(s) URL")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigError(f"{what} {url!r} must not contain a query, fragment or credentials")
+    if not allow_path and parts.path:
+        raise ConfigError(
+            f"{what} {url!r} must be an origin such as https://mcp.example.com (no path); "
+            f"the MCP endpoint is served at {MCP_PATH}"
+        )
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ConfigError(
+            f"{what} {url!r} uses plain http; OAuth 2.1 requires https except on loopback addresses"
+        )

@@ -1,0 +1,132 @@
+"""What an app author declares: scopes and, for each tool, its security posture.
+
+Everything else ringfence emits or enforces (annotations, ``securitySchemes``, protected-resource
+metadata, the per-call scope check) is derived from these two types in :mod:`ringfence.policy`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+Effect = Literal["read", "write", "destructive"]
+EFFECTS: tuple[str, ...] = get_args(Effect)
+
+# The kinds of data a tool may return; the output scan and the privacy disclosure read them.
+DataClass = Literal[
+    "public",
+    "personal",
+    "contact",
+    "location",
+    "financial",
+    "health",
+    "credentials",
+    "user_content",
+]
+DATA_CLASSES: tuple[str, ...] = get_args(DataClass)
+
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+_TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+# RFC 6749 / MCP 2026-07-28: offline_access is a request for refresh tokens, never a resource scope.
+RESERVED_SCOPES = frozenset({"offline_access", "openid"})
+
+
+class DeclarationError(ValueError):
+    """A declaration that cannot be made safe; raised when the app is declared or served."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """An OAuth scope the app defines, with the sentence the consent page shows for it.
+
+    ``implies`` lists narrower scopes this one grants too (``contacts:write`` implies
+    ``contacts:read``).
+    """
+
+    name: str
+    description: str
+    implies: tuple[str, ...] = ()
+
+    def __init__(self, name: str, description: str, implies: Iterable[str] = ()) -> None:
+        if not isinstance(name, str) or not _SCOPE_TOKEN.match(name):
+            raise DeclarationError(f"scope name {name!r} is not a valid OAuth scope token (RFC 6749 §3.3)")
+        if name in RESERVED_SCOPES:
+            raise DeclarationError(f"scope {name!r} is reserved by OAuth/OpenID and cannot be declared")
+        if not description or not description.strip():
+            raise DeclarationError(f"scope {name!r} needs a description: the consent page shows it to the user")
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "description", description.strip())
+        object.__setattr__(self, "implies", tuple(implies))
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """One tool's security posture, declared next to its code and never repeated elsewhere."""
+
+    name: str
+    fn: Callable[..., Any]
+    effect: Effect
+    scopes: frozenset[str]
+    returns: frozenset[str]
+    open_world: bool
+    idempotent: bool
+    title: str | None = None
+    description: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_public(self) -> bool:
+        return not self.scopes
+
+
+def declare_tool(
+    fn: Callable[..., Any],
+    *,
+    effect: object,
+    scopes: Iterable[str] = (),
+    returns: Iterable[str] = (),
+    open_world: bool = False,
+    idempotent: bool | None = None,
+    name: str | None = None,
+    title: str | None = None,
+    description: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> ToolSpec:
+    """Check one tool declaration and return its frozen spec."""
+    tool_name = name or fn.__name__
+    if not _TOOL_NAME.match(tool_name):
+        raise DeclarationError(f"tool name {tool_name!r} must be 1-64 letters, digits, '_', '-' or '.'")
+    if effect not in EFFECTS:
+        raise DeclarationError(
+            f"tool {tool_name!r} must declare effect= one of {', '.join(EFFECTS)} (got {effect!r})"
+        )
+    if isinstance(scopes, str) or isinstance(returns, str):
+        raise DeclarationError(f"tool {tool_name!r}: scopes= and returns= take lists, not a string")
+    unknown_classes = sorted(set(returns) - set(DATA_CLASSES))
+    if unknown_classes:
+        raise DeclarationError(
+            f"tool {tool_name!r} returns unknown data classes {unknown_classes}; known: {', '.join(DATA_CLASSES)}"
+        )
+    if meta and any(key in meta for key in ("securitySchemes", "annotations")):
+        raise DeclarationError(
+            f"tool {tool_name!r}: securitySchemes and annotations are derived from the declaration; "
+            "do not set them in meta"
+        )
+    if idempotent is None:
+        idempotent = effect == "read"  # a read has no effect to repeat
+    return ToolSpec(
+        name=tool_name,
+        fn=fn,
+        effect=effect,  # type: ignore[arg-type]
+        scopes=frozenset(scopes),
+        returns=frozenset(returns),
+        open_world=open_world,
+        idempotent=idempotent,
+        title=title,
+        description=description,
+        meta=dict(meta or {}),
+    )

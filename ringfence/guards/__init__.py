@@ -1,0 +1,1 @@
+"""The tool pipeline: the wrapper ringfence puts around every declared tool."""

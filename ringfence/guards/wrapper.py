@@ -1,0 +1,68 @@
+"""The wrapper around each declared tool: the per-call checks that run inside the MCP SDK.
+
+It keeps the function's signature, so the SDK still derives the input schema from it. Steps,
+in order: scope check (again, so a call that reaches the tool any other way is still checked),
+the author's function, and a result that never carries internal error detail.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import anyio.to_thread
+from mcp.types import CallToolResult, TextContent
+
+from ringfence.declaration import ToolSpec
+from ringfence.policy import ScopeCatalog, authorize
+from ringfence.principal import optional_principal
+from ringfence.refusals import InvalidToken, Refusal, bearer_challenge
+
+logger = logging.getLogger("ringfence.tools")
+
+
+class ToolError(Exception):
+    """Raise from a tool to refuse with a message the user may see (nothing else is shown)."""
+
+
+def error_result(message: str, meta: dict[str, Any] | None = None) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True, _meta=meta)
+
+
+def refusal_result(refusal: Refusal, resource_metadata_url: str) -> CallToolResult:
+    """The Apps SDK form of an auth refusal: ``isError`` plus ``_meta["mcp/www_authenticate"]``.
+
+    The challenge always carries ``error`` and ``error_description`` (Apps SDK auth guide).
+    """
+    if not refusal.error:  # a missing token: ChatGPT needs an error code to start linking
+        refusal = InvalidToken(refusal.description, scopes=refusal.scopes)
+    challenge = bearer_challenge(refusal, resource_metadata_url)
+    return error_result(refusal.description, {"mcp/www_authenticate": [challenge]})
+
+
+def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, resource_metadata_url: str) -> Callable[..., Any]:
+    """Wrap ``spec.fn`` so that every call passes ringfence's checks before and after it runs."""
+    fn = spec.fn
+    is_async = inspect.iscoroutinefunction(fn)
+
+    @functools.wraps(fn)
+    async def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            authorize(spec, optional_principal(), catalog)
+        except Refusal as refusal:
+            return refusal_result(refusal, resource_metadata_url)
+        try:
+            if is_async:
+                return await fn(*args, **kwargs)
+            return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+        except ToolError as exc:
+            return error_result(str(exc))
+        except Exception:
+            # The detail goes to the server log only; the caller learns nothing internal.
+            logger.exception("tool %s failed", spec.name)
+            return error_result(f"{spec.name} failed unexpectedly. The server has logged the details.")
+
+    return guarded

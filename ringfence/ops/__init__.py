@@ -1,0 +1,1 @@
+"""Operational protections on the HTTP path."""

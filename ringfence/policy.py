@@ -1,0 +1,114 @@
+"""What ringfence derives from the declarations: annotations, security schemes, scope rules.
+
+Each derived surface has exactly one function here, so the wire format and the checks cannot
+drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from mcp.types import ToolAnnotations
+
+from ringfence.declaration import DeclarationError, Scope, ToolSpec
+from ringfence.principal import Principal
+from ringfence.refusals import InsufficientScope, MissingToken
+
+
+class ScopeCatalog:
+    """The app's declared scopes and what each implies (transitively)."""
+
+    def __init__(self, scopes: Iterable[Scope]) -> None:
+        self.scopes: dict[str, Scope] = {}
+        for scope in scopes:
+            if scope.name in self.scopes:
+                raise DeclarationError(f"scope {scope.name!r} is declared twice")
+            self.scopes[scope.name] = scope
+        for scope in self.scopes.values():
+            for implied in scope.implies:
+                if implied not in self.scopes:
+                    raise DeclarationError(f"scope {scope.name!r} implies undeclared scope {implied!r}")
+        self._closure = {name: self._close(name) for name in self.scopes}
+
+    def _close(self, name: str) -> frozenset[str]:
+        seen: set[str] = set()
+        pending = [name]
+        while pending:
+            current = pending.pop()
+            if current not in seen:
+                seen.add(current)
+                pending.extend(self.scopes[current].implies)
+        return frozenset(seen)
+
+    def expand(self, granted: Iterable[str]) -> frozenset[str]:
+        """Granted scopes plus every scope they imply (MCP 2026-07-28: honour scope hierarchies).
+
+        Scopes the app does not declare are kept as they are; they can never satisfy a tool.
+        """
+        result: set[str] = set()
+        for name in granted:
+            result |= self._closure.get(name, {name})
+        return frozenset(result)
+
+    def check_declared(self, tool: ToolSpec) -> None:
+        undeclared = sorted(tool.scopes - self.scopes.keys())
+        if undeclared:
+            raise DeclarationError(
+                f"tool {tool.name!r} uses undeclared scopes {undeclared}; declare them with Scope(...) on the App"
+            )
+
+    def supported(self) -> list[str]:
+        """RFC 9728 ``scopes_supported``: the declared scopes (never ``offline_access``)."""
+        return sorted(self.scopes)
+
+
+def annotations_for(tool: ToolSpec) -> ToolAnnotations:
+    """The four MCP hints, always all set, from the tool's effect (Apps SDK: missing hints are rejected)."""
+    return ToolAnnotations(
+        title=tool.title,
+        read_only_hint=tool.effect == "read",
+        destructive_hint=tool.effect == "destructive",
+        idempotent_hint=tool.idempotent,
+        open_world_hint=tool.open_world,
+    )
+
+
+def security_schemes_for(tool: ToolSpec) -> list[dict[str, Any]]:
+    """Apps SDK ``securitySchemes`` (SEP-1488): ``noauth`` for public tools, ``oauth2`` with scopes otherwise."""
+    if tool.is_public:
+        return [{"type": "noauth"}]
+    return [{"type": "oauth2", "scopes": sorted(tool.scopes)}]
+
+
+def tool_meta_for(tool: ToolSpec) -> dict[str, Any]:
+    """The tool's ``_meta``: the author's keys plus the derived security schemes."""
+    return {**tool.meta, "securitySchemes": security_schemes_for(tool)}
+
+
+def authorize(tool: ToolSpec, principal: Principal | None, catalog: ScopeCatalog) -> None:
+    """Refuse the call unless the principal holds every scope the tool declares.
+
+    The refusal's ``scope`` lists the relevant granted scopes plus the required ones, so that a
+    client that does not accumulate scopes itself keeps what it had (MCP 2025-11-25 step-up).
+    """
+    if tool.is_public:
+        return
+    if principal is None:
+        raise MissingToken(f"Sign in to use {tool.name}.", scopes=tool.scopes)
+    if tool.scopes <= principal.scopes:
+        return
+    relevant_granted = principal.scopes & catalog.scopes.keys()
+    raise InsufficientScope(
+        f"{tool.name} needs scope {' '.join(sorted(tool.scopes - principal.scopes))}.",
+        scopes=relevant_granted | tool.scopes,
+    )
+
+
+def tools_by_name(tools: Iterable[ToolSpec]) -> Mapping[str, ToolSpec]:
+    result: dict[str, ToolSpec] = {}
+    for tool in tools:
+        if tool.name in result:
+            raise DeclarationError(f"tool {tool.name!r} is declared twice")
+        result[tool.name] = tool
+    return result

@@ -1,0 +1,133 @@
+"""Typed refusals, and the one place each becomes an HTTP answer or a tool error.
+
+Every check on the request path raises one of these; nothing else builds status codes or
+``WWW-Authenticate`` headers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+
+
+class Refusal(Exception):
+    """A request ringfence will not serve. ``status`` is its HTTP status."""
+
+    status: int = 400
+    error: str = "invalid_request"
+    challenge: bool = False  # answered with a Bearer challenge (RFC 6750 §3)
+
+    def __init__(self, description: str, *, scopes: Iterable[str] = ()) -> None:
+        super().__init__(description)
+        self.description = description
+        self.scopes = tuple(sorted(set(scopes)))
+
+
+class MissingToken(Refusal):
+    """A protected operation without credentials. RFC 6750 §3.1: no error code in the challenge."""
+
+    status = 401
+    error = ""
+    challenge = True
+
+
+class InvalidToken(Refusal):
+    """Malformed, badly signed, expired, not-yet-valid, wrong-issuer or wrong-audience token."""
+
+    status = 401
+    error = "invalid_token"
+    challenge = True
+
+
+class InvalidAuthorizationRequest(Refusal):
+    """The credentials were sent in a way RFC 6750 forbids (query string, two headers, bad syntax)."""
+
+    status = 400
+    error = "invalid_request"
+    challenge = True
+
+
+class InsufficientScope(Refusal):
+    """A valid token without the scopes the tool needs."""
+
+    status = 403
+    error = "insufficient_scope"
+    challenge = True
+
+
+class VerifierUnavailable(Refusal):
+    """The token could not be checked (JWKS or introspection unreachable): refuse, never let through."""
+
+    status = 503
+    error = "temporarily_unavailable"
+
+
+class MalformedRequest(Refusal):
+    status = 400
+    error = "invalid_request"
+
+
+class JsonRpcRefusal(MalformedRequest):
+    """A body the MCP endpoint cannot route, answered as a JSON-RPC error object."""
+
+    def __init__(self, description: str, *, code: int) -> None:
+        super().__init__(description)
+        self.code = code
+
+
+PARSE_ERROR = -32700  # JSON-RPC 2.0 §5.1
+INVALID_REQUEST = -32600
+HEADER_MISMATCH = -32020  # MCP 2026-07-28 Streamable HTTP: Mcp-Name / Mcp-Method disagree with the body
+
+
+class PayloadTooLarge(Refusal):
+    status = 413
+    error = "request_too_large"
+
+
+class MisdirectedHost(Refusal):
+    """DNS-rebinding protection: the Host header names a host this server does not serve."""
+
+    status = 421
+    error = "invalid_host"
+
+
+class ForbiddenOrigin(Refusal):
+    """DNS-rebinding protection: a browser page from another origin."""
+
+    status = 403
+    error = "invalid_origin"
+
+
+# RFC 6750 §3: error_description uses %x20-21 / %x23-5B / %x5D-7E only.
+_UNSAFE_DESCRIPTION = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
+
+
+def bearer_challenge(refusal: Refusal, resource_metadata_url: str) -> str:
+    """The ``WWW-Authenticate`` value for an auth refusal (RFC 6750 §3, RFC 9728 §5.1)."""
+    params: list[tuple[str, str]] = []
+    if refusal.error:
+        params.append(("error", refusal.error))
+        params.append(("error_description", _UNSAFE_DESCRIPTION.sub("", refusal.description)))
+    if refusal.scopes:
+        params.append(("scope", " ".join(refusal.scopes)))
+    params.append(("resource_metadata", resource_metadata_url))
+    return "Bearer " + ", ".join(f'{name}="{value}"' for name, value in params)
+
+
+def http_answer(refusal: Refusal, resource_metadata_url: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, headers and JSON body for a refusal answered at the HTTP layer."""
+    if isinstance(refusal, JsonRpcRefusal):
+        body: dict = {"jsonrpc": "2.0", "id": None, "error": {"code": refusal.code, "message": refusal.description}}
+    else:
+        body = {"error": refusal.error or "unauthorized", "error_description": refusal.description}
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"cache-control", b"no-store"),
+    ]
+    if refusal.challenge:
+        headers.append((b"www-authenticate", bearer_challenge(refusal, resource_metadata_url).encode()))
+    if isinstance(refusal, VerifierUnavailable):
+        headers.append((b"retry-after", b"5"))
+    return refusal.status, headers, json.dumps(body).encode()

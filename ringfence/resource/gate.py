@@ -1,0 +1,199 @@
+"""The MCP endpoint's gate: who is calling, and may they call this tool? Decided before the SDK runs.
+
+Order, for every request to ``/mcp``:
+1. bearer credentials taken only from the ``Authorization`` header (RFC 6750 §2.1), size-capped;
+2. the body read (size-capped) and the JSON-RPC method and tool name found, from ``Mcp-Name`` on
+   2026-era requests (cross-checked against the body) and from the body otherwise;
+3. the token verified on every request, even for public methods (MCP: authorization on every request);
+4. for ``tools/call`` of a protected tool, the scope check of :func:`ringfence.policy.authorize`,
+   answered as HTTP 401/403 or, for clients that take it there, left to the tool wrapper, which
+   returns the same refusal as a tool result carrying ``_meta["mcp/www_authenticate"]``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ringfence.config import RefusalStyle, Settings
+from ringfence.declaration import ToolSpec
+from ringfence.httpio import header, read_body, replay, send_refusal
+from ringfence.policy import ScopeCatalog, authorize
+from ringfence.principal import Principal, bind_principal, unbind_principal
+from ringfence.refusals import (
+    HEADER_MISMATCH,
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    InvalidAuthorizationRequest,
+    InvalidToken,
+    JsonRpcRefusal,
+    Refusal,
+)
+from ringfence.resource.tokens import TokenVerifier
+
+# RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+_B64TOKEN = re.compile(rb"^[A-Za-z0-9\-._~+/]+=*$")
+_BEARER = re.compile(rb"^[Bb][Ee][Aa][Rr][Ee][Rr] +(.*)$")
+# RFC 6750 §2.2/§2.3 names; tokens there are refused, never read.
+_TOKEN_PARAMETERS = frozenset({"access_token"})
+_FALLBACK_STYLE_META_PREFIX = "openai/"
+
+
+@dataclass(frozen=True)
+class McpCall:
+    """What the gate needs to know about one JSON-RPC message."""
+
+    method: str | None
+    tool: str | None
+    meta: Mapping[str, Any]
+
+
+def bearer_token(scope: Scope, max_bytes: int) -> str | None:
+    """The bearer token from the ``Authorization`` header, or ``None`` when none was sent."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    if any(name in _TOKEN_PARAMETERS for name, _ in parse_qsl(query, keep_blank_values=True)):
+        # MCP authorization: "Access tokens MUST NOT be included in the URI query string".
+        raise InvalidAuthorizationRequest("Send the access token in the Authorization header, not the URL.")
+    values = header(scope, b"authorization")
+    if not values:
+        return None
+    if len(values) > 1:
+        raise InvalidAuthorizationRequest("Send exactly one Authorization header.")
+    match = _BEARER.match(values[0])
+    if match is None:
+        return None  # another scheme: answered like no credentials, with our Bearer challenge
+    raw = match.group(1).strip()
+    if len(raw) > max_bytes:
+        raise InvalidToken("The access token is too large.")
+    if not _B64TOKEN.match(raw):
+        raise InvalidAuthorizationRequest("The Authorization header is not a well-formed Bearer token.")
+    return raw.decode("ascii")
+
+
+def parse_call(body: bytes, scope: Scope) -> McpCall:
+    """Find the JSON-RPC method and tool name; refuse bodies the SDK could be confused by."""
+    try:
+        message = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise JsonRpcRefusal("The request body is not valid JSON.", code=PARSE_ERROR) from None
+    if not isinstance(message, dict):
+        # JSON-RPC batches were removed from MCP in 2025-06-18.
+        raise JsonRpcRefusal("Send one JSON-RPC message per request.", code=INVALID_REQUEST)
+    method = message.get("method")
+    params = message.get("params")
+    if method is not None and not isinstance(method, str):
+        raise JsonRpcRefusal("The JSON-RPC method must be a string.", code=INVALID_REQUEST)
+    if params is not None and not isinstance(params, dict):
+        raise JsonRpcRefusal("The JSON-RPC params must be an object.", code=INVALID_REQUEST)
+    params = params or {}
+    tool = None
+    if method == "tools/call":
+        tool = params.get("name")
+        if not isinstance(tool, str):
+            raise JsonRpcRefusal("tools/call needs a tool name.", code=INVALID_REQUEST)
+    _check_routing_headers(scope, method, tool)
+    meta = params.get("_meta")
+    return McpCall(method=method, tool=tool, meta=meta if isinstance(meta, dict) else {})
+
+
+def _check_routing_headers(scope: Scope, method: str | None, tool: str | None) -> None:
+    """MCP 2026-07-28: ``Mcp-Method`` and ``Mcp-Name`` must match the body, or 400 HeaderMismatch."""
+    for name, expected in ((b"mcp-method", method), (b"mcp-name", tool)):
+        values = header(scope, name)
+        if values and (len(values) > 1 or values[0].decode("latin-1") != (expected or "")):
+            raise JsonRpcRefusal(
+                f"The {name.decode()} header does not match the request body.", code=HEADER_MISMATCH
+            )
+
+
+def refuses_over_http(style: RefusalStyle, call: McpCall) -> bool:
+    """Whether a tool refusal is an HTTP 401/403 (True) or a tool result with ``mcp/www_authenticate``.
+
+    ``auto``: ChatGPT marks its calls with ``openai/*`` keys in ``_meta`` and shows its linking UI
+    only for the tool-result form (Apps SDK auth guide); every other client gets the HTTP answer
+    the MCP authorization spec defines. The hint only picks the format: the decision is the same.
+    """
+    if style == "auto":
+        return not any(str(key).startswith(_FALLBACK_STYLE_META_PREFIX) for key in call.meta)
+    return style == "http"
+
+
+class McpGate:
+    """Pure ASGI: authenticates and authorizes each request, then hands it to the MCP SDK."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings,
+        verifier: TokenVerifier,
+        tools: Mapping[str, ToolSpec],
+        catalog: ScopeCatalog,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.verifier = verifier
+        self.tools = tools
+        self.catalog = catalog
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            token = bearer_token(scope, self.settings.max_token_bytes)
+            if scope["method"] == "POST":
+                body = await read_body(scope, receive, self.settings.max_body_bytes)
+                call = parse_call(body, scope)
+                receive = replay(body, receive)
+            else:
+                call = McpCall(method=None, tool=None, meta={})
+            principal = await self._authenticate(token)
+            tool = self.tools.get(call.tool) if call.tool else None
+            if tool is not None and refuses_over_http(self.settings.refusal_style, call):
+                authorize(tool, principal, self.catalog)
+        except Refusal as refusal:
+            await send_refusal(send, refusal, self.settings.resource_metadata_url)
+            return
+        if principal is not None:
+            scope["user"] = _sdk_user(principal, self.settings.resource_url)  # SDK binds sessions to it
+        binding = bind_principal(principal)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            unbind_principal(binding)
+
+    async def _authenticate(self, token: str | None) -> Principal | None:
+        if token is None:
+            return None
+        verified = await self.verifier.verify(token)
+        return Principal(
+            subject=verified.subject,
+            client_id=verified.client_id,
+            scopes=self.catalog.expand(verified.scopes),
+            issuer=verified.issuer,
+            expires_at=verified.expires_at,
+        )
+
+
+def _sdk_user(principal: Principal, resource: str) -> AuthenticatedUser:
+    """The SDK's session-ownership identity (client, issuer, subject); it never holds the raw token."""
+    return AuthenticatedUser(
+        AccessToken(
+            token="",
+            client_id=principal.client_id or "",
+            scopes=sorted(principal.scopes),
+            expires_at=principal.expires_at,
+            resource=resource,
+            subject=principal.subject,
+            claims={"iss": principal.issuer},
+        )
+    )

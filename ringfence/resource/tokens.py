@@ -1,0 +1,184 @@
+"""Access-token verification against an issuer's JWKS (RFC 9068 JWT access tokens).
+
+Everything here fails closed: a token is accepted only when its signature, issuer, audience and
+lifetime have all been checked; when the keys cannot be fetched the call is refused with
+:class:`VerifierUnavailable`, never let through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+from joserfc import jws, jwt
+from joserfc.errors import ExpiredTokenError, JoseError
+from joserfc.errors import InvalidTokenError as JoseInvalidTokenError
+from joserfc.jwk import KeySet
+
+from ringfence.refusals import InvalidToken, VerifierUnavailable
+
+MAX_JWKS_BYTES = 256 * 1024
+# RFC 9068 §2.1: typ "at+jwt"; plain "JWT" (or none) is what most identity providers still send.
+ACCEPTED_TYP = frozenset({"at+jwt", "application/at+jwt", "jwt"})
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    """The facts a verified token establishes; the gate turns them into a Principal."""
+
+    subject: str
+    client_id: str | None
+    scopes: frozenset[str]
+    issuer: str
+    expires_at: int | None
+
+
+class TokenVerifier(Protocol):
+    async def verify(self, token: str) -> VerifiedToken: ...
+
+
+def scopes_from_claims(claims: dict[str, Any]) -> frozenset[str]:
+    """RFC 9068 §2.2.3 ``scope`` (space-separated), or the ``scp`` list some providers send."""
+    scope = claims.get("scope")
+    if isinstance(scope, str):
+        return frozenset(scope.split())
+    scp = claims.get("scp")
+    if isinstance(scp, list) and all(isinstance(item, str) for item in scp):
+        return frozenset(scp)
+    if isinstance(scp, str):
+        return frozenset(scp.split())
+    return frozenset()
+
+
+def looks_like_jwt(token: str) -> bool:
+    return token.count(".") == 2
+
+
+class JwksCache:
+    """The issuer's public keys, fetched over HTTP, cached, refreshed at most once per interval."""
+
+    def __init__(self, url: str, client: httpx.AsyncClient, *, max_age: float, refresh_interval: float) -> None:
+        self._url = url
+        self._client = client
+        self._max_age = max_age
+        self._refresh_interval = refresh_interval
+        self._keys: KeySet | None = None
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def keys(self, kid: str | None) -> KeySet:
+        """Keys that may hold ``kid``: cached, or refreshed once when ``kid`` is unknown."""
+        now = time.monotonic()
+        keys = self._keys
+        fresh = keys is not None and now - self._fetched_at < self._max_age
+        if fresh and (kid is None or _has_kid(keys, kid)):
+            return keys  # type: ignore[return-value]
+        if fresh and now - self._fetched_at < self._refresh_interval:
+            return keys  # type: ignore[return-value]  # bounded: an unknown kid cannot force a fetch storm
+        async with self._lock:
+            if self._keys is not keys:  # another request refreshed while we waited
+                return self._keys  # type: ignore[return-value]
+            self._keys = await self._fetch()
+            self._fetched_at = time.monotonic()
+            return self._keys
+
+    async def _fetch(self) -> KeySet:
+        try:
+            response = await self._client.get(self._url, headers={"accept": "application/json"})
+        except httpx.HTTPError:
+            raise VerifierUnavailable("The identity provider's signing keys could not be fetched.") from None
+        if response.status_code != 200 or len(response.content) > MAX_JWKS_BYTES:
+            raise VerifierUnavailable("The identity provider's signing keys could not be fetched.")
+        try:
+            document = response.json()
+            signing = [key for key in document["keys"] if isinstance(key, dict) and key.get("use", "sig") == "sig"]
+            return KeySet.import_key_set({"keys": signing})
+        except (ValueError, KeyError, TypeError, JoseError):
+            raise VerifierUnavailable("The identity provider published an unreadable key set.") from None
+
+
+def _has_kid(keys: KeySet | None, kid: str) -> bool:
+    return keys is not None and any(key.kid == kid for key in keys.keys)
+
+
+class JwtVerifier:
+    """Verifies RFC 9068 JWT access tokens: asymmetric signature, ``iss``, ``aud``, ``exp``/``nbf``."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        algorithms: tuple[str, ...],
+        jwks: JwksCache,
+        leeway: int,
+    ) -> None:
+        self._issuer = issuer
+        self._audience = audience
+        self._algorithms = list(algorithms)
+        self._jwks = jwks
+        self._leeway = leeway
+
+    async def verify(self, token: str) -> VerifiedToken:
+        if not looks_like_jwt(token):
+            raise InvalidToken("The access token is not a JWT.")
+        try:
+            header = jws.extract_compact(token.encode()).headers()
+        except (JoseError, ValueError, UnicodeError):
+            raise InvalidToken("The access token is malformed.") from None
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg not in self._algorithms:
+            raise InvalidToken("The access token is signed with an algorithm this server does not accept.")
+        if kid is not None and not isinstance(kid, str):
+            raise InvalidToken("The access token is malformed.")
+        keys = await self._jwks.keys(kid)
+        if kid is not None and not _has_kid(keys, kid):
+            raise InvalidToken("The access token is signed with an unknown key.")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # joserfc warns that "EdDSA" is superseded by RFC 9864
+                decoded = jwt.decode(token, keys, algorithms=self._algorithms)
+        except (JoseError, ValueError, UnicodeError):
+            raise InvalidToken("The access token signature is invalid.") from None
+        typ = decoded.header.get("typ")
+        if typ is not None and (not isinstance(typ, str) or typ.lower() not in ACCEPTED_TYP):
+            raise InvalidToken("The token is not an access token.")
+        claims = decoded.claims
+        registry = jwt.JWTClaimsRegistry(
+            leeway=self._leeway,
+            iss={"essential": True, "value": self._issuer},  # OAuth 2.1 §5.2: exact issuer
+            aud={"essential": True, "value": self._audience},  # RFC 8707 §2: aud must contain the resource
+            exp={"essential": True},
+            sub={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+        except JoseError as exc:
+            raise InvalidToken(_claim_problem(exc)) from None
+        client_id = claims.get("client_id", claims.get("azp"))
+        return VerifiedToken(
+            subject=str(claims["sub"]),
+            client_id=client_id if isinstance(client_id, str) else None,
+            scopes=scopes_from_claims(claims),
+            issuer=self._issuer,
+            expires_at=int(claims["exp"]),
+        )
+
+
+def _claim_problem(exc: JoseError) -> str:
+    if isinstance(exc, ExpiredTokenError):
+        return "The access token has expired."
+    claim = getattr(exc, "claim", None)
+    if claim == "nbf" or isinstance(exc, JoseInvalidTokenError):
+        return "The access token is not valid yet."
+    if claim == "aud":
+        return "The access token was not issued for this server."
+    if claim == "iss":
+        return "The access token was issued by an untrusted issuer."
+    if claim:
+        return f"The access token has a missing or invalid {claim} claim."
+    return "The access token's claims are invalid."

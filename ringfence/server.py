@@ -1,0 +1,95 @@
+"""Assembles the HTTP application: the request path of every call, in order, in one place.
+
+    HostOriginCheck            421 / 403: DNS-rebinding protection from the public URL
+      Starlette router
+        /.well-known/oauth-protected-resource[/mcp]   RFC 9728 metadata
+        /mcp  McpGate          400 / 401 / 403 / 413 / 503: credentials, body, per-tool scopes
+                MCP SDK        streamable HTTP, both protocol eras
+                  guard_tool   per-call checks around the author's function
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from ringfence.app import App
+from ringfence.config import MCP_PATH, PRM_PATH, Settings
+from ringfence.ops.hardening import HostOriginCheck
+from ringfence.resource.gate import McpGate
+from ringfence.resource.metadata import metadata_endpoint, resource_metadata
+from ringfence.resource.verification import build_verifier
+from ringfence.store.database import Database
+
+logger = logging.getLogger("ringfence")
+
+
+def build_asgi(app: App, settings: Settings) -> ASGIApp:
+    """The complete ASGI application serving ``app`` under ``settings``."""
+    mcp_server = app.mcp_server(settings.resource_metadata_url)
+    sdk_app = mcp_server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        max_request_body_size=settings.max_body_bytes,
+        transport_security=TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=sorted(settings.allowed_host_headers()),
+            allowed_origins=sorted(settings.allowed_origin_headers()),
+        ),
+    )
+    http_client = httpx.AsyncClient(timeout=settings.http_timeout_seconds, follow_redirects=False)
+    database = Database(settings.resolved_database_url)
+    gate = McpGate(
+        sdk_app,
+        settings=settings,
+        verifier=build_verifier(settings, http_client),
+        tools=app.tools,
+        catalog=app.catalog,
+    )
+    metadata = metadata_endpoint(resource_metadata(settings, app.catalog, app.title))
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await database.start()
+        app.attach_database(database)
+        try:
+            async with mcp_server.session_manager.run():
+                yield
+        finally:
+            app.attach_database(None)
+            await http_client.aclose()
+            await database.close()
+
+    router = Starlette(
+        routes=[
+            Route(PRM_PATH, metadata, methods=["GET"]),
+            Route(PRM_PATH + MCP_PATH, metadata, methods=["GET"]),
+            Route(MCP_PATH, gate),
+        ],
+        lifespan=lifespan,
+    )
+    return HostOriginCheck(router, settings)
+
+
+def describe_startup(app: App, settings: Settings) -> list[str]:
+    """What the operator must know at start-up, one line each."""
+    lines = [f"serving {app.name!r} at {settings.resource_url}"]
+    if settings.issuer is None:
+        protected = sorted(name for name, spec in app.tools.items() if not spec.is_public)
+        lines.append(
+            "no identity provider configured (--issuer): protected tools refuse every call"
+            + (f" ({', '.join(protected)})" if protected else "")
+        )
+    else:
+        lines.append(f"trusting access tokens from issuer {settings.issuer} for audience {settings.expected_audience}")
+        if settings.issuer.endswith("/"):
+            lines.append("warning: the issuer ends with '/': some MCP clients strip it and then reject the metadata")
+    if settings.refusal_style != "auto":
+        lines.append(f"tool refusals are answered as {settings.refusal_style}")
+    return lines
