@@ -1,0 +1,76 @@
+"""Shared fixtures: the stand-in identity provider and real `ringfence serve` processes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.idp import INTROSPECTION_CLIENT, TestIdentityProvider
+from tests.support.serve import CONTACTS_APP, ServeProcess
+
+POSTGRES_ADMIN_URL = os.environ.get("RINGFENCE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def idp() -> Iterator[TestIdentityProvider]:
+    provider = TestIdentityProvider()
+    provider.start()
+    yield provider
+    provider.stop()
+
+
+def external_idp_args(idp: TestIdentityProvider, *, introspection: bool = True) -> tuple[list[str], dict[str, str]]:
+    args = ["--issuer", idp.issuer, "--jwks-url", idp.jwks_url]
+    env: dict[str, str] = {}
+    if introspection:
+        args += ["--introspection-url", idp.introspection_url, "--introspection-client-id", INTROSPECTION_CLIENT[0]]
+        env["RINGFENCE_INTROSPECTION_CLIENT_SECRET"] = INTROSPECTION_CLIENT[1]
+    return args, env
+
+
+@pytest.fixture(scope="module")
+def contacts(idp: TestIdentityProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    """The reference app on SQLite, trusting the test identity provider."""
+    data = tmp_path_factory.mktemp("contacts")
+    args, env = external_idp_args(idp)
+    server = ServeProcess(CONTACTS_APP, *args, "--data-dir", str(data), env=env).start(data)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database on the local server, as an async SQLAlchemy URL; dropped afterwards."""
+    import asyncio
+    import uuid
+
+    import asyncpg
+
+    name = f"ringfence_test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    try:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(f"PostgreSQL is required for these tests (scripts/services starts it): {exc}")
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    yield f"{base}/{name}"
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def start_contacts(tmp: Path, *extra: str, env: dict[str, str] | None = None) -> ServeProcess:
+    return ServeProcess(CONTACTS_APP, *extra, "--data-dir", str(tmp), env=env).start(tmp)
