@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from mcp.server.mcpserver import MCPServer
 
 from ringfence.declaration import DeclarationError, Scope, ToolSpec, declare_tool
+from ringfence.guards.validation import Limits
 from ringfence.guards.wrapper import guard_tool
 from ringfence.policy import ScopeCatalog, annotations_for, tool_meta_for
 from ringfence.store.database import Database
@@ -33,8 +34,10 @@ class App:
         title: str | None = None,
         instructions: str | None = None,
         version: str = "0.1.0",
+        limits: Limits | None = None,
     ) -> None:
         self.name = name
+        self.limits = limits or Limits()
         self.title = title or name
         self.instructions = instructions
         self.version = version
@@ -54,10 +57,12 @@ class App:
         title: str | None = None,
         description: str | None = None,
         meta: dict[str, Any] | None = None,
+        limits: Limits | None = None,
     ) -> Callable[[F], F]:
         """Declare a tool: ``effect`` is ``"read"``, ``"write"`` or ``"destructive"`` (required);
         ``scopes`` are all required to call it (none: a public tool); ``returns`` names the data
-        classes in its results; ``open_world`` says it reaches beyond the user's account.
+        classes in its results; ``open_world`` says it reaches beyond the user's account;
+        ``limits`` replaces the app's argument limits for this tool.
         """
 
         def decorator(fn: F) -> F:
@@ -72,6 +77,7 @@ class App:
                 title=title,
                 description=description,
                 meta=meta,
+                limits=limits or self.limits,
             )
             self.catalog.check_declared(spec)
             if spec.name in self._tools:

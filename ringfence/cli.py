@@ -10,7 +10,7 @@ from typing import Annotated, NoReturn
 import typer
 import uvicorn
 
-from ringfence.config import ConfigError, Settings
+from ringfence.config import ConfigError, Settings, check_resource_url
 from ringfence.declaration import DeclarationError
 from ringfence.loader import LoadError, load_app
 
@@ -22,6 +22,19 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
 )
 logger = logging.getLogger("ringfence")
+
+
+RedirectUriOption = Annotated[
+    list[str] | None,
+    typer.Option(help="Redirect URI registered clients may use (repeatable; {name} = one path segment). "
+                      "Default: ChatGPT's, plus loopback."),
+]
+LoopbackMetadataOption = Annotated[
+    bool | None,
+    typer.Option("--allow-loopback-client-metadata",
+                 help="UNSAFE outside development: fetch client metadata documents from loopback addresses."),
+]
+LogLevelOption = Annotated[str, typer.Option(help="debug, info, warning or error.")]
 
 
 def fail(message: str) -> NoReturn:
@@ -66,13 +79,18 @@ def serve(
     refusal_style: Annotated[
         str | None, typer.Option(help="auto | http | tool-result. [env RINGFENCE_REFUSAL_STYLE]")
     ] = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    allowed_redirect_uri: RedirectUriOption = None,
+    allow_loopback_client_metadata: LoopbackMetadataOption = None,
+    log_level: LogLevelOption = "info",
 ) -> None:
-    """Serve an app over streamable HTTP at PUBLIC_URL/mcp."""
+    """Serve an app over streamable HTTP at PUBLIC_URL/mcp.
+
+    Without --issuer, an embedded OAuth 2.1 authorization server runs on the same origin.
+    """
     # Imported here so that `ringfence --help` stays fast.
     from ringfence.server import build_asgi, describe_startup
 
-    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    configure_logging(log_level)
     try:
         settings = Settings.load(
             host=host,
@@ -88,6 +106,8 @@ def serve(
             allowed_hosts=tuple(allowed_host) if allowed_host else None,
             allowed_origins=tuple(allowed_origin) if allowed_origin else None,
             refusal_style=refusal_style,
+            allowed_redirect_uris=tuple(allowed_redirect_uri) if allowed_redirect_uri else None,
+            allow_loopback_client_metadata=allow_loopback_client_metadata,
         )
         app = load_app(target)
         asgi = build_asgi(app, settings)
@@ -97,8 +117,59 @@ def serve(
         fail(f"cannot load {target}: {type(exc).__name__}: {exc}")
     for line in describe_startup(app, settings):
         logger.info(line)
+    run_server(asgi, settings, log_level)
+
+
+@cli.command("auth-server")
+def auth_server(
+    resource: Annotated[
+        list[str], typer.Option(help="Canonical URL of a resource server (MCP endpoint) to issue tokens for.")
+    ],
+    scopes_from: Annotated[
+        list[str], typer.Option(help="An app (path/to/app.py or module:attr) whose declared scopes to offer.")
+    ],
+    host: Annotated[str | None, typer.Option(help="Address to bind. [env RINGFENCE_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind. [env RINGFENCE_PORT]")] = None,
+    public_url: Annotated[str | None, typer.Option(help="The issuer URL. [env RINGFENCE_PUBLIC_URL]")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder. [env RINGFENCE_DATA_DIR]")] = None,
+    database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL. [env RINGFENCE_DATABASE_URL]")] = None,
+    allowed_redirect_uri: RedirectUriOption = None,
+    allow_loopback_client_metadata: LoopbackMetadataOption = None,
+    log_level: LogLevelOption = "info",
+) -> None:
+    """Run the authorization server alone, for resource servers started with --issuer PUBLIC_URL."""
+    from ringfence.policy import ScopeCatalog, default_scopes
+    from ringfence.server import build_auth_server_asgi
+
+    configure_logging(log_level)
+    try:
+        settings = Settings.load(
+            host=host, port=port, public_url=public_url, data_dir=data_dir, database_url=database_url,
+            allowed_redirect_uris=tuple(allowed_redirect_uri) if allowed_redirect_uri else None,
+            allow_loopback_client_metadata=allow_loopback_client_metadata,
+        )
+        for url in resource:
+            check_resource_url(url)
+        apps = [load_app(target) for target in scopes_from]
+        scopes = {scope.name: scope for app in apps for scope in app.catalog.scopes.values()}
+        catalog = ScopeCatalog(scopes.values())
+        defaults = default_scopes(tool for app in apps for tool in app.tools.values())
+        asgi = build_auth_server_asgi(settings, catalog, resources=frozenset(resource), default=defaults)
+    except (ConfigError, DeclarationError, LoadError) as exc:
+        fail(str(exc))
+    logger.info("authorization server %s issuing tokens for %s", settings.base_url, ", ".join(resource))
+    for line in settings.unsafe_options():
+        logger.warning("UNSAFE option enabled: %s", line)
+    run_server(asgi, settings, log_level)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def run_server(asgi: object, settings: Settings, log_level: str) -> None:
     uvicorn.run(
-        asgi,
+        asgi,  # type: ignore[arg-type]
         host=settings.host,
         port=settings.port,
         log_level=log_level.lower(),
@@ -106,6 +177,98 @@ def serve(
         proxy_headers=False,
         lifespan="on",
     )
+
+
+# Users and keys of the embedded authorization server ---------------------------------------------
+
+users_cli = typer.Typer(help="Manage the embedded authorization server's users.", no_args_is_help=True)
+keys_cli = typer.Typer(help="Manage the embedded authorization server's signing keys.", no_args_is_help=True)
+cli.add_typer(users_cli, name="users")
+cli.add_typer(keys_cli, name="keys")
+
+DataDirOption = Annotated[Path | None, typer.Option(help="Data folder. [env RINGFENCE_DATA_DIR]")]
+DatabaseOption = Annotated[str | None, typer.Option(help="SQLAlchemy URL. [env RINGFENCE_DATABASE_URL]")]
+
+
+def _with_users(data_dir: Path | None, database_url: str | None, action) -> object:  # type: ignore[no-untyped-def]
+    """Run ``action(UserStore)`` against the configured database; errors become one line."""
+    import asyncio
+
+    from ringfence.authserver.users import UserError, UserStore
+    from ringfence.store.database import Database
+
+    async def run() -> object:
+        database = Database(Settings.load(data_dir=data_dir, database_url=database_url).resolved_database_url)
+        try:
+            await database.start()
+            return await action(UserStore(database))
+        finally:
+            await database.close()
+
+    try:
+        return asyncio.run(run())
+    except (ConfigError, UserError) as exc:
+        fail(str(exc))
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@users_cli.command("add")
+def users_add(
+    username: str,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+    data_dir: DataDirOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Add a user who can sign in and grant apps access."""
+    password = _read_password(password_stdin)
+    _with_users(data_dir, database_url, lambda users: users.add(username, password))
+    typer.echo(f"added user {username}")
+
+
+@users_cli.command("list")
+def users_list(data_dir: DataDirOption = None, database_url: DatabaseOption = None) -> None:
+    """List the users."""
+    for user in _with_users(data_dir, database_url, lambda users: users.list()):  # type: ignore[union-attr]
+        typer.echo(user.username)
+
+
+@users_cli.command("remove")
+def users_remove(username: str, data_dir: DataDirOption = None, database_url: DatabaseOption = None) -> None:
+    """Remove a user, with their grants and consents."""
+    _with_users(data_dir, database_url, lambda users: users.remove(username))
+    typer.echo(f"removed user {username}")
+
+
+@users_cli.command("passwd")
+def users_passwd(
+    username: str,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+    data_dir: DataDirOption = None,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Set a user's password."""
+    password = _read_password(password_stdin)
+    _with_users(data_dir, database_url, lambda users: users.set_password(username, password))
+    typer.echo(f"changed the password of {username}")
+
+
+@keys_cli.command("rotate")
+def keys_rotate(data_dir: DataDirOption = None) -> None:
+    """Sign new tokens with a new key; the old public key stays published until its tokens expire."""
+    from ringfence.authserver.keys import KeyRing
+    from ringfence.authserver.oauth import ACCESS_TOKEN_SECONDS
+
+    try:
+        settings = Settings.load(data_dir=data_dir)
+    except ConfigError as exc:
+        fail(str(exc))
+    key = KeyRing(settings.data_dir / "keys", token_lifetime=ACCESS_TOKEN_SECONDS).rotate()
+    typer.echo(f"new signing key {key.kid}; running servers pick it up within a second")
 
 
 def main() -> None:

@@ -26,6 +26,13 @@ ASYMMETRIC_ALGORITHMS = frozenset(
 
 RefusalStyle = Literal["auto", "http", "tool-result"]
 
+# Apps SDK auth guide: ChatGPT's redirect URIs; {callback_id} stands for one path segment.
+CHATGPT_REDIRECT_URIS = (
+    "https://chatgpt.com/connector_platform_oauth_redirect",
+    "https://chatgpt.com/connector/oauth/{callback_id}",
+    "https://platform.openai.com/apps-manage/oauth",
+)
+
 
 class ConfigError(ValueError):
     """A configuration that ringfence refuses to start with; the message says how to fix it."""
@@ -70,6 +77,11 @@ class Settings(BaseSettings):
     max_token_bytes: int = Field(8192, ge=512, le=65536)
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
+
+    # Embedded authorization server (when no --issuer is given).
+    allowed_redirect_uris: tuple[str, ...] = CHATGPT_REDIRECT_URIS
+    allow_loopback_redirect_uris: bool = True
+    allow_loopback_client_metadata: bool = False  # unsafe outside development: fetches from loopback
 
     # How a tool call refused for a missing token or scope is answered (see README).
     refusal_style: RefusalStyle = "auto"
@@ -122,9 +134,21 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'ringfence.db').resolve()}"
 
+    @cached_property
+    def effective_issuer(self) -> str:
+        """The trusted issuer: the external provider's, or this server's own origin (embedded mode)."""
+        return self.issuer if self.issuer is not None else self.base_url
+
     @property
-    def verifies_tokens(self) -> bool:
-        return self.issuer is not None
+    def embedded_auth_server(self) -> bool:
+        return self.issuer is None
+
+    def unsafe_options(self) -> list[str]:
+        """Options that give up a protection; each is announced at start-up."""
+        unsafe = []
+        if self.allow_loopback_client_metadata:
+            unsafe.append("allow_loopback_client_metadata: client metadata documents are fetched from loopback")
+        return unsafe
 
     # Validation -----------------------------------------------------------------------------
 
@@ -175,6 +199,13 @@ class Settings(BaseSettings):
     def allowed_origin_headers(self) -> frozenset[str]:
         parts = urlsplit(self.base_url)
         return frozenset({f"{parts.scheme}://{parts.netloc}".lower(), *(o.lower() for o in self.allowed_origins)})
+
+
+def check_resource_url(url: str) -> None:
+    """A canonical resource URI (MCP: scheme and host, optional path, no fragment, no trailing slash)."""
+    _check_origin("resource", url, allow_path=True)
+    if url.endswith("/"):
+        raise ConfigError(f"resource {url!r} ends with '/'; give the canonical URI without it")
 
 
 def _check_origin(what: str, url: str, *, allow_path: bool) -> None:

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+from ringfence.guards.validation import Limits
+
 Effect = Literal["read", "write", "destructive"]
 EFFECTS: tuple[str, ...] = get_args(Effect)
 
@@ -77,6 +79,7 @@ class ToolSpec:
     title: str | None = None
     description: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
 
     @property
     def is_public(self) -> bool:
@@ -95,6 +98,7 @@ def declare_tool(
     title: str | None = None,
     description: str | None = None,
     meta: dict[str, Any] | None = None,
+    limits: Limits | None = None,
 ) -> ToolSpec:
     """Check one tool declaration and return its frozen spec."""
     tool_name = name or fn.__name__
@@ -129,4 +133,5 @@ def declare_tool(
         title=title,
         description=description,
         meta=dict(meta or {}),
+        limits=limits or Limits(),
     )

@@ -86,6 +86,11 @@ def tool_meta_for(tool: ToolSpec) -> dict[str, Any]:
     return {**tool.meta, "securitySchemes": security_schemes_for(tool)}
 
 
+def default_scopes(tools: Iterable[ToolSpec]) -> frozenset[str]:
+    """The app's minimal scopes, granted when a client asks for none: those its read tools need."""
+    return frozenset(scope for tool in tools if tool.effect == "read" for scope in tool.scopes)
+
+
 def authorize(tool: ToolSpec, principal: Principal | None, catalog: ScopeCatalog) -> None:
     """Refuse the call unless the principal holds every scope the tool declares.
 

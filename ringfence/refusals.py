@@ -81,6 +81,13 @@ INVALID_REQUEST = -32600
 HEADER_MISMATCH = -32020  # MCP 2026-07-28 Streamable HTTP: Mcp-Name / Mcp-Method disagree with the body
 
 
+class UnknownSession(Refusal):
+    """An MCP session that belongs to another principal is answered as if it did not exist."""
+
+    status = 404
+    error = "session_not_found"
+
+
 class PayloadTooLarge(Refusal):
     status = 413
     error = "request_too_large"

@@ -3,6 +3,7 @@
     HostOriginCheck            421 / 403: DNS-rebinding protection from the public URL
       Starlette router
         /.well-known/oauth-protected-resource[/mcp]   RFC 9728 metadata
+        /authorize /token /register ...               embedded authorization server (no --issuer)
         /mcp  McpGate          400 / 401 / 403 / 413 / 503: credentials, body, per-tool scopes
                 MCP SDK        streamable HTTP, both protocol eras
                   guard_tool   per-call checks around the author's function
@@ -21,14 +22,25 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from ringfence.app import App
+from ringfence.authserver.service import EmbeddedAuthServer
 from ringfence.config import MCP_PATH, PRM_PATH, Settings
+from ringfence.guards.screening import ArgumentScreen
 from ringfence.ops.hardening import HostOriginCheck
+from ringfence.policy import ScopeCatalog, default_scopes
 from ringfence.resource.gate import McpGate
 from ringfence.resource.metadata import metadata_endpoint, resource_metadata
+from ringfence.resource.tokens import TokenVerifier
 from ringfence.resource.verification import build_verifier
 from ringfence.store.database import Database
 
 logger = logging.getLogger("ringfence")
+
+
+def embedded_auth_server(settings: Settings, database: Database, catalog: ScopeCatalog, *,
+                         resources: frozenset[str], default: frozenset[str], name: str) -> EmbeddedAuthServer:
+    scope_text = {scope.name: scope.description for scope in catalog.scopes.values()}
+    return EmbeddedAuthServer(settings, database, resources=resources, scope_text=scope_text,
+                              default_scopes=default, app_name=name)
 
 
 def build_asgi(app: App, settings: Settings) -> ASGIApp:
@@ -45,51 +57,77 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
     )
     http_client = httpx.AsyncClient(timeout=settings.http_timeout_seconds, follow_redirects=False)
     database = Database(settings.resolved_database_url)
-    gate = McpGate(
-        sdk_app,
-        settings=settings,
-        verifier=build_verifier(settings, http_client),
-        tools=app.tools,
-        catalog=app.catalog,
-    )
+    routes: list[Route] = []
+    auth: EmbeddedAuthServer | None = None
+    verifier: TokenVerifier
+    if settings.embedded_auth_server:
+        auth = embedded_auth_server(settings, database, app.catalog, resources=frozenset({settings.resource_url}),
+                                    default=default_scopes(app.tools.values()), name=app.title)
+        verifier = auth.verifier(settings.resource_url)
+        routes += auth.routes()
+    else:
+        verifier = build_verifier(settings, http_client)
+    screen = ArgumentScreen(app.tools)
+    gate = McpGate(sdk_app, settings=settings, verifier=verifier, tools=app.tools, catalog=app.catalog,
+                   screen=screen)
     metadata = metadata_endpoint(resource_metadata(settings, app.catalog, app.title))
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await database.start()
+        await screen.load(mcp_server)
+        if auth is not None:
+            await auth.start()
         app.attach_database(database)
         try:
             async with mcp_server.session_manager.run():
                 yield
         finally:
             app.attach_database(None)
+            if auth is not None:
+                await auth.close()
             await http_client.aclose()
             await database.close()
 
-    router = Starlette(
-        routes=[
-            Route(PRM_PATH, metadata, methods=["GET"]),
-            Route(PRM_PATH + MCP_PATH, metadata, methods=["GET"]),
-            Route(MCP_PATH, gate),
-        ],
-        lifespan=lifespan,
-    )
-    return HostOriginCheck(router, settings)
+    routes += [
+        Route(PRM_PATH, metadata, methods=["GET"]),
+        Route(PRM_PATH + MCP_PATH, metadata, methods=["GET"]),
+        Route(MCP_PATH, gate),
+    ]
+    return HostOriginCheck(Starlette(routes=routes, lifespan=lifespan), settings)
+
+
+def build_auth_server_asgi(settings: Settings, catalog: ScopeCatalog, *, resources: frozenset[str],
+                           default: frozenset[str]) -> ASGIApp:
+    """``ringfence auth-server``: the authorization server alone, for resource servers elsewhere."""
+    database = Database(settings.resolved_database_url)
+    auth = embedded_auth_server(settings, database, catalog, resources=resources, default=default,
+                                name="ringfence")
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await database.start()
+        await auth.start()
+        try:
+            yield
+        finally:
+            await auth.close()
+            await database.close()
+
+    return HostOriginCheck(Starlette(routes=auth.routes(), lifespan=lifespan), settings)
 
 
 def describe_startup(app: App, settings: Settings) -> list[str]:
     """What the operator must know at start-up, one line each."""
     lines = [f"serving {app.name!r} at {settings.resource_url}"]
-    if settings.issuer is None:
-        protected = sorted(name for name, spec in app.tools.items() if not spec.is_public)
-        lines.append(
-            "no identity provider configured (--issuer): protected tools refuse every call"
-            + (f" ({', '.join(protected)})" if protected else "")
-        )
+    if settings.embedded_auth_server:
+        lines.append(f"embedded authorization server at {settings.effective_issuer} (sign-in at /login)")
     else:
         lines.append(f"trusting access tokens from issuer {settings.issuer} for audience {settings.expected_audience}")
-        if settings.issuer.endswith("/"):
+        if settings.issuer and settings.issuer.endswith("/"):
             lines.append("warning: the issuer ends with '/': some MCP clients strip it and then reject the metadata")
     if settings.refusal_style != "auto":
         lines.append(f"tool refusals are answered as {settings.refusal_style}")
+    lines += [f"UNSAFE option enabled: {line}" for line in settings.unsafe_options()]
     return lines
+

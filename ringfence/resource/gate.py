@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
-from mcp.server.auth.provider import AccessToken
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ringfence.config import RefusalStyle, Settings
 from ringfence.declaration import ToolSpec
+from ringfence.guards.screening import ArgumentScreen, bind_input_refusal, unbind_input_refusal
+from ringfence.guards.validation import InputRefused
 from ringfence.httpio import header, read_body, replay, send_refusal
 from ringfence.policy import ScopeCatalog, authorize
 from ringfence.principal import Principal, bind_principal, unbind_principal
@@ -36,7 +36,9 @@ from ringfence.refusals import (
     InvalidToken,
     JsonRpcRefusal,
     Refusal,
+    UnknownSession,
 )
+from ringfence.resource.sessions import SessionOwners, owner_of
 from ringfence.resource.tokens import TokenVerifier
 
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
@@ -54,6 +56,7 @@ class McpCall:
     method: str | None
     tool: str | None
     meta: Mapping[str, Any]
+    message: dict[str, Any] | None = None
 
 
 def bearer_token(scope: Scope, max_bytes: int) -> str | None:
@@ -101,7 +104,7 @@ def parse_call(body: bytes, scope: Scope) -> McpCall:
             raise JsonRpcRefusal("tools/call needs a tool name.", code=INVALID_REQUEST)
     _check_routing_headers(scope, method, tool)
     meta = params.get("_meta")
-    return McpCall(method=method, tool=tool, meta=meta if isinstance(meta, dict) else {})
+    return McpCall(method=method, tool=tool, meta=meta if isinstance(meta, dict) else {}, message=message)
 
 
 def _check_routing_headers(scope: Scope, method: str | None, tool: str | None) -> None:
@@ -137,12 +140,15 @@ class McpGate:
         verifier: TokenVerifier,
         tools: Mapping[str, ToolSpec],
         catalog: ScopeCatalog,
+        screen: ArgumentScreen,
     ) -> None:
         self.app = app
         self.settings = settings
         self.verifier = verifier
         self.tools = tools
         self.catalog = catalog
+        self.screen = screen
+        self.sessions = SessionOwners()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -153,23 +159,54 @@ class McpGate:
             if scope["method"] == "POST":
                 body = await read_body(scope, receive, self.settings.max_body_bytes)
                 call = parse_call(body, scope)
-                receive = replay(body, receive)
             else:
                 call = McpCall(method=None, tool=None, meta={})
             principal = await self._authenticate(token)
             tool = self.tools.get(call.tool) if call.tool else None
             if tool is not None and refuses_over_http(self.settings.refusal_style, call):
                 authorize(tool, principal, self.catalog)
+            owner = owner_of(principal)
+            session_ids = header(scope, b"mcp-session-id")
+            if session_ids and not self.sessions.admit(session_ids[0].decode("latin-1"), owner):
+                raise UnknownSession("Session not found.")
         except Refusal as refusal:
             await send_refusal(send, refusal, self.settings.resource_metadata_url)
             return
-        if principal is not None:
-            scope["user"] = _sdk_user(principal, self.settings.resource_url)  # SDK binds sessions to it
-        binding = bind_principal(principal)
+        if not session_ids:
+            send = self._recording_new_session(send, owner)
+        input_refusal = None
+        if call.message is not None:
+            body, input_refusal = self._screened(call, body)
+            receive = replay(body, receive)
+        binding, screening = bind_principal(principal), bind_input_refusal(input_refusal)
         try:
             await self.app(scope, receive, send)
         finally:
+            unbind_input_refusal(screening)
             unbind_principal(binding)
+
+    def _screened(self, call: McpCall, body: bytes) -> tuple[bytes, InputRefused | None]:
+        """The body with normalized tool arguments, and the screening refusal if any (for the tool guard)."""
+        if call.tool is None or call.message is None:
+            return body, None
+        params = call.message["params"]
+        normalized, refusal = self.screen.screen(call.tool, params.get("arguments"))
+        if normalized is None or normalized == params.get("arguments"):
+            return body, refusal
+        message = {**call.message, "params": {**params, "arguments": normalized}}
+        return json.dumps(message, ensure_ascii=False).encode(), None
+
+    def _recording_new_session(self, send: Send, owner: object) -> Send:
+        """Wrap ``send`` to bind the session id the SDK assigns to this request's principal."""
+
+        async def recording(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                for name, value in message.get("headers", ()):
+                    if name.lower() == b"mcp-session-id":
+                        self.sessions.created(value.decode("latin-1"), owner)  # type: ignore[arg-type]
+            await send(message)
+
+        return recording
 
     async def _authenticate(self, token: str | None) -> Principal | None:
         if token is None:
@@ -183,17 +220,3 @@ class McpGate:
             expires_at=verified.expires_at,
         )
 
-
-def _sdk_user(principal: Principal, resource: str) -> AuthenticatedUser:
-    """The SDK's session-ownership identity (client, issuer, subject); it never holds the raw token."""
-    return AuthenticatedUser(
-        AccessToken(
-            token="",
-            client_id=principal.client_id or "",
-            scopes=sorted(principal.scopes),
-            expires_at=principal.expires_at,
-            resource=resource,
-            subject=principal.subject,
-            claims={"iss": principal.issuer},
-        )
-    )

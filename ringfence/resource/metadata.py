@@ -12,16 +12,14 @@ from ringfence.policy import ScopeCatalog
 
 
 def resource_metadata(settings: Settings, catalog: ScopeCatalog, resource_name: str) -> dict[str, Any]:
-    document: dict[str, Any] = {
+    return {
         # RFC 9728 §3.3: clients require ``resource`` to equal, byte for byte, the URL they used.
         "resource": settings.resource_url,
+        "authorization_servers": [settings.effective_issuer],  # MCP: MUST list at least one
         "scopes_supported": catalog.supported(),
         "bearer_methods_supported": ["header"],  # RFC 6750 §2.1 only; never the query string
         "resource_name": resource_name,
     }
-    if settings.issuer is not None:
-        document["authorization_servers"] = [settings.issuer]  # MCP: MUST list at least one
-    return document
 
 
 def metadata_endpoint(document: dict[str, Any]):  # type: ignore[no-untyped-def]

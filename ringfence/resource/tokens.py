@@ -16,7 +16,6 @@ from typing import Any, Protocol
 import httpx
 from joserfc import jws, jwt
 from joserfc.errors import ExpiredTokenError, JoseError
-from joserfc.errors import InvalidTokenError as JoseInvalidTokenError
 from joserfc.jwk import KeySet
 
 from ringfence.refusals import InvalidToken, VerifierUnavailable
@@ -39,6 +38,12 @@ class VerifiedToken:
 
 class TokenVerifier(Protocol):
     async def verify(self, token: str) -> VerifiedToken: ...
+
+
+class KeySource(Protocol):
+    """Where a verifier gets the issuer's public keys (a JWKS URL, or the embedded server's key ring)."""
+
+    async def keys(self, kid: str | None) -> KeySet: ...
 
 
 def scopes_from_claims(claims: dict[str, Any]) -> frozenset[str]:
@@ -114,13 +119,13 @@ class JwtVerifier:
         issuer: str,
         audience: str,
         algorithms: tuple[str, ...],
-        jwks: JwksCache,
+        keys: KeySource,
         leeway: int,
     ) -> None:
         self._issuer = issuer
         self._audience = audience
         self._algorithms = list(algorithms)
-        self._jwks = jwks
+        self._keys = keys
         self._leeway = leeway
 
     async def verify(self, token: str) -> VerifiedToken:
@@ -135,7 +140,7 @@ class JwtVerifier:
             raise InvalidToken("The access token is signed with an algorithm this server does not accept.")
         if kid is not None and not isinstance(kid, str):
             raise InvalidToken("The access token is malformed.")
-        keys = await self._jwks.keys(kid)
+        keys = await self._keys.keys(kid)
         if kid is not None and not _has_kid(keys, kid):
             raise InvalidToken("The access token is signed with an unknown key.")
         try:
@@ -173,7 +178,8 @@ def _claim_problem(exc: JoseError) -> str:
     if isinstance(exc, ExpiredTokenError):
         return "The access token has expired."
     claim = getattr(exc, "claim", None)
-    if claim == "nbf" or isinstance(exc, JoseInvalidTokenError):
+    # joserfc's InvalidTokenError is an alias of InvalidClaimError (every bad claim), so go by the claim.
+    if claim in ("nbf", "iat"):
         return "The access token is not valid yet."
     if claim == "aud":
         return "The access token was not issued for this server."

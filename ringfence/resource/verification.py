@@ -10,13 +10,6 @@ from ringfence.resource.introspection import IntrospectionVerifier
 from ringfence.resource.tokens import JwksCache, JwtVerifier, TokenVerifier, VerifiedToken, looks_like_jwt
 
 
-class NoIssuer:
-    """No identity provider is configured: every token is refused, so protected tools refuse every call."""
-
-    async def verify(self, token: str) -> VerifiedToken:
-        raise InvalidToken("This server has no identity provider configured.")
-
-
 class JwtOrIntrospection:
     """JWT-shaped tokens are verified locally; anything else is introspected."""
 
@@ -33,15 +26,15 @@ class JwtOrIntrospection:
 
 
 def build_verifier(settings: Settings, client: httpx.AsyncClient) -> TokenVerifier:
-    if settings.issuer is None:
-        return NoIssuer()
+    """The verifier for an external identity provider (``--issuer``)."""
+    assert settings.issuer is not None
     jwt = introspection = None
     if settings.jwks_url:
         jwt = JwtVerifier(
             issuer=settings.issuer,
             audience=settings.expected_audience,
             algorithms=settings.algorithms,
-            jwks=JwksCache(
+            keys=JwksCache(
                 settings.jwks_url,
                 client,
                 max_age=settings.jwks_cache_seconds,

@@ -21,6 +21,10 @@ class Model(DeclarativeBase):
     """Base class for an app's own tables; ringfence creates them at start-up."""
 
 
+class InternalModel(DeclarativeBase):
+    """Base class for ringfence's own tables (``ringfence_*``), kept apart from the app's."""
+
+
 class Database:
     """One engine and session factory; SQLite gets WAL and foreign keys, its folder mode 0700."""
 
@@ -41,11 +45,12 @@ class Database:
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     async def start(self) -> None:
-        """Create the data folder for SQLite and the app's tables."""
+        """Create the data folder for SQLite, ringfence's tables and the app's."""
         if self.url.drivername.startswith("sqlite") and self.url.database:
             folder = Path(self.url.database).parent
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         async with self.engine.begin() as connection:
+            await connection.run_sync(InternalModel.metadata.create_all)
             await connection.run_sync(Model.metadata.create_all)
 
     @asynccontextmanager

@@ -1,0 +1,255 @@
+"""The pages a person sees: sign-in, consent and connected apps.
+
+Every form carries the session's CSRF token; every page is sent with a CSP that forbids framing
+(MCP security best practices: consent pages MUST prevent iframing and implement CSRF protection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio.to_thread
+from authlib.oauth2.rfc6749 import OAuth2Error
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from ringfence.authserver.adapter import (
+    StarletteOAuth2Request,
+    oauth_request,
+    parse_parameters,
+    read_limited,
+    to_starlette,
+)
+from ringfence.authserver.models import User
+from ringfence.authserver.oauth import McpAuthorizationServer, OAuthResponse
+from ringfence.authserver.sessions import BrowserSessions, Session
+from ringfence.authserver.throttle import SlidingWindow
+from ringfence.authserver.users import UserStore
+from ringfence.config import is_loopback_host
+
+TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+)
+STATIC_CSS = (Path(__file__).parent / "static" / "ringfence.css").read_bytes()
+# Parameters a consent form carries back to /authorize; anything else is dropped.
+OAUTH_PARAMETERS = ("response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
+                    "code_challenge_method", "resource")
+
+
+@dataclass(frozen=True)
+class ScopeText:
+    name: str
+    description: str
+
+
+def security_headers(form_targets: tuple[str, ...] = ()) -> dict[str, str]:
+    form_action = " ".join(("'self'", *form_targets))
+    return {
+        "content-security-policy": (
+            f"default-src 'none'; style-src 'self'; img-src 'self'; form-action {form_action}; "
+            "frame-ancestors 'none'; base-uri 'none'"
+        ),
+        "x-frame-options": "DENY",
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "no-referrer",
+        "cache-control": "no-store",
+    }
+
+
+def origin_of(uri: str | None) -> tuple[str, ...]:
+    """The redirect's origin, for ``form-action``: browsers apply it to the redirect after a form post."""
+    if not uri:
+        return ()
+    parts = urlsplit(uri)
+    return (f"{parts.scheme}://{parts.netloc}",) if parts.scheme in ("http", "https") and parts.netloc else ()
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path on this server: never an open redirect."""
+    if value and value.startswith(("/authorize?", "/account")) and not value.startswith("//"):
+        return value
+    return "/account"
+
+
+class Pages:
+    def __init__(self, server: McpAuthorizationServer, *, users: UserStore, sessions: BrowserSessions,
+                 logins: SlidingWindow, scope_text: Mapping[str, str], app_name: str) -> None:
+        self.server = server
+        self.users = users
+        self.sessions = sessions
+        self.logins = logins
+        self.scope_text = scope_text
+        self.app_name = app_name
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/authorize", self.authorize, methods=["GET", "POST"]),
+            Route("/login", self.login, methods=["GET", "POST"]),
+            Route("/logout", self.logout, methods=["POST"]),
+            Route("/account", self.account, methods=["GET"]),
+            Route("/account/revoke", self.revoke, methods=["POST"]),
+            Route("/static/ringfence.css", self.stylesheet, methods=["GET"]),
+        ]
+
+    # Rendering -------------------------------------------------------------------------------
+
+    def render(self, name: str, status: int = 200, *, session: Session | None = None,
+               form_targets: tuple[str, ...] = (), **context: Any) -> HTMLResponse:
+        html = TEMPLATES.get_template(name).render(app_name=self.app_name, **context)
+        response = HTMLResponse(html, status, headers=security_headers(form_targets))
+        if session is not None:
+            self.sessions.attach(response, session)
+        return response
+
+    def error_page(self, message: str, *, status: int = 400, code: str | None = None,
+                   heading: str = "This request cannot continue") -> HTMLResponse:
+        return self.render("error.html", status, heading=heading, message=message, error_code=code)
+
+    def expired_form(self) -> HTMLResponse:
+        return self.error_page("The form has expired or did not come from this site. Start again.",
+                               status=403, code="invalid_csrf")
+
+    async def posted_form(self, request: Request, session: Session | None) -> dict[str, str] | None:
+        """The form's fields, or ``None`` when it is malformed or lacks this session's CSRF token."""
+        try:
+            form = dict(parse_parameters((await read_limited(request)).decode("utf-8")))
+        except (OAuth2Error, UnicodeDecodeError):
+            return None
+        if session is None or not session.csrf_matches(form.get("csrf")):
+            return None
+        return form
+
+    async def stylesheet(self, _request: Request) -> Response:
+        return Response(STATIC_CSS, media_type="text/css", headers={"cache-control": "public, max-age=3600",
+                                                                    "x-content-type-options": "nosniff"})
+
+    # Authorization ---------------------------------------------------------------------------
+
+    async def authorize(self, request: Request) -> Response:
+        session = await self.sessions.current(request)
+        try:
+            if request.method == "POST":
+                form = await self.posted_form(request, session)
+                if form is None or session is None or session.user_id is None:
+                    return self.expired_form()
+                params = [(k, form[k]) for k in OAUTH_PARAMETERS if k in form]
+                oauth = StarletteOAuth2Request("GET", self.server.issuer + "/authorize", request.headers, params, [])
+            else:
+                oauth = await oauth_request(request, self.server.issuer)
+            grant = await anyio.to_thread.run_sync(self.server.get_consent_grant, oauth)
+        except OAuth2Error as error:
+            return self.authorization_error(error)
+        user = await self.signed_in_user(session)
+        if user is None:
+            return await self.login_page(request, session, next_url=f"/authorize?{request.url.query}",
+                                         redirect_uri=grant.redirect_uri)
+        scopes = frozenset((oauth.scope or "").split())
+        client = grant.client
+        if request.method == "POST":
+            allowed = form.get("decision") == "allow"
+            if allowed:
+                await self.server.store.remember_consent(user.id, client.client_id, client.client_name, scopes)
+            return await self.finish(oauth, grant, user if allowed else None)
+        if scopes <= await self.server.store.consented_scopes(user.id, client.client_id):
+            return await self.finish(oauth, grant, user)  # consent remembered for these scopes
+        return self.consent_page(session, user, oauth, grant, scopes)
+
+    def consent_page(self, session, user: User, oauth, grant, scopes: frozenset[str]) -> Response:  # type: ignore[no-untyped-def]
+        client = grant.client
+        redirect_host = urlsplit(grant.redirect_uri).netloc
+        loopback_only = all(is_loopback_host(urlsplit(uri).hostname or "") for uri in client.redirect_uris)
+        params = [(name, oauth.payload.data[name]) for name in OAUTH_PARAMETERS if name in oauth.payload.data]
+        return self.render(
+            "consent.html", session=session, form_targets=origin_of(grant.redirect_uri),
+            client_name=client.client_name, verified_host=client.verified_host, redirect_host=redirect_host,
+            loopback_only=loopback_only, username=user.username, csrf=session.csrf_token, oauth_params=params,
+            scopes=[ScopeText(name, self.scope_text.get(name, name)) for name in sorted(scopes)],
+        )
+
+    async def finish(self, oauth, grant, user: User | None) -> Response:  # type: ignore[no-untyped-def]
+        response = await anyio.to_thread.run_sync(self.server.create_authorization_response, oauth, user, grant)
+        return to_starlette(response)
+
+    def authorization_error(self, error: OAuth2Error) -> Response:
+        """Back to the client when its redirect URI is verified (with RFC 9207 ``iss``), else a page here."""
+        if error.redirect_uri:
+            response = OAuthResponse(*error())
+            self.server.issuer_parameter.add_issuer_parameter(self.server, response)
+            return to_starlette(response)
+        return self.error_page(error.description or "The authorization request is invalid.", code=error.error)
+
+    async def signed_in_user(self, session: Session | None) -> User | None:
+        if session is None or session.user_id is None:
+            return None
+        return await self.server.store.user(session.user_id)
+
+    # Sign-in ---------------------------------------------------------------------------------
+
+    async def login_page(self, request: Request, session: Session | None, *, next_url: str,
+                         redirect_uri: str | None = None, error: str | None = None, username: str = "",
+                         status: int = 200) -> Response:
+        session = session or await self.sessions.ensure(request)
+        return self.render("login.html", status, session=session, form_targets=origin_of(redirect_uri),
+                           csrf=session.csrf_token, next=safe_next(next_url), error=error, username=username)
+
+    async def login(self, request: Request) -> Response:
+        session = await self.sessions.current(request)
+        if request.method == "GET":
+            return await self.login_page(request, session, next_url=request.query_params.get("next", "/account"))
+        form = await self.posted_form(request, session)
+        if form is None:
+            return self.expired_form()
+        username = form.get("username", "")[:64]
+        account, address = f"user:{username.lower()}", f"ip:{request.client.host if request.client else '-'}"
+        retry = self.logins.retry_after(account, address)
+        if retry is not None:
+            response = await self.login_page(request, session, next_url=form.get("next", ""), username=username,
+                                              error="Too many failed attempts. Try again later.", status=429)
+            response.headers["retry-after"] = str(retry)
+            return response
+        user = await self.users.authenticate(username, form.get("password", ""))
+        if user is None:
+            self.logins.record(account, address)
+            return await self.login_page(request, session, next_url=form.get("next", ""), username=username,
+                                         error="The username or password is wrong.", status=401)
+        self.logins.reset(account)
+        signed_in = await self.sessions.sign_in(session, user.id)
+        response = RedirectResponse(safe_next(form.get("next")), status_code=303, headers=security_headers())
+        self.sessions.attach(response, signed_in)
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        session = await self.sessions.current(request)
+        if session is None or await self.posted_form(request, session) is None:
+            return self.expired_form()
+        await self.sessions.end(session)
+        response = RedirectResponse("/login", status_code=303, headers=security_headers())
+        self.sessions.clear(response)
+        return response
+
+    # Connected apps --------------------------------------------------------------------------
+
+    async def account(self, request: Request) -> Response:
+        session = await self.sessions.current(request)
+        user = await self.signed_in_user(session)
+        if user is None:
+            return await self.login_page(request, session, next_url="/account")
+        consents = await self.server.store.consents(user.id)
+        return self.render("account.html", session=session, username=user.username, consents=consents,
+                           csrf=session.csrf_token)  # type: ignore[union-attr]
+
+    async def revoke(self, request: Request) -> Response:
+        session = await self.sessions.current(request)
+        user = await self.signed_in_user(session)
+        form = await self.posted_form(request, session)
+        if user is None or form is None:
+            return self.expired_form()
+        await self.server.store.revoke_consent(user.id, form.get("client_id", ""))
+        return RedirectResponse("/account", status_code=303, headers=security_headers())

@@ -1,0 +1,82 @@
+"""The embedded authorization server, assembled: storage, keys, Authlib core, endpoints and pages."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import ssl
+from collections.abc import Mapping
+
+from starlette.routing import Route
+
+from ringfence.authserver.cimd import ClientMetadataFetcher
+from ringfence.authserver.clients import ClientResolver, RedirectPolicy
+from ringfence.authserver.endpoints import ProtocolEndpoints
+from ringfence.authserver.keys import KeyRing
+from ringfence.authserver.metadata import server_metadata
+from ringfence.authserver.oauth import ACCESS_TOKEN_SECONDS, KeyRingSource, McpAuthorizationServer
+from ringfence.authserver.pages import Pages
+from ringfence.authserver.scopes import ScopePolicy
+from ringfence.authserver.sessions import BrowserSessions
+from ringfence.authserver.store import AuthStore
+from ringfence.authserver.throttle import SlidingWindow
+from ringfence.authserver.users import UserStore
+from ringfence.config import Settings
+from ringfence.resource.tokens import JwtVerifier
+from ringfence.store.database import Database
+
+logger = logging.getLogger("ringfence.authserver")
+FIRST_USER = "owner"
+
+
+class EmbeddedAuthServer:
+    """Everything the embedded authorization server needs, built once from the settings."""
+
+    def __init__(self, settings: Settings, database: Database, *, resources: frozenset[str],
+                 scope_text: Mapping[str, str], default_scopes: frozenset[str], app_name: str) -> None:
+        self.settings = settings
+        self.issuer = settings.effective_issuer
+        self.keys = KeyRing(settings.data_dir / "keys", token_lifetime=ACCESS_TOKEN_SECONDS)
+        self.users = UserStore(database)
+        # The system trust store (and SSL_CERT_FILE / SSL_CERT_DIR, as OpenSSL reads them) verifies
+        # the https servers that host client metadata documents.
+        self.fetcher = ClientMetadataFetcher(allow_loopback=settings.allow_loopback_client_metadata,
+                                             ssl_context=ssl.create_default_context())
+        store = AuthStore(database)
+        scopes = ScopePolicy(frozenset(scope_text), default_scopes)
+        self.server = McpAuthorizationServer(
+            issuer=self.issuer,
+            store=store,
+            clients=ClientResolver(store, self.fetcher, scopes,
+                                   allow_loopback_metadata=settings.allow_loopback_client_metadata),
+            keys=self.keys,
+            resources=resources,
+            scopes=scopes,
+            redirects=RedirectPolicy(settings.allowed_redirect_uris,
+                                     allow_loopback=settings.allow_loopback_redirect_uris),
+        )
+        secure = settings.base_url.startswith("https://")
+        self.endpoints = ProtocolEndpoints(self.server, server_metadata(self.issuer, sorted(scope_text)),
+                                           registrations=SlidingWindow(limit=30, window=3600))
+        self.pages = Pages(self.server, users=self.users, sessions=BrowserSessions(database, secure=secure),
+                           logins=SlidingWindow(limit=5, window=900), scope_text=scope_text, app_name=app_name)
+
+    def routes(self) -> list[Route]:
+        return [*self.endpoints.routes(), *self.pages.routes()]
+
+    def verifier(self, resource: str) -> JwtVerifier:
+        """Verifies this server's tokens for ``resource`` straight from the key ring (no HTTP)."""
+        return JwtVerifier(issuer=self.issuer, audience=resource, algorithms=("ES256",),
+                           keys=KeyRingSource(self.keys), leeway=self.settings.clock_leeway_seconds)
+
+    async def start(self) -> None:
+        self.keys.load()
+        if await self.users.count() == 0:
+            password = secrets.token_urlsafe(12)
+            await self.users.add(FIRST_USER, password)
+            # Shown once, so that the quick start can sign in; it is stored only as an argon2id hash.
+            logger.warning("created the first user: sign in as %r with password %r (shown once; change it with "
+                           "`ringfence users passwd %s`)", FIRST_USER, password, FIRST_USER)
+
+    async def close(self) -> None:
+        await self.fetcher.aclose()

@@ -1,0 +1,144 @@
+"""Server-side validation of every tool call's arguments, before the tool runs.
+
+Apps SDK security guide: validate all inputs server-side even though the model produced them.
+Each call is checked against a strict JSON Schema derived from the tool's signature (unknown
+fields refused, declared formats and enums enforced) and against limits that apply to every
+tool; strings are NFC-normalized and characters that hide text are refused or stripped.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError, best_match
+
+# Zero-width and joiner characters, bidirectional overrides and isolates, word joiners, the BOM,
+# Unicode tag characters (ASCII smuggling), and C0/C1 controls other than tab, newline, return.
+HIDDEN_CHARACTERS = re.compile(
+    "[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\U000e0000-\U000e007f"
+    "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds every tool's arguments must stay within; override per tool with ``@app.tool(limits=...)``."""
+
+    max_string_length: int = 10_000
+    max_array_items: int = 1_000
+    max_depth: int = 16
+    max_argument_bytes: int = 64 * 1024
+    hidden_characters: Literal["refuse", "strip"] = "refuse"
+
+
+class InputRefused(Exception):
+    """An argument broke a rule; the message names the field and the rule, never more."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"Invalid argument {field}: {rule}")
+        self.field = field
+        self.rule = rule
+
+
+def strict_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The schema with ``additionalProperties: false`` on every object that does not say otherwise."""
+    result = copy.deepcopy(dict(schema))
+    pending: list[Any] = [result]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            if (node.get("type") == "object" or "properties" in node) and "additionalProperties" not in node:
+                node["additionalProperties"] = False
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return result
+
+
+class ArgumentValidator:
+    """Validates and normalizes one tool's arguments."""
+
+    def __init__(self, input_schema: Mapping[str, Any], limits: Limits) -> None:
+        self.limits = limits
+        self._schema = Draft202012Validator(strict_schema(input_schema), format_checker=FormatChecker())
+
+    def check(self, arguments: object) -> dict[str, Any]:
+        """The normalized arguments, or :class:`InputRefused`."""
+        if arguments is None:
+            arguments = {}
+        if not isinstance(arguments, dict):
+            raise InputRefused("arguments", "must be an object")
+        size = len(json.dumps(arguments, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+        if size > self.limits.max_argument_bytes:
+            raise InputRefused("arguments", f"larger than {self.limits.max_argument_bytes} bytes")
+        normalized = self._normalize(arguments, "", 0)
+        error = best_match(self._schema.iter_errors(normalized))
+        if error is not None:
+            raise InputRefused(_field(error), _rule(error))
+        return normalized
+
+    def _normalize(self, value: Any, path: str, depth: int) -> Any:
+        if depth > self.limits.max_depth:
+            raise InputRefused(path or "arguments", f"nested deeper than {self.limits.max_depth} levels")
+        if isinstance(value, str):
+            return self._normalize_string(value, path)
+        if isinstance(value, list):
+            if len(value) > self.limits.max_array_items:
+                raise InputRefused(path, f"more than {self.limits.max_array_items} items")
+            return [self._normalize(item, f"{path}[{index}]", depth + 1) for index, item in enumerate(value)]
+        if isinstance(value, dict):
+            return {
+                self._normalize_string(key, path + "." + key if path else key):
+                self._normalize(item, f"{path}.{key}" if path else key, depth + 1)
+                for key, item in value.items()
+            }
+        return value
+
+    def _normalize_string(self, value: str, path: str) -> str:
+        if len(value) > self.limits.max_string_length:
+            raise InputRefused(path, f"longer than {self.limits.max_string_length} characters")
+        if HIDDEN_CHARACTERS.search(value):
+            if self.limits.hidden_characters == "refuse":
+                raise InputRefused(path, "contains invisible or control characters that can hide text")
+            value = HIDDEN_CHARACTERS.sub("", value)
+        try:
+            return unicodedata.normalize("NFC", value)
+        except UnicodeError:
+            raise InputRefused(path, "is not valid Unicode text") from None
+
+
+def _field(error: ValidationError) -> str:
+    if error.validator == "additionalProperties":
+        extra = re.findall(r"'([^']{1,64})'", error.message)
+        return ".".join([*map(str, error.absolute_path), *extra[:1]]) or "arguments"
+    if error.validator == "required":
+        missing = re.findall(r"'([^']{1,64})'", error.message)
+        return ".".join([*map(str, error.absolute_path), *missing[:1]]) or "arguments"
+    return ".".join(str(part) for part in error.absolute_path) or "arguments"
+
+
+def _rule(error: ValidationError) -> str:
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    rules = {
+        "additionalProperties": "is not a parameter of this tool",
+        "required": "is required",
+        "type": f"must be of type {schema.get('type')}",
+        "enum": f"must be one of {schema.get('enum')}",
+        "const": f"must be {schema.get('const')!r}",
+        "format": f"must be a valid {schema.get('format')}",
+        "maxLength": f"must be at most {schema.get('maxLength')} characters",
+        "minLength": f"must be at least {schema.get('minLength')} characters",
+        "pattern": "does not match the expected pattern",
+        "maximum": f"must be at most {schema.get('maximum')}",
+        "minimum": f"must be at least {schema.get('minimum')}",
+        "maxItems": f"must have at most {schema.get('maxItems')} items",
+        "minItems": f"must have at least {schema.get('minItems')} items",
+    }
+    return rules.get(str(error.validator), f"breaks the rule {error.validator}")
