@@ -31,6 +31,13 @@ async def send_refusal(send: Send, refusal: Refusal, resource_metadata_url: str)
     await send_response(send, status, headers, body)
 
 
+async def send_tool_error(send: Send, request_id: Any, message: str) -> None:
+    """A JSON-RPC ``tools/call`` result with ``isError``: the call was refused, the server is fine."""
+    # resultType: required by 2026-07-28 clients, ignored by handshake-era ones.
+    result = {"content": [{"type": "text", "text": message}], "isError": True, "resultType": "complete"}
+    await send_json(send, 200, {"jsonrpc": "2.0", "id": request_id, "result": result})
+
+
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The whole request body, refused with 413 past ``limit`` bytes (checked before reading too)."""
     for value in header(scope, b"content-length"):

@@ -1,13 +1,12 @@
 """Argument screening: validation at the HTTP layer, where the raw JSON arguments still exist.
 
 The gate screens each ``tools/call`` before the SDK parses it: normalized arguments replace the
-originals in the body the SDK sees, and a refusal is handed to the tool guard, which answers it
-as a tool error without running the tool (a JSON-RPC result, not an HTTP error).
+originals in the body the SDK sees, and a refusal is answered by the gate as a tool error
+(a JSON-RPC result with ``isError``), so the SDK never parses the arguments and the tool never runs.
 """
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,21 +14,6 @@ from mcp.server.mcpserver import MCPServer
 
 from ringfence.declaration import ToolSpec
 from ringfence.guards.validation import ArgumentValidator, InputRefused
-
-_refusal: contextvars.ContextVar[InputRefused | None] = contextvars.ContextVar("ringfence_input", default=None)
-
-
-def input_refusal() -> InputRefused | None:
-    """The screening refusal of the call now running, if its arguments broke a rule."""
-    return _refusal.get()
-
-
-def bind_input_refusal(refusal: InputRefused | None) -> contextvars.Token[InputRefused | None]:
-    return _refusal.set(refusal)
-
-
-def unbind_input_refusal(token: contextvars.Token[InputRefused | None]) -> None:
-    _refusal.reset(token)
 
 
 class ArgumentScreen:

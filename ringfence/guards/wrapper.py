@@ -17,7 +17,6 @@ import anyio.to_thread
 from mcp.types import CallToolResult, TextContent
 
 from ringfence.declaration import ToolSpec
-from ringfence.guards.screening import input_refusal
 from ringfence.policy import ScopeCatalog, authorize
 from ringfence.principal import optional_principal
 from ringfence.refusals import InvalidToken, Refusal, bearer_challenge
@@ -55,9 +54,6 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, resource_metadata_url: str
             authorize(spec, optional_principal(), catalog)
         except Refusal as refusal:
             return refusal_result(refusal, resource_metadata_url)
-        invalid = input_refusal()
-        if invalid is not None:
-            return error_result(str(invalid))
         try:
             if is_async:
                 return await fn(*args, **kwargs)

@@ -23,9 +23,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ringfence.config import RefusalStyle, Settings
 from ringfence.declaration import ToolSpec
-from ringfence.guards.screening import ArgumentScreen, bind_input_refusal, unbind_input_refusal
+from ringfence.guards.screening import ArgumentScreen
 from ringfence.guards.validation import InputRefused
-from ringfence.httpio import header, read_body, replay, send_refusal
+from ringfence.httpio import header, read_body, replay, send_refusal, send_tool_error
 from ringfence.policy import ScopeCatalog, authorize
 from ringfence.principal import Principal, bind_principal, unbind_principal
 from ringfence.refusals import (
@@ -174,19 +174,20 @@ class McpGate:
             return
         if not session_ids:
             send = self._recording_new_session(send, owner)
-        input_refusal = None
         if call.message is not None:
-            body, input_refusal = self._screened(call, body)
+            body, refused = self._screened(call, body)
+            if refused is not None:
+                await send_tool_error(send, call.message.get("id"), str(refused))
+                return
             receive = replay(body, receive)
-        binding, screening = bind_principal(principal), bind_input_refusal(input_refusal)
+        binding = bind_principal(principal)
         try:
             await self.app(scope, receive, send)
         finally:
-            unbind_input_refusal(screening)
             unbind_principal(binding)
 
     def _screened(self, call: McpCall, body: bytes) -> tuple[bytes, InputRefused | None]:
-        """The body with normalized tool arguments, and the screening refusal if any (for the tool guard)."""
+        """The body with the tool's arguments normalized, or the rule they broke."""
         if call.tool is None or call.message is None:
             return body, None
         params = call.message["params"]
