@@ -7,6 +7,7 @@ the OAuth checks before and after every call.
 
 from ringfence.app import App
 from ringfence.declaration import DeclarationError, Scope
+from ringfence.guards.validation import Limits
 from ringfence.guards.wrapper import ToolError
 from ringfence.principal import Principal, current_principal, optional_principal
 from ringfence.store.database import Model
@@ -14,6 +15,7 @@ from ringfence.store.database import Model
 __all__ = [
     "App",
     "DeclarationError",
+    "Limits",
     "Model",
     "Principal",
     "Scope",
