@@ -188,6 +188,7 @@ cli.add_typer(keys_cli, name="keys")
 
 DataDirOption = Annotated[Path | None, typer.Option(help="Data folder. [env RINGFENCE_DATA_DIR]")]
 DatabaseOption = Annotated[str | None, typer.Option(help="SQLAlchemy URL. [env RINGFENCE_DATABASE_URL]")]
+PasswordStdinOption = Annotated[bool, typer.Option(help="Read the password from standard input.")]
 
 
 def _with_users(data_dir: Path | None, database_url: str | None, action) -> object:  # type: ignore[no-untyped-def]
@@ -220,7 +221,7 @@ def _read_password(password_stdin: bool) -> str:
 @users_cli.command("add")
 def users_add(
     username: str,
-    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+    password_stdin: PasswordStdinOption = False,
     data_dir: DataDirOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
@@ -247,7 +248,7 @@ def users_remove(username: str, data_dir: DataDirOption = None, database_url: Da
 @users_cli.command("passwd")
 def users_passwd(
     username: str,
-    password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
+    password_stdin: PasswordStdinOption = False,
     data_dir: DataDirOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
