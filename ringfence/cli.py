@@ -111,6 +111,7 @@ def serve(
         )
         app = load_app(target)
         asgi = build_asgi(app, settings)
+        probe_database(settings)
     except (ConfigError, DeclarationError, LoadError) as exc:
         fail(str(exc))
     except Exception as exc:  # an error in the app's own module: one line, not a traceback
@@ -155,12 +156,36 @@ def auth_server(
         catalog = ScopeCatalog(scopes.values())
         defaults = default_scopes(tool for app in apps for tool in app.tools.values())
         asgi = build_auth_server_asgi(settings, catalog, resources=frozenset(resource), default=defaults)
+        probe_database(settings)
     except (ConfigError, DeclarationError, LoadError) as exc:
         fail(str(exc))
     logger.info("authorization server %s issuing tokens for %s", settings.base_url, ", ".join(resource))
     for line in settings.unsafe_options():
         logger.warning("UNSAFE option enabled: %s", line)
     run_server(asgi, settings, log_level)
+
+
+def probe_database(settings: Settings) -> None:
+    """Open the database (creating the data folder and tables) before serving, so that a bad URL or
+    an unwritable folder stops start-up with one line instead of a server that cannot answer."""
+    import asyncio
+
+    from ringfence.store.database import Database
+
+    async def probe() -> None:
+        database = Database(settings.resolved_database_url)
+        try:
+            await database.start()
+        finally:
+            await database.close()
+
+    try:
+        asyncio.run(probe())
+    except ConfigError:
+        raise
+    except Exception as exc:  # the driver's own error type varies; its message may hold the URL, so omit it
+        problem = type(exc).__name__
+        raise ConfigError(f"cannot open the database ({problem}); check --database-url and --data-dir") from None
 
 
 def configure_logging(level: str) -> None:

@@ -161,8 +161,8 @@ class McpGate:
                 call = parse_call(body, scope)
             else:
                 call = McpCall(method=None, tool=None, meta={})
-            principal = await self._authenticate(token)
             tool = self.tools.get(call.tool) if call.tool else None
+            principal = await self._authenticate(token, tool)
             if tool is not None and refuses_over_http(self.settings.refusal_style, call):
                 authorize(tool, principal, self.catalog)
             owner = owner_of(principal)
@@ -209,10 +209,14 @@ class McpGate:
 
         return recording
 
-    async def _authenticate(self, token: str | None) -> Principal | None:
+    async def _authenticate(self, token: str | None, tool: ToolSpec | None) -> Principal | None:
         if token is None:
             return None
-        verified = await self.verifier.verify(token)
+        try:
+            verified = await self.verifier.verify(token)
+        except InvalidToken as refusal:
+            # MCP authorization: a 401 SHOULD name the scopes the operation needs.
+            raise InvalidToken(refusal.description, scopes=tool.scopes if tool else ()) from None
         return Principal(
             subject=verified.subject,
             client_id=verified.client_id,

@@ -117,3 +117,8 @@ class TestIdentityProvider:
     def stop(self) -> None:
         if self._server is not None:
             self._server.should_exit = True
+
+
+def new_subject() -> str:
+    """A user id no other test uses, so tests sharing one server never see each other's data."""
+    return f"user-{secrets.token_hex(6)}"
