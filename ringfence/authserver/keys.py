@@ -21,7 +21,7 @@ KEY_SUFFIX = ".jwk.json"
 @dataclass(frozen=True)
 class SigningKey:
     key: ECKey
-    created_at: int
+    created_at: float  # seconds, sub-second precision: orders two keys made within one second
 
     @property
     def kid(self) -> str:
@@ -76,8 +76,10 @@ class KeyRing:
         return self.published().as_dict(private=False)
 
     def _create(self) -> SigningKey:
-        created = int(time.time())
-        kid = f"{created}-{secrets.token_hex(4)}"
+        # Strictly after every existing key, so that the new key is the active one (``load`` orders
+        # by ``created_at``) even when rotated twice within a second or after a clock step back.
+        created = max([time.time(), *(key.created_at + 1e-3 for key in self._keys)])
+        kid = f"{int(created)}-{secrets.token_hex(4)}"
         key = ECKey.generate_key("P-256", parameters={"kid": kid, "alg": "ES256", "use": "sig"}, auto_kid=False)
         path = self.folder / f"{kid}{KEY_SUFFIX}"
         document = json.dumps({"created_at": created, "jwk": key.as_dict(private=True)})
@@ -90,4 +92,4 @@ class KeyRing:
 
 def _read(path: Path) -> SigningKey:
     document = json.loads(path.read_text())
-    return SigningKey(ECKey.import_key(document["jwk"]), int(document["created_at"]))
+    return SigningKey(ECKey.import_key(document["jwk"]), float(document["created_at"]))

@@ -27,7 +27,7 @@ from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, OAut
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, RefreshTokenGrant
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7591 import ClientRegistrationEndpoint
-from authlib.oauth2.rfc7591.errors import InvalidRedirectURIError
+from authlib.oauth2.rfc7591.errors import InvalidClientMetadataError, InvalidRedirectURIError
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
@@ -56,6 +56,12 @@ class InvalidTargetError(OAuth2Error):
     """RFC 8707 §2: the requested resource is invalid, unknown, or differs from the one authorized."""
 
     error = "invalid_target"
+
+
+class UnsupportedTokenType(OAuth2Error):
+    """RFC 7009 §2.2.1, with the 400 the RFC names (Authlib's class answers 401)."""
+
+    error = "unsupported_token_type"
 
 
 @dataclass(frozen=True)
@@ -429,19 +435,24 @@ class Registration(ClientRegistrationEndpoint):
 
     def save_client(self, client_info, client_metadata, request):  # type: ignore[no-untyped-def]
         method = client_metadata.get("token_endpoint_auth_method")
-        if method not in CLIENT_AUTH_METHODS:
-            raise InvalidRequestError(
+        if method not in CLIENT_AUTH_METHODS:  # RFC 7591 §3.2.2: a bad metadata value
+            raise InvalidClientMetadataError(
                 "token_endpoint_auth_method must be none, client_secret_basic or client_secret_post."
             )
         uris = client_metadata.get("redirect_uris") or []
         if not uris or not all(isinstance(uri, str) and self.server.redirects.permits(uri) for uri in uris):
             raise InvalidRedirectURIError(REDIRECT_POLICY)
         if "authorization_code" not in client_metadata.get("grant_types", []):
-            raise InvalidRequestError("The client must use the authorization_code grant.")
+            raise InvalidClientMetadataError("The client must use the authorization_code grant.")
+        if client_metadata.get("response_types") != ["code"]:  # OAuth 2.1: the code flow only
+            raise InvalidClientMetadataError("response_types must be code only.")
+        name = client_metadata.get("client_name", "Unnamed client")
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidClientMetadataError("client_name must be a non-empty string.")
         secret = client_info.get("client_secret")
         registered = RegisteredClient(
             client_id=client_info["client_id"],
-            client_name=str(client_metadata.get("client_name") or "Unnamed client")[:200],
+            client_name=name.strip()[:200],
             secret_hash=secret_hash(secret) if secret else None,
             client_metadata=client_metadata,
             created_at=client_info["client_id_issued_at"],
@@ -458,7 +469,9 @@ def _token_record(server: McpAuthorizationServer, token: str) -> StoredRefreshTo
 
 
 class Revocation(RevocationEndpoint):
-    """RFC 7009. Revoking a refresh token revokes its family; access tokens simply expire (15 min)."""
+    """RFC 7009. Revoking a refresh token revokes its family. Access tokens are stateless JWTs that
+    expire within 15 minutes; presenting one is answered ``unsupported_token_type`` (§2.2.1) rather
+    than a success that would not be true."""
 
     CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
     server: McpAuthorizationServer
@@ -467,8 +480,9 @@ class Revocation(RevocationEndpoint):
         return _token_record(self.server, token_string)
 
     def revoke_token(self, token, request) -> None:  # type: ignore[no-untyped-def]
-        if isinstance(token, StoredRefreshToken):
-            _run(self.server.store.revoke_family, token.record.family_id)
+        if not isinstance(token, StoredRefreshToken):
+            raise UnsupportedTokenType("Access tokens cannot be revoked; they expire within 15 minutes.")
+        _run(self.server.store.revoke_family, token.record.family_id)
 
 
 class Introspection(IntrospectionEndpoint):
@@ -481,7 +495,8 @@ class Introspection(IntrospectionEndpoint):
         return _token_record(self.server, token_string)
 
     def check_permission(self, token, client, request) -> bool:  # type: ignore[no-untyped-def]
-        return True
+        """RFC 7662 §4: a client may introspect only the tokens issued to it (registration is open)."""
+        return bool(token.check_client(client))
 
     def introspect_token(self, token) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         if isinstance(token, StoredRefreshToken):
