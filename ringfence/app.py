@@ -11,6 +11,7 @@ from mcp.server.mcpserver import MCPServer
 from ringfence.declaration import DeclarationError, Scope, ToolSpec, declare_tool
 from ringfence.guards.validation import Limits
 from ringfence.guards.wrapper import guard_tool
+from ringfence.ops.ratelimit_keys import RateLimits
 from ringfence.policy import ScopeCatalog, annotations_for, tool_meta_for
 from ringfence.store.database import Database
 
@@ -35,9 +36,11 @@ class App:
         instructions: str | None = None,
         version: str = "0.1.0",
         limits: Limits | None = None,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         self.name = name
         self.limits = limits or Limits()
+        self.rate_limits = rate_limits or RateLimits()
         self.title = title or name
         self.instructions = instructions
         self.version = version

@@ -81,6 +81,9 @@ def serve(
     ] = None,
     allowed_redirect_uri: RedirectUriOption = None,
     allow_loopback_client_metadata: LoopbackMetadataOption = None,
+    redis_url: Annotated[
+        str | None, typer.Option(help="Redis for rate-limit budgets shared by instances. [env RINGFENCE_REDIS_URL]")
+    ] = None,
     log_level: LogLevelOption = "info",
 ) -> None:
     """Serve an app over streamable HTTP at PUBLIC_URL/mcp.
@@ -108,6 +111,7 @@ def serve(
             refusal_style=refusal_style,
             allowed_redirect_uris=tuple(allowed_redirect_uri) if allowed_redirect_uri else None,
             allow_loopback_client_metadata=allow_loopback_client_metadata,
+            redis_url=redis_url,
         )
         app = load_app(target)
         asgi = build_asgi(app, settings)

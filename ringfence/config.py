@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     allow_loopback_redirect_uris: bool = True
     allow_loopback_client_metadata: bool = False  # unsafe outside development: fetches from loopback
 
+    # Shared state for several instances (rate-limit budgets); in-process when unset.
+    redis_url: str | None = None
+
     # How a tool call refused for a missing token or scope is answered (see README).
     refusal_style: RefusalStyle = "auto"
 

@@ -17,11 +17,14 @@ class Refusal(Exception):
     status: int = 400
     error: str = "invalid_request"
     challenge: bool = False  # answered with a Bearer challenge (RFC 6750 §3)
+    retry_after: str | None = None  # seconds, for a refusal that passes with time (RFC 9110 §10.2.3)
 
-    def __init__(self, description: str, *, scopes: Iterable[str] = ()) -> None:
+    def __init__(self, description: str, *, scopes: Iterable[str] = (), retry_after: str | None = None) -> None:
         super().__init__(description)
         self.description = description
         self.scopes = tuple(sorted(set(scopes)))
+        if retry_after is not None:
+            self.retry_after = retry_after
 
 
 class MissingToken(Refusal):
@@ -61,6 +64,14 @@ class VerifierUnavailable(Refusal):
 
     status = 503
     error = "temporarily_unavailable"
+    retry_after = "5"
+
+
+class RateLimited(Refusal):
+    """MCP tools: servers MUST rate-limit tool invocations. Over budget: 429 with ``Retry-After``."""
+
+    status = 429
+    error = "rate_limited"
 
 
 class MalformedRequest(Refusal):
@@ -135,6 +146,6 @@ def http_answer(refusal: Refusal, resource_metadata_url: str) -> tuple[int, list
     ]
     if refusal.challenge:
         headers.append((b"www-authenticate", bearer_challenge(refusal, resource_metadata_url).encode()))
-    if isinstance(refusal, VerifierUnavailable):
-        headers.append((b"retry-after", b"5"))
+    if refusal.retry_after is not None:
+        headers.append((b"retry-after", refusal.retry_after.encode()))
     return refusal.status, headers, json.dumps(body).encode()

@@ -4,7 +4,8 @@
       Starlette router
         /.well-known/oauth-protected-resource[/mcp]   RFC 9728 metadata
         /authorize /token /register ...               embedded authorization server (no --issuer)
-        /mcp  McpGate          400 / 401 / 403 / 413 / 503: credentials, body, per-tool scopes
+        /mcp  McpGate          400 / 401 / 403 / 413 / 503: credentials, body, per-tool scopes,
+                               then 429: rate limits, then argument screening (a tool error)
                 MCP SDK        streamable HTTP, both protocol eras
                   guard_tool   per-call checks around the author's function
 """
@@ -26,6 +27,8 @@ from ringfence.authserver.service import EmbeddedAuthServer
 from ringfence.config import MCP_PATH, PRM_PATH, Settings
 from ringfence.guards.screening import ArgumentScreen
 from ringfence.ops.hardening import HostOriginCheck
+from ringfence.ops.ratelimit import InProcessRateLimiter, RateLimiter
+from ringfence.ops.ratelimit_redis import RedisRateLimiter
 from ringfence.policy import ScopeCatalog, default_scopes
 from ringfence.resource.gate import McpGate
 from ringfence.resource.metadata import metadata_endpoint, resource_metadata
@@ -68,8 +71,9 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
     else:
         verifier = build_verifier(settings, http_client)
     screen = ArgumentScreen(app.tools)
+    limiter = rate_limiter(settings)
     gate = McpGate(sdk_app, settings=settings, verifier=verifier, tools=app.tools, catalog=app.catalog,
-                   screen=screen)
+                   screen=screen, limiter=limiter, rate_limits=app.rate_limits)
     metadata = metadata_endpoint(resource_metadata(settings, app.catalog, app.title))
 
     @asynccontextmanager
@@ -86,6 +90,8 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
             app.attach_database(None)
             if auth is not None:
                 await auth.close()
+            if isinstance(limiter, RedisRateLimiter):
+                await limiter.aclose()
             await http_client.aclose()
             await database.close()
 
@@ -95,6 +101,13 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
         Route(MCP_PATH, gate),
     ]
     return HostOriginCheck(Starlette(routes=routes, lifespan=lifespan), settings)
+
+
+def rate_limiter(settings: Settings) -> RateLimiter:
+    """Budgets in Redis when several instances share them, else in this process."""
+    if settings.redis_url:
+        return RedisRateLimiter.from_url(settings.redis_url)
+    return InProcessRateLimiter()
 
 
 def build_auth_server_asgi(settings: Settings, catalog: ScopeCatalog, *, resources: frozenset[str],
@@ -126,6 +139,8 @@ def describe_startup(app: App, settings: Settings) -> list[str]:
         lines.append(f"trusting access tokens from issuer {settings.issuer} for audience {settings.expected_audience}")
         if settings.issuer and settings.issuer.endswith("/"):
             lines.append("warning: the issuer ends with '/': some MCP clients strip it and then reject the metadata")
+    if settings.redis_url:
+        lines.append("rate-limit budgets shared through Redis")
     if settings.refusal_style != "auto":
         lines.append(f"tool refusals are answered as {settings.refusal_style}")
     lines += [f"UNSAFE option enabled: {line}" for line in settings.unsafe_options()]

@@ -82,6 +82,7 @@ class RateLimitUnavailable(Refusal):
 
     status = 503
     error = "temporarily_unavailable"
+    retry_after = "1"
 
 
 class RateLimiter(Protocol):

@@ -26,6 +26,8 @@ from ringfence.declaration import ToolSpec
 from ringfence.guards.screening import ArgumentScreen
 from ringfence.guards.validation import InputRefused
 from ringfence.httpio import header, read_body, replay, send_refusal, send_tool_error
+from ringfence.ops.ratelimit import RateLimiter
+from ringfence.ops.ratelimit_keys import RateLimits, keys_for
 from ringfence.policy import ScopeCatalog, authorize
 from ringfence.principal import Principal, bind_principal, unbind_principal
 from ringfence.refusals import (
@@ -35,6 +37,7 @@ from ringfence.refusals import (
     InvalidAuthorizationRequest,
     InvalidToken,
     JsonRpcRefusal,
+    RateLimited,
     Refusal,
     UnknownSession,
 )
@@ -141,6 +144,8 @@ class McpGate:
         tools: Mapping[str, ToolSpec],
         catalog: ScopeCatalog,
         screen: ArgumentScreen,
+        limiter: RateLimiter,
+        rate_limits: RateLimits,
     ) -> None:
         self.app = app
         self.settings = settings
@@ -148,6 +153,8 @@ class McpGate:
         self.tools = tools
         self.catalog = catalog
         self.screen = screen
+        self.limiter = limiter
+        self.rate_limits = rate_limits
         self.sessions = SessionOwners()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -165,6 +172,8 @@ class McpGate:
             principal = await self._authenticate(token, tool)
             if tool is not None and refuses_over_http(self.settings.refusal_style, call):
                 authorize(tool, principal, self.catalog)
+            if tool is not None:
+                await self._spend_budget(tool, principal, scope)
             owner = owner_of(principal)
             session_ids = header(scope, b"mcp-session-id")
             if session_ids and not self.sessions.admit(session_ids[0].decode("latin-1"), owner):
@@ -208,6 +217,21 @@ class McpGate:
             await send(message)
 
         return recording
+
+    async def _spend_budget(self, tool: ToolSpec, principal: Principal | None, scope: Scope) -> None:
+        """MCP tools: servers MUST rate-limit tool invocations (per principal, client, address, tool)."""
+        client = scope.get("client")
+        keys = keys_for(
+            f"{principal.issuer}|{principal.subject}" if principal else None,
+            principal.client_id if principal else None,
+            client[0] if client else None,
+            tool.name,
+            self.rate_limits,
+        )
+        decision = await self.limiter.hit_all(keys)  # RateLimitUnavailable (503) when it cannot answer
+        if not decision.allowed:
+            raise RateLimited(f"Too many calls to {tool.name}; try again later.",
+                              retry_after=decision.retry_after_header)
 
     async def _authenticate(self, token: str | None, tool: ToolSpec | None) -> Principal | None:
         if token is None:
