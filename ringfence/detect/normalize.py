@@ -1,0 +1,184 @@
+"""Text folding for the injection detector, and the hidden characters it strips on the way.
+
+Folding makes trivial obfuscations match the same rules as plain text: NFKC, case folding,
+diacritics removed, invisible characters dropped, Cyrillic/Greek look-alikes inside Latin words
+mapped to Latin, and digits inside words read as letters (``1gn0r3`` → ``ignore``). Whitespace is
+not collapsed: the rules accept any run of it between words. Every folded character remembers
+where it came from, so findings point into the original text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+# Zero-width and invisible format characters (Unicode general category Cf and friends).
+ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u180e")
+# Unicode bidirectional embedding, override and isolate controls (UAX #9 §2), the Trojan Source set.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+TAG_FIRST, TAG_LAST = 0xE0000, 0xE007F  # Unicode tags block: invisible copies of ASCII
+_VARIATION_SELECTORS = frozenset(chr(c) for c in range(0xFE00, 0xFE10)) | frozenset(
+    chr(c) for c in range(0xE0100, 0xE01F0)
+)
+
+# Confusable letters (Unicode TR 39 confusables, the common Cyrillic and Greek subset), lower case.
+_CONFUSABLES = str.maketrans(
+    {
+        "\u0430": "a",
+        "\u0432": "b",
+        "\u0435": "e",
+        "\u0451": "e",
+        "\u043a": "k",
+        "\u043c": "m",
+        "\u043d": "h",
+        "\u043e": "o",
+        "\u0440": "p",
+        "\u0441": "c",
+        "\u0442": "t",
+        "\u0443": "y",
+        "\u0445": "x",
+        "\u0456": "i",
+        "\u0457": "i",
+        "\u0458": "j",
+        "\u0455": "s",
+        "\u04bb": "h",
+        "\u0501": "d",
+        "\u051b": "q",
+        "\u051d": "w",
+        "\u0261": "g",
+        "\u03b1": "a",
+        "\u03b2": "b",
+        "\u03b5": "e",
+        "\u03b9": "i",
+        "\u03ba": "k",
+        "\u03bd": "v",
+        "\u03bf": "o",
+        "\u03c1": "p",
+        "\u03c4": "t",
+        "\u03c5": "u",
+        "\u03c7": "x",
+        "\u03f2": "c",
+        "\u0131": "i",
+    }
+)
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b"})
+# A word that mixes letters with leet digits; pure numbers are left alone.
+_LEET_WORD = re.compile(r"(?<![\w@])(?:[a-z]++[0-9]|[0-9]++[a-z])[a-z0-9]{0,38}+(?![\w@])")
+# Leetspeak shows as a digit between letters or a letter between digits ("1gn0r3", "pr3v10u5").
+_LETTER_DIGIT = re.compile(r"[a-z][0-9][a-z]|[0-9][a-z][0-9]")
+_NON_ASCII_WORD = re.compile(r"(?<![^\W\d_])[a-z]*+[^\x00-\x7f\W\d_][^\W\d_]*+")
+_SEGMENT = re.compile(r"(?P<ascii>[\x00-\x7f]+)|(?P<other>[^\x00-\x7f]+)")
+_HIDDEN = re.compile(
+    "[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufe00-\ufe0f\ufeff"
+    "\U000e0000-\U000e007f\U000e0100-\U000e01ef]+"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HiddenRun:
+    """A run of invisible characters: ``kind`` is ``tag``, ``zero_width``, ``bidi`` or ``variation``."""
+
+    kind: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Folded:
+    """The folded text and, unless folding kept every position, a map back to the original."""
+
+    text: str
+    origin: tuple[int, ...] | None
+    original_length: int
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The original span of folded ``[start, end)``."""
+        if self.origin is None:
+            return start, end
+        if start >= len(self.origin):
+            return self.original_length, self.original_length
+        last = self.origin[end - 1] + 1 if end > start else self.origin[start]
+        return self.origin[start], last
+
+
+def _hidden_kind(char: str) -> str | None:
+    if char in ZERO_WIDTH:
+        return "zero_width"
+    if char in BIDI_CONTROLS:
+        return "bidi"
+    code = ord(char)
+    if TAG_FIRST <= code <= TAG_LAST:
+        return "tag"
+    if char in _VARIATION_SELECTORS:
+        return "variation"
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _fold_char(char: str) -> str:
+    folded = unicodedata.normalize("NFKC", char).casefold()
+    decomposed = unicodedata.normalize("NFKD", folded)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def fold(text: str) -> Folded:
+    """Fold ``text`` for matching (see the module docstring)."""
+    if text.isascii():
+        folded = text.lower()
+        if _LETTER_DIGIT.search(folded):
+            folded = _LEET_WORD.sub(lambda m: m.group().translate(_LEET), folded)
+        return Folded(folded, None, len(text))
+    pieces: list[str] = []
+    origin: list[int] = []
+    for segment in _SEGMENT.finditer(text):
+        start, end = segment.span()
+        if segment.lastgroup == "ascii":
+            pieces.append(segment.group().lower())
+            origin.extend(range(start, end))
+            continue
+        for index in range(start, end):
+            char = text[index]
+            if _hidden_kind(char) is not None:
+                continue
+            piece = _fold_char(char)
+            pieces.append(piece)
+            origin.extend([index] * len(piece))
+    folded = "".join(pieces)
+    folded = _NON_ASCII_WORD.sub(_unconfuse, folded)
+    if _LETTER_DIGIT.search(folded):
+        folded = _LEET_WORD.sub(lambda m: m.group().translate(_LEET), folded)
+    return Folded(folded, tuple(origin), len(text))
+
+
+def _unconfuse(match: re.Match[str]) -> str:
+    """Map look-alike letters to Latin in a word that mixes them with Latin letters ("ignore" spelt
+    with Cyrillic i, o and e)."""
+    word = match.group()
+    if any("a" <= c <= "z" for c in word):
+        return word.translate(_CONFUSABLES)
+    return word
+
+
+def hidden_runs(text: str) -> list[HiddenRun]:
+    """Runs of invisible characters, one entry per run of one kind."""
+    if text.isascii():
+        return []
+    runs: list[HiddenRun] = []
+    for match in _HIDDEN.finditer(text):
+        kind_of_run, run_start = None, match.start()
+        for index in range(match.start(), match.end()):
+            kind = _hidden_kind(text[index])
+            if kind != kind_of_run:
+                if kind_of_run is not None:
+                    runs.append(HiddenRun(kind_of_run, run_start, index))
+                kind_of_run, run_start = kind, index
+        if kind_of_run is not None:
+            runs.append(HiddenRun(kind_of_run, run_start, match.end()))
+    return runs
+
+
+def decode_tag_smuggling(text: str) -> str:
+    """The ASCII hidden in Unicode tag characters (U+E0020-U+E007E), in order; empty if none."""
+    return "".join(chr(ord(c) - TAG_FIRST) for c in text if TAG_FIRST + 0x20 <= ord(c) <= TAG_FIRST + 0x7E)

@@ -1,0 +1,338 @@
+"""Redaction of personal data and secrets in text and JSON-like values.
+
+Pure, offline and deterministic: no I/O, no models, stdlib ``re`` only. It is written for this
+project rather than built on Presidio because it has to be cheap enough to run on every log line
+(see ``bench/redaction_vs_presidio.py``).
+
+Replacement is either a tag (``[EMAIL]``) or a keyed pseudonym (``[EMAIL:3f9a1c2b]``, the first
+8 hex digits of HMAC-SHA256(key, normalised value)), so that one value can be followed across
+records without being readable. Hash mode needs a key; there is no default key.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import hmac
+import ipaddress
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ringfence.detect.patterns import ANCHOR_SCAN, PEM_BEGIN, RULES, TYPES, Rule
+
+Replacement = Literal["tag", "hash"]
+
+# Texts longer than this are scanned in windows that overlap by WINDOW_OVERLAP characters; a
+# finding is kept by the window it starts in. Findings are bounded well below the overlap
+# (the longest, a JWT, is capped at 24 KiB), so windowing changes no result; it bounds the work
+# any single regex search can do.
+WINDOW = 256 * 1024
+WINDOW_OVERLAP = 32 * 1024
+MIN_HASH_KEY_BYTES = 16
+_DIGIT = re.compile(r"\d")
+_PRIORITY = {name: rank for rank, name in enumerate(TYPES)}
+_PEM_BODY_LINE = re.compile(r"[A-Za-z0-9+/=]*|(?:Proc-Type|DEK-Info|Comment):.*")
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_SECRET_KEY_NAME = re.compile(
+    r"(?:^|[_\-. ])(?:password|passwd|pwd|passphrase|pass|secret|client_secret|token|authorization|auth|cookie"
+    r"|set_cookie|api_?key|(?:secret|private|access|signing|encryption|auth)_?key|credentials?|session(?:_?id)?"
+    r"|sessionid|x_api_key)$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A span of the scanned text that holds a value of ``type`` (the value itself is not kept)."""
+
+    type: str
+    start: int
+    end: int
+
+
+class Redactor:
+    """Finds and replaces personal data and secrets; see ``TYPES`` for what it looks for.
+
+    ``types`` limits detection to some of ``TYPES``; ``replacement`` is ``"tag"`` or ``"hash"``
+    (the latter needs ``hash_key``, at least 16 bytes).
+    """
+
+    def __init__(
+        self,
+        types: Iterable[str] | None = None,
+        replacement: Replacement = "tag",
+        hash_key: bytes | None = None,
+    ) -> None:
+        wanted = frozenset(TYPES if types is None else types)
+        unknown = sorted(wanted - set(TYPES))
+        if unknown:
+            raise ValueError(f"unknown redaction types {unknown}; known: {', '.join(TYPES)}")
+        if replacement not in ("tag", "hash"):
+            raise ValueError(f"replacement must be 'tag' or 'hash', not {replacement!r}")
+        if replacement == "hash":
+            if not hash_key:
+                raise ValueError("hash replacement needs hash_key (there is no default key)")
+            if len(hash_key) < MIN_HASH_KEY_BYTES:
+                raise ValueError(f"hash_key must be at least {MIN_HASH_KEY_BYTES} bytes")
+        self.types = wanted
+        self.replacement = replacement
+        self._hash_key = hash_key
+        self._rules: tuple[Rule, ...] = tuple(rule for rule in RULES if rule.type in wanted)
+
+    # -- finding ---------------------------------------------------------------------------------
+
+    def find(self, text: str) -> list[Finding]:
+        """Non-overlapping findings in order; on overlap the higher-priority type, then the longer, wins."""
+        candidates: list[tuple[int, int, int, str]] = []
+        length = len(text)
+        lowered = text.lower()
+        if len(lowered) != length:  # a few characters lower-case to two; anchors then fall back to search
+            lowered = None
+        rules = self._applicable(text, lowered)
+        for window_start in range(0, max(length, 1), WINDOW):
+            window_end = min(length, window_start + WINDOW + WINDOW_OVERLAP)
+            keep_before = window_start + WINDOW if window_end < length else length + 1
+            for rule in rules:
+                if rule.windowed:
+                    priority = _PRIORITY[rule.type]
+                    for start, end in rule.spans(text, window_start, window_end, lowered):
+                        if start < keep_before:
+                            candidates.append((priority, start, end, rule.type))
+        for rule in rules:
+            if not rule.windowed:
+                for start, end in rule.spans(text, 0, length, lowered):
+                    candidates.append((_PRIORITY[rule.type], start, end, rule.type))
+        return _resolve(candidates, text)
+
+    def _applicable(self, text: str, lowered: str | None) -> list[Rule]:
+        """The rules whose cheap prefilters pass on this text."""
+        has_digit = _DIGIT.search(text) is not None
+        folded = lowered if lowered is not None else text.lower()
+        anchors = set(ANCHOR_SCAN.findall(folded))
+        rules = []
+        for rule in self._rules:
+            if rule.needs_digit and not has_digit:
+                continue
+            if rule.anchors and anchors.isdisjoint(rule.anchors):
+                continue
+            if rule.literals and not _contains_any(text, rule.literals):
+                continue
+            if rule.folded_literals and not _contains_any(folded, rule.folded_literals):
+                continue
+            rules.append(rule)
+        return rules
+
+    # -- replacing -------------------------------------------------------------------------------
+
+    def redact(self, text: str) -> str:
+        """``text`` with every finding replaced by its tag or keyed pseudonym."""
+        return self.replace(text, self.find(text))
+
+    def replace(self, text: str, findings: list[Finding]) -> str:
+        """``text`` with the given findings (from :meth:`find`) replaced."""
+        if not findings:
+            return text
+        parts: list[str] = []
+        pos = 0
+        for finding in findings:
+            parts.append(text[pos : finding.start])
+            parts.append(self._replacement(finding.type, text[finding.start : finding.end]))
+            pos = finding.end
+        parts.append(text[pos:])
+        return "".join(parts)
+
+    def find_lines(self, lines: Iterable[str]) -> Iterator[tuple[str, str, list[Finding]]]:
+        """``(line, newline, findings)`` per line, carrying one piece of state: a private key that
+        spans lines.
+
+        After a line that opens a private key block without closing it, each following line that
+        looks like PEM body (base64, ``Proc-Type:``/``DEK-Info:`` headers or blank) is a
+        ``PRIVATE_KEY`` finding as a whole, and so is the footer line up to its closing dashes;
+        the first other line ends the block.
+        """
+        in_key = False
+        for line in lines:
+            body = line.rstrip("\r\n")
+            newline = line[len(body) :]
+            if in_key:
+                footer = body.find("-----END ")
+                if footer != -1:
+                    in_key = False
+                    close = body.find("-----", footer + 9)
+                    key_end = close + 5 if close != -1 else len(body)
+                    rest = [Finding(f.type, f.start + key_end, f.end + key_end) for f in self.find(body[key_end:])]
+                    yield body, newline, [Finding("PRIVATE_KEY", 0, key_end), *rest]
+                    continue
+                if _PEM_BODY_LINE.fullmatch(body.strip()):
+                    yield body, newline, [Finding("PRIVATE_KEY", 0, len(body))] if body else []
+                    continue
+                in_key = False
+            yield body, newline, self.find(body)
+            if "PRIVATE_KEY" in self.types and opens_private_key(body):
+                in_key = True
+
+    def redact_lines(self, lines: Iterable[str]) -> Iterator[str]:
+        """Redact a stream line by line (see :meth:`find_lines` for keys that span lines)."""
+        for body, newline, findings in self.find_lines(lines):
+            yield self.replace(body, findings) + newline
+
+    def redact_value(self, value: Any) -> Any:
+        """A copy of a JSON-like value with every string redacted; keys are kept as they are.
+
+        The value of a secret-looking key (``password``, ``token``, ``authorization``, ``cookie``,
+        ``api_key``, ...) is replaced wholesale, including every leaf below it. Integers of seven
+        digits or more are checked too (a card number may arrive as a JSON number).
+        """
+        return self._walk(value, "", secret=False, found=None)
+
+    def find_value(self, value: Any) -> list[tuple[str, Finding]]:
+        """``(JSON pointer, finding)`` for every finding :meth:`redact_value` would replace."""
+        found: list[tuple[str, Finding]] = []
+        self._walk(value, "", secret=False, found=found)
+        return found
+
+    def _walk(self, value: Any, path: str, secret: bool, found: list[tuple[str, Finding]] | None) -> Any:
+        if isinstance(value, Mapping):
+            return {
+                key: self._walk(item, f"{path}/{_pointer_token(key)}", secret or is_secret_key(key), found)
+                for key, item in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [self._walk(item, f"{path}/{index}", secret, found) for index, item in enumerate(value)]
+        if isinstance(value, bool) or value is None:
+            return value
+        if isinstance(value, int | float):
+            if not secret and not (isinstance(value, int) and abs(value) >= 1_000_000):
+                return value
+            text = str(value)
+        elif isinstance(value, str):
+            text = value
+        else:
+            return value
+        if secret and "SECRET" in self.types:
+            findings = [Finding("SECRET", 0, len(text))] if text else []
+        else:
+            findings = self.find(text)
+        if found is not None:
+            found.extend((path, finding) for finding in findings)
+        if not findings:
+            return value
+        return self.replace(text, findings)
+
+    def _replacement(self, type_: str, value: str) -> str:
+        if self.replacement == "tag":
+            return f"[{type_}]"
+        assert self._hash_key is not None
+        digest = hmac.new(self._hash_key, normalize_value(type_, value).encode(), hashlib.sha256).hexdigest()
+        return f"[{type_}:{digest[:8]}]"
+
+
+def _pointer_token(key: object) -> str:
+    """RFC 6901 §3: "~" is written "~0" and "/" is written "~1"."""
+    return str(key).replace("~", "~0").replace("/", "~1")
+
+
+def _contains_any(text: str, needles: tuple[str, ...]) -> bool:
+    for needle in needles:
+        if needle in text:
+            return True
+    return False
+
+
+def opens_private_key(line: str) -> bool:
+    """Whether ``line`` has a private key header with no footer after it."""
+    match = None
+    for match in PEM_BEGIN.finditer(line):  # noqa: B007 - the last header is the one that counts
+        pass
+    return match is not None and "-----END " not in line[match.end() :]
+
+
+def is_secret_key(key: object) -> bool:
+    """Whether a mapping key names a secret: ``password``, ``accessToken``, ``x-api-key``, ``Cookie``..."""
+    if not isinstance(key, str) or len(key) > 100:
+        return False
+    name = _CAMEL_BOUNDARY.sub("_", key).lower().replace("-", "_")
+    return _SECRET_KEY_NAME.search(name) is not None
+
+
+def normalize_value(type_: str, value: str) -> str:
+    """The form that is hashed, so that one value written two ways gets one pseudonym."""
+    if type_ == "EMAIL":
+        return value.lower()
+    if type_ in ("CARD", "SSN"):
+        return "".join(char for char in value if char.isdigit())
+    if type_ == "PHONE":
+        digits = "".join(char for char in value if char.isdigit())
+        return "+" + digits if value.startswith("+") else digits
+    if type_ == "IBAN":
+        return value.replace(" ", "").upper()
+    if type_ == "IP":
+        try:
+            return ipaddress.ip_address(value).compressed
+        except ValueError:
+            return value
+    return value.strip()
+
+
+def _resolve(candidates: list[tuple[int, int, int, str]], text: str) -> list[Finding]:
+    """Non-overlapping spans: priority first, then length, then position.
+
+    A candidate that overlaps spans already chosen keeps the parts outside them that still hold a
+    digit (trimmed of spaces), so that a number read two ways is never left half visible.
+    """
+    if not candidates:
+        return []
+    if len(candidates) == 1:
+        _, start, end, type_ = candidates[0]
+        return [Finding(type_, start, end)]
+    candidates.sort(key=lambda c: (c[0], c[1] - c[2], c[1]))
+    starts: list[int] = []
+    chosen: list[Finding] = []
+    for _, start, end, type_ in candidates:
+        pieces = _uncovered(start, end, starts, chosen)
+        if pieces != [(start, end)]:
+            pieces = [_trimmed(text, a, b) for a, b in pieces if any(c.isdigit() for c in text[a:b])]
+        for piece_start, piece_end in pieces:
+            index = bisect.bisect_left(starts, piece_start)
+            starts.insert(index, piece_start)
+            chosen.insert(index, Finding(type_, piece_start, piece_end))
+    return chosen
+
+
+def _uncovered(start: int, end: int, starts: list[int], chosen: list[Finding]) -> list[tuple[int, int]]:
+    """The parts of ``[start, end)`` that no chosen finding covers."""
+    pieces = []
+    index = max(0, bisect.bisect_right(starts, start) - 1)
+    pos = start
+    while index < len(chosen) and chosen[index].start < end:
+        finding = chosen[index]
+        if finding.end > pos:
+            if finding.start > pos:
+                pieces.append((pos, finding.start))
+            pos = max(pos, finding.end)
+        index += 1
+    if pos < end:
+        pieces.append((pos, end))
+    return pieces
+
+
+def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and not text[start].isalnum():
+        start += 1
+    while end > start and not text[end - 1].isalnum():
+        end -= 1
+    return start, end
+
+
+_DEFAULT: Redactor | None = None
+
+
+def redact_value(value: Any, redactor: Redactor | None = None) -> Any:
+    """:meth:`Redactor.redact_value` with ``redactor``, or a tag-mode redactor for every type."""
+    global _DEFAULT
+    if redactor is None:
+        if _DEFAULT is None:
+            _DEFAULT = Redactor()
+        redactor = _DEFAULT
+    return redactor.redact_value(value)
