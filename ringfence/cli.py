@@ -193,8 +193,18 @@ def probe_database(settings: Settings) -> None:
         raise ConfigError(f"cannot open the database ({problem}); check --database-url and --data-dir") from None
 
 
+class DropQueryStrings(logging.Filter):
+    """Keeps query strings out of the access log: a refused ``?access_token=`` must not be written down."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
+            record.args = (*record.args[:2], record.args[2].split("?", 1)[0], *record.args[3:])
+        return True
+
+
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("uvicorn.access").addFilter(DropQueryStrings())
 
 
 def run_server(asgi: object, settings: Settings, log_level: str) -> None:
