@@ -10,6 +10,9 @@ from typing import Annotated, NoReturn
 import typer
 import uvicorn
 
+from ringfence.audit.commands import checkpoint as audit_checkpoint
+from ringfence.audit.commands import show as audit_show
+from ringfence.audit.commands import verify as audit_verify
 from ringfence.config import ConfigError, Settings, check_resource_url
 from ringfence.declaration import DeclarationError
 from ringfence.detect.commands import detect, redact
@@ -21,6 +24,7 @@ cli = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts contain "[env …]", which Rich would read as markup
 )
 logger = logging.getLogger("ringfence")
 
@@ -227,10 +231,18 @@ cli.command(help="Scan standard input for prompt injection; exit 1 when found.")
 
 # Users and keys of the embedded authorization server ---------------------------------------------
 
-users_cli = typer.Typer(help="Manage the embedded authorization server's users.", no_args_is_help=True)
-keys_cli = typer.Typer(help="Manage the embedded authorization server's signing keys.", no_args_is_help=True)
+users_cli = typer.Typer(help="Manage the embedded authorization server's users.", no_args_is_help=True,
+                        rich_markup_mode=None)
+keys_cli = typer.Typer(help="Manage the embedded authorization server's signing keys.", no_args_is_help=True,
+                       rich_markup_mode=None)
+audit_cli = typer.Typer(help="Check and read the tamper-evident audit log.", no_args_is_help=True,
+                        rich_markup_mode=None)
 cli.add_typer(users_cli, name="users")
 cli.add_typer(keys_cli, name="keys")
+cli.add_typer(audit_cli, name="audit")
+audit_cli.command("verify")(audit_verify)
+audit_cli.command("show")(audit_show)
+audit_cli.command("checkpoint")(audit_checkpoint)
 
 DataDirOption = Annotated[Path | None, typer.Option(help="Data folder. [env RINGFENCE_DATA_DIR]")]
 DatabaseOption = Annotated[str | None, typer.Option(help="SQLAlchemy URL. [env RINGFENCE_DATABASE_URL]")]

@@ -1,0 +1,31 @@
+"""A writer process for the concurrency tests: appends to one audit log from several tasks."""
+
+from __future__ import annotations
+
+import asyncio
+from multiprocessing.synchronize import Barrier
+from pathlib import Path
+
+from ringfence.audit import AuditLog
+from ringfence.store.database import Database
+
+
+def append_from_tasks(url: str, data_dir: str, name: str, tasks: int, each: int, start: Barrier) -> None:
+    """Wait for the other writers, then append ``tasks * each`` records as principal ``name``."""
+    start.wait()
+    asyncio.run(_append_from_tasks(url, Path(data_dir), name, tasks, each))
+
+
+async def _append_from_tasks(url: str, data_dir: Path, name: str, tasks: int, each: int) -> None:
+    database = Database(url)
+    log = AuditLog(database, data_dir, checkpoint_every=50)
+
+    async def task(number: int) -> None:
+        for index in range(each):
+            await log.append("tool.call", principal=name, tool="search", outcome="ok",
+                             payload={"task": number, "index": index})  # fmt: skip
+
+    try:
+        await asyncio.gather(*(task(number) for number in range(tasks)))
+    finally:
+        await database.close()
