@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 import uvicorn
@@ -13,6 +13,8 @@ import uvicorn
 from ringfence.audit.commands import checkpoint as audit_checkpoint
 from ringfence.audit.commands import show as audit_show
 from ringfence.audit.commands import verify as audit_verify
+from ringfence.authserver.commands import keys_cli, users_cli
+from ringfence.cli_options import fail
 from ringfence.config import ConfigError, Settings, check_resource_url
 from ringfence.declaration import DeclarationError
 from ringfence.detect.commands import detect, redact
@@ -40,11 +42,6 @@ LoopbackMetadataOption = Annotated[
                  help="UNSAFE outside development: fetch client metadata documents from loopback addresses."),
 ]
 LogLevelOption = Annotated[str, typer.Option(help="debug, info, warning or error.")]
-
-
-def fail(message: str) -> NoReturn:
-    typer.echo(f"ringfence: error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 @cli.callback()
@@ -229,105 +226,16 @@ cli.command(help="Redact PII and secrets from standard input (text, or JSON line
 cli.command(help="Scan standard input for prompt injection; exit 1 when found.")(detect)
 
 
-# Users and keys of the embedded authorization server ---------------------------------------------
+# Sub-commands owned by their packages ---------------------------------------------------------------
 
-users_cli = typer.Typer(help="Manage the embedded authorization server's users.", no_args_is_help=True,
-                        rich_markup_mode=None)
-keys_cli = typer.Typer(help="Manage the embedded authorization server's signing keys.", no_args_is_help=True,
-                       rich_markup_mode=None)
 audit_cli = typer.Typer(help="Check and read the tamper-evident audit log.", no_args_is_help=True,
                         rich_markup_mode=None)
-cli.add_typer(users_cli, name="users")
-cli.add_typer(keys_cli, name="keys")
-cli.add_typer(audit_cli, name="audit")
 audit_cli.command("verify")(audit_verify)
 audit_cli.command("show")(audit_show)
 audit_cli.command("checkpoint")(audit_checkpoint)
-
-DataDirOption = Annotated[Path | None, typer.Option(help="Data folder. [env RINGFENCE_DATA_DIR]")]
-DatabaseOption = Annotated[str | None, typer.Option(help="SQLAlchemy URL. [env RINGFENCE_DATABASE_URL]")]
-PasswordStdinOption = Annotated[bool, typer.Option(help="Read the password from standard input.")]
-
-
-def _with_users(data_dir: Path | None, database_url: str | None, action) -> object:  # type: ignore[no-untyped-def]
-    """Run ``action(UserStore)`` against the configured database; errors become one line."""
-    import asyncio
-
-    from ringfence.authserver.users import UserError, UserStore
-    from ringfence.store.database import Database
-
-    async def run() -> object:
-        database = Database(Settings.load(data_dir=data_dir, database_url=database_url).resolved_database_url)
-        try:
-            await database.start()
-            return await action(UserStore(database))
-        finally:
-            await database.close()
-
-    try:
-        return asyncio.run(run())
-    except (ConfigError, UserError) as exc:
-        fail(str(exc))
-
-
-def _read_password(password_stdin: bool) -> str:
-    if password_stdin:
-        return sys.stdin.readline().rstrip("\n")
-    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-
-
-@users_cli.command("add")
-def users_add(
-    username: str,
-    password_stdin: PasswordStdinOption = False,
-    data_dir: DataDirOption = None,
-    database_url: DatabaseOption = None,
-) -> None:
-    """Add a user who can sign in and grant apps access."""
-    password = _read_password(password_stdin)
-    _with_users(data_dir, database_url, lambda users: users.add(username, password))
-    typer.echo(f"added user {username}")
-
-
-@users_cli.command("list")
-def users_list(data_dir: DataDirOption = None, database_url: DatabaseOption = None) -> None:
-    """List the users."""
-    for user in _with_users(data_dir, database_url, lambda users: users.list()):  # type: ignore[union-attr]
-        typer.echo(user.username)
-
-
-@users_cli.command("remove")
-def users_remove(username: str, data_dir: DataDirOption = None, database_url: DatabaseOption = None) -> None:
-    """Remove a user, with their grants and consents."""
-    _with_users(data_dir, database_url, lambda users: users.remove(username))
-    typer.echo(f"removed user {username}")
-
-
-@users_cli.command("passwd")
-def users_passwd(
-    username: str,
-    password_stdin: PasswordStdinOption = False,
-    data_dir: DataDirOption = None,
-    database_url: DatabaseOption = None,
-) -> None:
-    """Set a user's password."""
-    password = _read_password(password_stdin)
-    _with_users(data_dir, database_url, lambda users: users.set_password(username, password))
-    typer.echo(f"changed the password of {username}")
-
-
-@keys_cli.command("rotate")
-def keys_rotate(data_dir: DataDirOption = None) -> None:
-    """Sign new tokens with a new key; the old public key stays published until its tokens expire."""
-    from ringfence.authserver.keys import KeyRing
-    from ringfence.authserver.oauth import ACCESS_TOKEN_SECONDS
-
-    try:
-        settings = Settings.load(data_dir=data_dir)
-    except ConfigError as exc:
-        fail(str(exc))
-    key = KeyRing(settings.data_dir / "keys", token_lifetime=ACCESS_TOKEN_SECONDS).rotate()
-    typer.echo(f"new signing key {key.kid}; running servers pick it up within a second")
+cli.add_typer(users_cli, name="users")
+cli.add_typer(keys_cli, name="keys")
+cli.add_typer(audit_cli, name="audit")
 
 
 def main() -> None:

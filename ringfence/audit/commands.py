@@ -18,7 +18,7 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
@@ -26,21 +26,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from ringfence.audit.errors import AuditError
 from ringfence.audit.log import AuditLog
 from ringfence.audit.verification import has_audit_tables
+from ringfence.cli_options import DatabaseOption, DataDirOption
+from ringfence.cli_options import fail as _fail
 from ringfence.config import ConfigError, Settings
 from ringfence.store.database import Database
 
 T = TypeVar("T")
-
-DataDirOption = Annotated[
-    Path | None, typer.Option(help="Data folder, with the checkpoint key. [env RINGFENCE_DATA_DIR]")
-]
-DatabaseOption = Annotated[str | None, typer.Option(help="SQLAlchemy URL. [env RINGFENCE_DATABASE_URL]")]
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"ringfence: error: {message}", err=True)
-    raise typer.Exit(2)
-
 
 def _with_log(data_dir: Path | None, database_url: str | None, action: Callable[[AuditLog], Awaitable[T]]) -> T:
     """Run ``action`` on the configured audit log; any reason it cannot run becomes one line and exit 2."""

@@ -14,19 +14,16 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 
+from ringfence.cli_options import fail as _fail
 from ringfence.detect.injection import InjectionDetector
 from ringfence.detect.redactor import MIN_HASH_KEY_BYTES, Redactor
 
 DEFAULT_KEY_ENV = "RINGFENCE_REDACTION_KEY"
 
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"ringfence: error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 def _dumps(value: Any) -> str:
