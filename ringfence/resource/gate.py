@@ -172,8 +172,8 @@ class McpGate:
             principal = await self._authenticate(token, tool)
             if tool is not None and refuses_over_http(self.settings.refusal_style, call):
                 authorize(tool, principal, self.catalog)
-            if tool is not None:
-                await self._spend_budget(tool, principal, scope)
+            if call.tool is not None:  # unknown tools spend too, from one shared "(unknown)" budget
+                await self._spend_budget(tool.name if tool else "(unknown)", principal, scope)
             owner = owner_of(principal)
             session_ids = header(scope, b"mcp-session-id")
             if session_ids and not self.sessions.admit(session_ids[0].decode("latin-1"), owner):
@@ -218,19 +218,19 @@ class McpGate:
 
         return recording
 
-    async def _spend_budget(self, tool: ToolSpec, principal: Principal | None, scope: Scope) -> None:
+    async def _spend_budget(self, tool: str, principal: Principal | None, scope: Scope) -> None:
         """MCP tools: servers MUST rate-limit tool invocations (per principal, client, address, tool)."""
         client = scope.get("client")
         keys = keys_for(
             f"{principal.issuer}|{principal.subject}" if principal else None,
             principal.client_id if principal else None,
             client[0] if client else None,
-            tool.name,
+            tool,
             self.rate_limits,
         )
         decision = await self.limiter.hit_all(keys)  # RateLimitUnavailable (503) when it cannot answer
         if not decision.allowed:
-            raise RateLimited(f"Too many calls to {tool.name}; try again later.",
+            raise RateLimited(f"Too many calls to {tool}; try again later.",
                               retry_after=decision.retry_after_header)
 
     async def _authenticate(self, token: str | None, tool: ToolSpec | None) -> Principal | None:

@@ -68,6 +68,19 @@ def test_call_over_the_principals_budget_gets_429_with_retry_after(idp, tmp_path
         server.stop()
 
 
+def test_calls_to_unknown_tools_spend_the_same_budget(idp, tmp_path):
+    """Unknown tool names are no way around the limit (they share one "(unknown)" tool budget)."""
+    server = limited_server(tmp_path, idp).start(tmp_path)
+    try:
+        alice = new_subject()
+        token = idp.token(server.mcp_url, sub=alice, scope="notes:read")
+        statuses = [server.call_tool(f"no_such_tool_{n}", token=token).status_code for n in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        assert call(server, idp, alice).status_code == 429  # the principal's budget is spent
+    finally:
+        server.stop()
+
+
 def test_two_instances_sharing_redis_share_one_budget(idp, tmp_path, flushed_redis):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
