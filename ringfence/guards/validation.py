@@ -29,13 +29,14 @@ HIDDEN_CHARACTERS = re.compile(
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds every tool's arguments must stay within; override per tool with ``@app.tool(limits=...)``."""
+    """Bounds every tool's arguments (and result) must stay within; override per tool with ``@app.tool(limits=...)``."""
 
     max_string_length: int = 10_000
     max_array_items: int = 1_000
     max_depth: int = 16
     max_argument_bytes: int = 64 * 1024
     hidden_characters: Literal["refuse", "strip"] = "refuse"
+    max_result_bytes: int = 256 * 1024  # serialized JSON of one result (guards/output.py)
 
 
 class InputRefused(Exception):

@@ -2,7 +2,9 @@
 
 It keeps the function's signature, so the SDK still derives the input schema from it. Steps,
 in order: scope check (again, so a call that reaches the tool any other way is still checked),
-the author's function, and a result that never carries internal error detail.
+the author's function, the output guards on what it returns (guards/output.py: size cap, no
+identifiers, no secrets, undeclared data flagged, open-world text marked untrusted), and an error
+result that never carries internal detail.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import anyio.to_thread
 from mcp.types import CallToolResult, TextContent
 
 from ringfence.declaration import ToolSpec
+from ringfence.guards.output import guard_result, with_output_guards
 from ringfence.policy import ScopeCatalog, authorize
 from ringfence.principal import optional_principal
 from ringfence.refusals import InvalidToken, Refusal, bearer_challenge
@@ -45,7 +48,7 @@ def refusal_result(refusal: Refusal, resource_metadata_url: str) -> CallToolResu
 
 def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, resource_metadata_url: str) -> Callable[..., Any]:
     """Wrap ``spec.fn`` so that every call passes ringfence's checks before and after it runs."""
-    fn = spec.fn
+    fn = with_output_guards(spec)  # what it returns is converted and checked before it leaves (guards/output.py)
     is_async = inspect.iscoroutinefunction(fn)
 
     @functools.wraps(fn)
@@ -58,8 +61,8 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, resource_metadata_url: str
             if is_async:
                 return await fn(*args, **kwargs)
             return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
-        except ToolError as exc:
-            return error_result(str(exc))
+        except ToolError as exc:  # the author's message is output too: no secret leaves in it
+            return guard_result(spec, error_result(str(exc)))
         except Exception:
             # The detail goes to the server log only; the caller learns nothing internal.
             logger.exception("tool %s failed", spec.name)
