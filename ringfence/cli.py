@@ -19,6 +19,7 @@ from ringfence.config import ConfigError, Settings, check_resource_url
 from ringfence.declaration import DeclarationError
 from ringfence.detect.commands import detect, redact
 from ringfence.loader import LoadError, load_app
+from ringfence.review.commands import lint, lock
 
 cli = typer.Typer(
     name="ringfence",
@@ -224,6 +225,8 @@ def run_server(asgi: object, settings: Settings, log_level: str) -> None:
 
 cli.command(help="Redact PII and secrets from standard input (text, or JSON lines with --jsonl).")(redact)
 cli.command(help="Scan standard input for prompt injection; exit 1 when found.")(detect)
+cli.command()(lint)
+cli.command()(lock)
 
 
 # Sub-commands owned by their packages ---------------------------------------------------------------

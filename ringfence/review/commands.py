@@ -1,0 +1,145 @@
+"""The ``ringfence lint`` and ``ringfence lock`` commands.
+
+Plain functions with Typer annotations; ``ringfence.cli`` registers them.
+
+Exit codes:
+  lint          0 no errors (warnings too, unless --strict); 1 an error (or, with --strict, any finding);
+                2 the app could not be loaded or bad options.
+  lock          0 written; 2 the app could not be loaded or the lock could not be written.
+  lock --check  0 up to date; 1 stale or missing (the differences are printed); 2 the app could not
+                be loaded or the lock is not a readable tools.lock.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from ringfence.app import App
+from ringfence.declaration import DeclarationError
+from ringfence.loader import LoadError, load_app
+from ringfence.review.lint import LintFinding, lint_app
+from ringfence.review.lock import LockError, check_lock, write_lock
+
+TargetArgument = Annotated[str, typer.Argument(help="The app: path/to/app.py[:attr] or package.module[:attr].")]
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"ringfence: error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _load(target: str) -> App:
+    try:
+        return load_app(target)
+    except (DeclarationError, LoadError) as exc:
+        _fail(str(exc))
+    except Exception as exc:  # an error in the app's own module: one line, not a traceback
+        _fail(f"cannot load {target}: {type(exc).__name__}: {exc}")
+
+
+def lint(
+    target: TargetArgument,
+    format: Annotated[OutputFormat, typer.Option("--format", help="text or json.")] = OutputFormat.text,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
+    ignore: Annotated[
+        list[str] | None, typer.Option("--ignore", help="A code to skip, e.g. RF004 (repeatable).")
+    ] = None,
+) -> None:
+    """Check tool names, descriptions and declarations for poisoning and mistakes; exit 1 on errors."""
+    app = _load(target)
+    try:
+        findings = lint_app(app)
+    except DeclarationError as exc:
+        _fail(str(exc))
+    skipped = {code.upper() for code in ignore or ()}
+    findings = [finding for finding in findings if finding.code not in skipped]
+    if format == OutputFormat.json:
+        typer.echo(json.dumps([finding.to_dict() for finding in findings], indent=2, ensure_ascii=False))
+    else:
+        for finding in findings:
+            typer.echo(_text_line(finding))
+        errors = sum(1 for finding in findings if finding.severity == "error")
+        warnings = len(findings) - errors
+        typer.echo(f"{len(app.tools)} tools checked: {errors} errors, {warnings} warnings", err=True)
+    if any(finding.severity == "error" for finding in findings) or (strict and findings):
+        raise typer.Exit(1)
+
+
+def _text_line(finding: LintFinding) -> str:
+    where = _relative(finding.file) if finding.file else "<unknown>"
+    if finding.line is not None:
+        where += f":{finding.line}"
+    severity = "warning: " if finding.severity == "warning" else ""
+    return f"{where}: {finding.code} {finding.tool}: {severity}{finding.message}"
+
+
+def _relative(file: str) -> str:
+    try:
+        relative = os.path.relpath(file)
+    except ValueError:  # another drive on Windows
+        return file
+    return file if relative.startswith("..") else relative
+
+
+def lock(
+    target: TargetArgument,
+    check: Annotated[
+        bool, typer.Option("--check", help="Compare with the lock instead of writing it; exit 1 if stale.")
+    ] = False,
+    path: Annotated[
+        Path | None, typer.Option("--path", help="The lock file. [default: tools.lock next to the app file]")
+    ] = None,
+) -> None:
+    """Write tools.lock, the hash and contract of every tool; with --check, fail when it is out of date."""
+    app = _load(target)
+    lock_path = path or _default_lock_path(target)
+    if not check:
+        try:
+            document = write_lock(app, lock_path)
+        except DeclarationError as exc:
+            _fail(str(exc))
+        except OSError as exc:
+            _fail(f"cannot write {lock_path}: {exc}")
+        typer.echo(f"wrote {lock_path}: {len(document['tools'])} tools, {document['digest']}")
+        return
+    try:
+        differences = check_lock(app, lock_path)
+    except DeclarationError as exc:
+        _fail(str(exc))
+    except LockError as exc:
+        if not exc.missing:
+            _fail(str(exc))
+        typer.echo(f"{lock_path}: missing; run `ringfence lock {target}` and commit it")
+        raise typer.Exit(1) from None
+    if not differences:
+        typer.echo(f"{lock_path}: up to date ({len(app.tools)} tools)")
+        return
+    typer.echo(f"{lock_path}: out of date; review the changes, then run `ringfence lock {target}`")
+    for difference in differences:
+        typer.echo(f"  {difference.summary()}")
+        if difference.diff:
+            typer.echo("\n".join("    " + line for line in difference.diff.splitlines()))
+    raise typer.Exit(1)
+
+
+def _default_lock_path(target: str) -> Path:
+    """``tools.lock`` next to the app's file; for a module target, next to the module's file."""
+    location = target.partition(":")[0]
+    if location.endswith(".py") or "/" in location or Path(location).is_file():
+        return Path(location).parent / "tools.lock"
+    spec = importlib.util.find_spec(location)
+    if spec is not None and spec.origin:
+        return Path(spec.origin).parent / "tools.lock"
+    return Path("tools.lock")
