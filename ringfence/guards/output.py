@@ -108,8 +108,8 @@ META_INJECTION = "ringfence/injection"
 
 
 @dataclass
-class OutputStats:
-    """Counters of what the output guards did, for metrics (read with :meth:`snapshot`)."""
+class GuardStats:
+    """Counters of what the guards did, for metrics (read with :meth:`snapshot`)."""
 
     results: int = 0
     oversized: int = 0
@@ -118,6 +118,7 @@ class OutputStats:
     dropped_keys: int = 0
     untrusted: int = 0
     injections: int = 0
+    argument_injections: int = 0  # calls whose arguments looked like a prompt injection (a signal only)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, **deltas: Any) -> None:
@@ -139,16 +140,18 @@ class OutputStats:
                 "dropped_keys": self.dropped_keys,
                 "untrusted": self.untrusted,
                 "injections": self.injections,
+                "argument_injections": self.argument_injections,
             }
 
     def reset(self) -> None:
         with self._lock:
             self.results = self.oversized = self.dropped_keys = self.untrusted = self.injections = 0
+            self.argument_injections = 0
             self.redacted.clear()
             self.undeclared.clear()
 
 
-STATS = OutputStats()
+STATS = GuardStats()
 
 _SCANNER = Redactor(types=SECRET_TYPES + PII_TYPES)
 _INJECTION = InjectionDetector()
@@ -271,13 +274,13 @@ def injection_flag(texts: Iterable[str]) -> dict[str, Any] | None:
     return {"score": round(score, 3), "rules": sorted(rules)}
 
 
-def _string_leaves(value: Any) -> Iterable[str]:
+def string_leaves(value: Any) -> Iterable[str]:
     if isinstance(value, Mapping):
         for item in value.values():
-            yield from _string_leaves(item)
+            yield from string_leaves(item)
     elif isinstance(value, list | tuple):
         for item in value:
-            yield from _string_leaves(item)
+            yield from string_leaves(item)
     elif isinstance(value, str):
         yield value
 
@@ -345,7 +348,7 @@ def guard_result(
     if spec.open_world:
         texts = [item.text for item in content if isinstance(item, TextContent)]
         if structured is not None:
-            texts.append("\n".join(_string_leaves(structured)))
+            texts.append("\n".join(string_leaves(structured)))
         injection = injection_flag(text for text in texts if text)
         content = [
             item.model_copy(update={"text": mark_untrusted(item.text, spec.name)})

@@ -3,17 +3,22 @@
 The gate screens each ``tools/call`` before the SDK parses it: normalized arguments replace the
 originals in the body the SDK sees, and a refusal is answered by the gate as a tool error
 (a JSON-RPC result with ``isError``), so the SDK never parses the arguments and the tool never runs.
+Arguments that look like a prompt injection are logged and counted, not refused.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 
 from ringfence.declaration import ToolSpec
+from ringfence.guards.output import STATS, injection_flag, string_leaves
 from ringfence.guards.validation import ArgumentValidator, InputRefused
+
+logger = logging.getLogger("ringfence.screening")
 
 
 class ArgumentScreen:
@@ -35,6 +40,18 @@ class ArgumentScreen:
         if validator is None:
             return None, None
         try:
-            return validator.check(arguments), None
+            normalized = validator.check(arguments)
         except InputRefused as refusal:
             return None, refusal
+        self._note_injection(tool, normalized)
+        return normalized, None
+
+    @staticmethod
+    def _note_injection(tool: str, arguments: dict[str, Any]) -> None:
+        """Injection-like arguments are a signal for monitoring, not a refusal: the model relays users'
+        text, and a false positive must not break a call. Logged without the text, and counted."""
+        flag = injection_flag(string_leaves(arguments))
+        if flag is not None:
+            STATS.record(argument_injections=1)
+            logger.warning("tool %s called with arguments that look like a prompt injection (score %s, rules %s)",
+                           tool, flag["score"], ", ".join(flag["rules"]))
