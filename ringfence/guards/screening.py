@@ -43,6 +43,9 @@ class ArgumentScreen:
             normalized = validator.check(arguments)
         except InputRefused as refusal:
             return None, refusal
+        except Exception:  # a check that cannot run refuses the call (fail closed), and says so in the log
+            logger.exception("the arguments of a call to %s could not be validated", tool)
+            return None, InputRefused("arguments", "could not be checked")
         self._note_injection(tool, normalized)
         return normalized, None
 
