@@ -124,3 +124,18 @@ def test_injection_like_arguments_are_logged_and_counted_but_not_refused(contact
     logs = contacts.logs()
     assert "tool add_contact called with arguments that look like a prompt injection" in logs
     assert text not in logs
+
+
+def test_a_validator_that_cannot_run_refuses_the_call():
+    """Fail closed: when the check itself breaks, the call is refused, never passed through unchecked."""
+    from ringfence.guards.screening import ArgumentScreen
+
+    class Broken:
+        def check(self, arguments):  # type: ignore[no-untyped-def]
+            raise RuntimeError("schema engine failure")
+
+    screen = ArgumentScreen({})
+    screen.validators["any_tool"] = Broken()  # type: ignore[assignment]
+    normalized, refusal = screen.screen("any_tool", {"x": 1})
+    assert normalized is None
+    assert str(refusal) == "Invalid argument arguments: could not be checked"
