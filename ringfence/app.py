@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from mcp.server.mcpserver import MCPServer
 
 from ringfence.declaration import DeclarationError, Scope, ToolSpec, declare_tool
+from ringfence.guards.confirmation import ConfirmationStore, Confirmer
 from ringfence.guards.validation import Limits
 from ringfence.guards.wrapper import guard_tool
 from ringfence.ops.ratelimit_keys import RateLimits
@@ -61,11 +62,13 @@ class App:
         description: str | None = None,
         meta: dict[str, Any] | None = None,
         limits: Limits | None = None,
+        preview: Callable[..., Any] | None = None,
     ) -> Callable[[F], F]:
         """Declare a tool: ``effect`` is ``"read"``, ``"write"`` or ``"destructive"`` (required);
         ``scopes`` are all required to call it (none: a public tool); ``returns`` names the data
         classes in its results; ``open_world`` says it reaches beyond the user's account;
-        ``limits`` replaces the app's argument limits for this tool.
+        ``limits`` replaces the app's argument limits for this tool; ``preview`` (destructive tools)
+        takes the call's arguments and says, in a sentence, what the call would do.
         """
 
         def decorator(fn: F) -> F:
@@ -81,6 +84,7 @@ class App:
                 description=description,
                 meta=meta,
                 limits=limits or self.limits,
+                preview=preview,
             )
             self.catalog.check_declared(spec)
             if spec.name in self._tools:
@@ -108,14 +112,15 @@ class App:
     def attach_database(self, database: Database | None) -> None:
         self._database = database
 
-    def mcp_server(self, resource_metadata_url: str) -> MCPServer:
+    def mcp_server(self, resource_metadata_url: str, confirm_page_url: str | None = None) -> MCPServer:
         """The SDK server with every tool registered behind its guard, metadata derived."""
         if not self._tools:
             raise DeclarationError(f"app {self.name!r} declares no tools")
         server = MCPServer(self.name, title=self.title, instructions=self.instructions, version=self.version)
+        confirmer = Confirmer(ConfirmationStore(lambda: self.database), confirm_page_url)
         for spec in self._tools.values():
             server.add_tool(
-                guard_tool(spec, self.catalog, resource_metadata_url),
+                guard_tool(spec, self.catalog, resource_metadata_url, confirmer),
                 name=spec.name,
                 title=spec.title,
                 description=spec.description,

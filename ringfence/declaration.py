@@ -80,6 +80,7 @@ class ToolSpec:
     description: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
+    preview: Callable[..., Any] | None = None  # destructive tools: what a call would do, in a sentence
 
     @property
     def is_public(self) -> bool:
@@ -99,6 +100,7 @@ def declare_tool(
     description: str | None = None,
     meta: dict[str, Any] | None = None,
     limits: Limits | None = None,
+    preview: Callable[..., Any] | None = None,
 ) -> ToolSpec:
     """Check one tool declaration and return its frozen spec."""
     tool_name = name or fn.__name__
@@ -120,6 +122,8 @@ def declare_tool(
             f"tool {tool_name!r}: securitySchemes and annotations are derived from the declaration; "
             "do not set them in meta"
         )
+    if preview is not None and effect != "destructive":
+        raise DeclarationError(f"tool {tool_name!r}: preview= is for destructive tools, which are confirmed")
     if idempotent is None:
         idempotent = effect == "read"  # a read has no effect to repeat
     return ToolSpec(
@@ -134,4 +138,5 @@ def declare_tool(
         description=description,
         meta=dict(meta or {}),
         limits=limits or Limits(),
+        preview=preview,
     )

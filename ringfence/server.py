@@ -48,7 +48,9 @@ def embedded_auth_server(settings: Settings, database: Database, catalog: ScopeC
 
 def build_asgi(app: App, settings: Settings) -> ASGIApp:
     """The complete ASGI application serving ``app`` under ``settings``."""
-    mcp_server = app.mcp_server(settings.resource_metadata_url)
+    # The confirmation page needs sign-in, which only the embedded authorization server offers.
+    confirm_page_url = settings.base_url + "/confirm/" if settings.embedded_auth_server else None
+    mcp_server = app.mcp_server(settings.resource_metadata_url, confirm_page_url)
     sdk_app = mcp_server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         max_request_body_size=settings.max_body_bytes,

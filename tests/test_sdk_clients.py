@@ -125,7 +125,10 @@ async def test_add_search_and_delete_a_contact(contacts: ServeProcess, idp: Test
     async with sdk_client(contacts, token, mode=mode) as (client, _):
         added = await client.call_tool("add_contact", {"name": "Ada Lovelace", "email": "ada@example.org"})
         found = await client.call_tool("search_contacts", {"query": "ada"})
-        deleted = await client.call_tool("delete_contact", {"contact_id": added.structured_content["id"]})
+        contact = {"contact_id": added.structured_content["id"]}
+        pending = await client.call_tool("delete_contact", contact)  # destructive: the user confirms first
+        handle = pending.meta["ringfence/confirmation"]["handle"]
+        deleted = await client.call_tool("delete_contact", {**contact, "confirmation": handle})
         after = await client.call_tool("search_contacts", {"query": "ada"})
     assert found.structured_content["result"] == [added.structured_content]
     assert deleted.is_error is False

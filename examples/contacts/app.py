@@ -85,9 +85,19 @@ async def add_contact(
         return _contact(row)
 
 
-@app.tool(effect="destructive", scopes=["contacts:write"])
+async def describe_deletion(contact_id: int) -> str:
+    """What delete_contact would do, for the user's confirmation."""
+    async with app.database.session() as session:
+        row = await session.get(ContactRow, contact_id)
+    if row is None or row.owner != current_principal().subject:
+        return f"delete contact {contact_id} (you have no contact with that id)"
+    email = f" <{row.email}>" if row.email else ""
+    return f"delete your contact {row.name}{email} (id {contact_id}); this cannot be undone"
+
+
+@app.tool(effect="destructive", scopes=["contacts:write"], preview=describe_deletion)
 async def delete_contact(contact_id: int) -> str:
-    """Delete one of your contacts. It cannot be undone."""
+    """Delete one of your contacts. It cannot be undone; the user confirms each deletion."""
     owner = current_principal().subject
     async with app.database.session() as session:
         row = await session.get(ContactRow, contact_id)

@@ -32,6 +32,7 @@ from ringfence.authserver.sessions import BrowserSessions, Session
 from ringfence.authserver.throttle import SlidingWindow
 from ringfence.authserver.users import UserStore
 from ringfence.config import is_loopback_host
+from ringfence.guards.confirmation import ConfirmationStore
 
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -73,15 +74,17 @@ def origin_of(uri: str | None) -> tuple[str, ...]:
 
 def safe_next(value: str | None) -> str:
     """Only a path on this server: never an open redirect."""
-    if value and value.startswith(("/authorize?", "/account")) and not value.startswith("//"):
+    if value and value.startswith(("/authorize?", "/account", "/confirm/")) and not value.startswith("//"):
         return value
     return "/account"
 
 
 class Pages:
     def __init__(self, server: McpAuthorizationServer, *, users: UserStore, sessions: BrowserSessions,
-                 logins: SlidingWindow, scope_text: Mapping[str, str], app_name: str) -> None:
+                 logins: SlidingWindow, scope_text: Mapping[str, str], app_name: str,
+                 confirmations: ConfirmationStore) -> None:
         self.server = server
+        self.confirmations = confirmations
         self.users = users
         self.sessions = sessions
         self.logins = logins
@@ -95,6 +98,7 @@ class Pages:
             Route("/logout", self.logout, methods=["POST"]),
             Route("/account", self.account, methods=["GET"]),
             Route("/account/revoke", self.revoke, methods=["POST"]),
+            Route("/confirm/{page_id}", self.confirm, methods=["GET", "POST"]),
             Route("/static/ringfence.css", self.stylesheet, methods=["GET"]),
         ]
 
@@ -244,6 +248,33 @@ class Pages:
         consents = await self.server.store.consents(user.id)
         return self.render("account.html", session=session, username=user.username, consents=consents,
                            csrf=session.csrf_token)  # type: ignore[union-attr]
+
+    # Confirmation of destructive tool calls (guards/confirmation.py) ------------------------------
+
+    async def confirm(self, request: Request) -> Response:
+        """The signed-in owner of a pending confirmation sees what would happen, and confirms or declines."""
+        session = await self.sessions.current(request)
+        user = await self.signed_in_user(session)
+        page_id = request.path_params["page_id"]
+        if user is None:
+            return await self.login_page(request, session, next_url=f"/confirm/{page_id}")
+        owner = f"{self.server.issuer}|{user.subject}"
+        pending = await self.confirmations.page(page_id)
+        if pending is None or pending.owner != owner or pending.status != "pending":
+            return self.error_page("There is nothing to confirm here: the request was used, expired, or is not yours.",
+                                   status=404, heading="Nothing to confirm")
+        if request.method == "GET":
+            return self.render("confirm.html", session=session, preview=pending.preview, page_id=page_id,
+                               username=user.username, csrf=session.csrf_token)  # type: ignore[union-attr]
+        form = await self.posted_form(request, session)
+        if form is None:
+            return self.expired_form()
+        approve = form.get("decision") == "confirm"
+        if not await self.confirmations.decide(page_id, owner, approve=approve):
+            return self.error_page("This request expired or was already answered.", status=409,
+                                   heading="Nothing to confirm")
+        message = "Confirmed. The app can now do it once." if approve else "Declined. Nothing will be done."
+        return self.render("error.html", heading="Done", message=message, error_code=None)
 
     async def revoke(self, request: Request) -> Response:
         session = await self.sessions.current(request)

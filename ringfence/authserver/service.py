@@ -22,6 +22,7 @@ from ringfence.authserver.store import AuthStore
 from ringfence.authserver.throttle import SlidingWindow
 from ringfence.authserver.users import UserStore
 from ringfence.config import Settings
+from ringfence.guards.confirmation import ConfirmationStore
 from ringfence.resource.tokens import JwtVerifier
 from ringfence.store.database import Database
 
@@ -59,7 +60,8 @@ class EmbeddedAuthServer:
         self.endpoints = ProtocolEndpoints(self.server, server_metadata(self.issuer, sorted(scope_text)),
                                            registrations=SlidingWindow(limit=30, window=3600))
         self.pages = Pages(self.server, users=self.users, sessions=BrowserSessions(database, secure=secure),
-                           logins=SlidingWindow(limit=5, window=900), scope_text=scope_text, app_name=app_name)
+                           logins=SlidingWindow(limit=5, window=900), scope_text=scope_text, app_name=app_name,
+                           confirmations=ConfirmationStore(lambda: database))
 
     def routes(self) -> list[Route]:
         return [*self.endpoints.routes(), *self.pages.routes()]

@@ -216,7 +216,7 @@ async def test_sdk_refreshes_an_expired_access_token_with_the_rotating_refresh_t
 async def test_sdk_steps_up_from_read_to_write_on_insufficient_scope(embedded: EmbeddedServer, mode: str) -> None:
     """MCP authorization, scope challenge: 403 ``insufficient_scope`` with ``scope="contacts:read
     contacts:write"``; the SDK re-authorizes with both, consent is asked for the new scope, and the
-    retried delete_contact succeeds."""
+    retried delete_contact gets as far as the user's confirmation, with which it succeeds."""
     user = BrowserLikeUser(embedded.issuer, embedded.account)
     try:
         async with authorized_client(embedded.mcp_url, oauth_provider(embedded.mcp_url, user), mode=mode) as (
@@ -228,7 +228,9 @@ async def test_sdk_steps_up_from_read_to_write_on_insufficient_scope(embedded: E
         async with authorized_client(embedded.mcp_url, reader, mode=mode) as (client, log):
             found = await client.call_tool("search_contacts", {"query": f"step-up {mode}"})
             read_only_scope = reader_storage.tokens.scope
-            deleted = await client.call_tool("delete_contact", {"contact_id": contact_id})
+            pending = await client.call_tool("delete_contact", {"contact_id": contact_id})  # now confirmed first
+            handle = pending.meta["ringfence/confirmation"]["handle"]
+            deleted = await client.call_tool("delete_contact", {"contact_id": contact_id, "confirmation": handle})
             after = await client.call_tool("search_contacts", {"query": f"step-up {mode}"})
     finally:
         user.close()

@@ -536,8 +536,10 @@ def test_wire_reference_app_results_are_unchanged_for_clean_data(
     )
     found = tool_result(contacts.call_tool("search_contacts", {"query": "ada"}, token=write))
     info = tool_result(contacts.call_tool("app_info"))
-    deleted = tool_result(contacts.call_tool("delete_contact", {"contact_id": added["structuredContent"]["id"]},
-                                             token=write))
+    target = {"contact_id": added["structuredContent"]["id"]}
+    pending = tool_result(contacts.call_tool("delete_contact", target, token=write))  # the user confirms first
+    target["confirmation"] = pending["_meta"]["ringfence/confirmation"]["handle"]
+    deleted = tool_result(contacts.call_tool("delete_contact", target, token=write))
     for result in (added, found, info, deleted):
         assert app_meta(result) == {} and result["isError"] is False
     contact = added["structuredContent"]

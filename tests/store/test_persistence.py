@@ -60,7 +60,9 @@ def test_add_search_and_delete_a_contact(backend: Backend, idp: TestIdentityProv
     owner, server = new_subject(), backend.server
     added = call(server, idp, owner, "add_contact", name="Grace Hopper", email="grace@example.org")["structuredContent"]
     found = call(server, idp, owner, "search_contacts", query="GRACE")["structuredContent"]["result"]
-    deleted = call(server, idp, owner, "delete_contact", contact_id=added["id"])
+    pending = call(server, idp, owner, "delete_contact", contact_id=added["id"])  # destructive: confirmed first
+    handle = pending["_meta"]["ringfence/confirmation"]["handle"]
+    deleted = call(server, idp, owner, "delete_contact", contact_id=added["id"], confirmation=handle)
     after = call(server, idp, owner, "search_contacts", query="grace")["structuredContent"]["result"]
     assert found == [added]
     assert deleted["isError"] is False
@@ -83,7 +85,9 @@ def test_users_are_isolated(backend: Backend, idp: TestIdentityProvider) -> None
     owner, other, server = new_subject(), new_subject(), backend.server
     added = call(server, idp, owner, "add_contact", name="Isolated Ida")["structuredContent"]
     assert call(server, idp, other, "search_contacts", query="ida")["structuredContent"]["result"] == []
-    refused = call(server, idp, other, "delete_contact", contact_id=added["id"])
+    pending = call(server, idp, other, "delete_contact", contact_id=added["id"])
+    handle = pending["_meta"]["ringfence/confirmation"]["handle"]
+    refused = call(server, idp, other, "delete_contact", contact_id=added["id"], confirmation=handle)
     assert refused["isError"] is True
     assert result_text(refused) == f"You have no contact with id {added['id']}."
     assert call(server, idp, owner, "search_contacts", query="ida")["structuredContent"]["result"] == [added]

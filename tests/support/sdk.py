@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx2
 from mcp import Client
@@ -35,7 +36,8 @@ class Wire:
 
 
 @asynccontextmanager
-async def sdk_client(server: ServeProcess, token: str | None, *, mode: str) -> AsyncIterator[tuple[Client, Wire]]:
+async def sdk_client(server: ServeProcess, token: str | None, *, mode: str,
+                     elicitation_callback: Any = None) -> AsyncIterator[tuple[Client, Wire]]:
     """``Client(streamable_http_client(...), mode=mode)`` sending ``token`` as a Bearer header."""
     wire = Wire()
 
@@ -48,5 +50,6 @@ async def sdk_client(server: ServeProcess, token: str | None, *, mode: str) -> A
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with httpx2.AsyncClient(headers=headers, event_hooks={"response": [record]}, timeout=10) as http:
-        async with Client(streamable_http_client(server.mcp_url, http_client=http), mode=mode) as client:
+        async with Client(streamable_http_client(server.mcp_url, http_client=http), mode=mode,
+                          elicitation_callback=elicitation_callback) as client:
             yield client, wire

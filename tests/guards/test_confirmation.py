@@ -1,0 +1,213 @@
+"""Destructive tools run only with the user's confirmation of exactly that call, which the model cannot forge.
+
+A confirmation is bound to the tool, the canonical hash of the arguments, the principal and five
+minutes, and is single-use. Three ways to give it: MCP elicitation (both protocol eras), a widget
+button (the handle travels only in ``_meta``), and a confirmation page on the server. On every
+refused path the tool body does not run: the contact is still there.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from mcp.types import ElicitResult
+
+from tests.conftest import external_idp_args
+from tests.support.http import result_text, tool_result
+from tests.support.idp import TestIdentityProvider, new_subject
+from tests.support.oauth import BrowserLikeUser, DirectClient, EmbeddedServer, start_embedded
+from tests.support.sdk import sdk_client
+from tests.support.serve import CONTACTS_APP, ServeProcess
+
+
+@pytest.fixture(scope="module")
+def server(idp: TestIdentityProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    data = tmp_path_factory.mktemp("confirm")
+    args, env = external_idp_args(idp, introspection=False)
+    process = ServeProcess(CONTACTS_APP, *args, "--data-dir", str(data), env=env).start(data)
+    process.data_dir = data  # type: ignore[attr-defined]
+    yield process
+    process.stop()
+
+
+class Person:
+    """One user of the contacts app, calling tools with a token for both scopes."""
+
+    def __init__(self, server: ServeProcess, idp: TestIdentityProvider) -> None:
+        self.server = server
+        self.subject = new_subject()
+        self.token = idp.token(server.mcp_url, sub=self.subject, scope="contacts:write")
+
+    def call(self, tool: str, arguments: dict) -> dict:
+        return tool_result(self.server.call_tool(tool, arguments, token=self.token))
+
+    def add(self, name: str, email: str | None = None) -> int:
+        return self.call("add_contact", {"name": name, "email": email})["structuredContent"]["id"]
+
+    def names(self) -> list[str]:
+        return [c["name"] for c in self.call("search_contacts", {"query": ""})["structuredContent"]["result"]]
+
+    def ask_to_delete(self, contact_id: int) -> dict:
+        pending = self.call("delete_contact", {"contact_id": contact_id})
+        assert pending["isError"] is True
+        return pending
+
+
+def handle_of(pending: dict) -> str:
+    return pending["_meta"]["ringfence/confirmation"]["handle"]
+
+
+@pytest.fixture
+def person(server: ServeProcess, idp: TestIdentityProvider) -> Person:
+    return Person(server, idp)
+
+
+def test_a_destructive_call_without_confirmation_returns_a_preview_and_does_not_run(person):
+    contact = person.add("Ada Lovelace", "ada@example.com")
+    pending = person.ask_to_delete(contact)
+    text = result_text(pending)
+    assert text.startswith(f"Not done yet: delete your contact Ada Lovelace <ada@example.com> (id {contact});")
+    assert "press Confirm in the app" in text
+    confirmation = pending["_meta"]["ringfence/confirmation"]
+    assert confirmation["tool"] == "delete_contact" and len(confirmation["handle"]) >= 40
+    assert confirmation["handle"] not in text  # the handle is only in _meta, which the model does not see
+    assert person.names() == ["Ada Lovelace"]
+
+
+def test_the_widget_handle_confirms_once(person):
+    contact = person.add("Grace")
+    handle = handle_of(person.ask_to_delete(contact))
+    done = person.call("delete_contact", {"contact_id": contact, "confirmation": handle})
+    assert done["isError"] is False and done["structuredContent"]["result"] == f"Deleted contact {contact}."
+    assert person.names() == []
+    again = person.call("delete_contact", {"contact_id": contact, "confirmation": handle})
+    assert again["isError"] is True and result_text(again).startswith("This confirmation is not valid for this call")
+
+
+def test_a_handle_for_other_arguments_is_refused(person):
+    first, second = person.add("Keep"), person.add("Also keep")
+    handle = handle_of(person.ask_to_delete(first))
+    refused = person.call("delete_contact", {"contact_id": second, "confirmation": handle})
+    assert refused["isError"] is True and "not valid for this call" in result_text(refused)
+    assert sorted(person.names()) == ["Also keep", "Keep"]
+
+
+def test_a_handle_for_another_user_is_refused(server, idp, person):
+    contact = person.add("Mine")
+    handle = handle_of(person.ask_to_delete(contact))
+    other = Person(server, idp)
+    refused = other.call("delete_contact", {"contact_id": contact, "confirmation": handle})
+    assert refused["isError"] is True and "not valid for this call" in result_text(refused)
+    assert person.names() == ["Mine"]
+
+
+@pytest.mark.parametrize("forgery", ["truncated", "forged", "empty-ish"])
+def test_forged_or_truncated_handles_are_refused(person, forgery):
+    contact = person.add("Safe")
+    handle = handle_of(person.ask_to_delete(contact))
+    value = {"truncated": handle[:-4], "forged": "A" * len(handle), "empty-ish": " "}[forgery]
+    refused = person.call("delete_contact", {"contact_id": contact, "confirmation": value})
+    assert refused["isError"] is True
+    assert person.names() == ["Safe"]
+
+
+def test_model_visible_text_is_not_a_confirmation(person):
+    """Copying what the model can see (the text, or any token in it) into the call authorizes nothing."""
+    contact = person.add("Visible")
+    text = result_text(person.ask_to_delete(contact))
+    for candidate in [text, *re.findall(r"[A-Za-z0-9_-]{16,}", text)]:
+        refused = person.call("delete_contact", {"contact_id": contact, "confirmation": candidate[:10_000]})
+        assert refused["isError"] is True
+    assert person.names() == ["Visible"]
+
+
+def test_an_expired_handle_is_refused(server, person):
+    contact = person.add("Later")
+    handle = handle_of(person.ask_to_delete(contact))
+    with sqlite3.connect(Path(server.data_dir) / "ringfence.db") as db:
+        db.execute("UPDATE ringfence_confirmations SET expires_at = 0")
+    refused = person.call("delete_contact", {"contact_id": contact, "confirmation": handle})
+    assert refused["isError"] is True and "not valid for this call" in result_text(refused)
+    assert person.names() == ["Later"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_mcp_elicitation_confirms_on_both_protocol_eras(server, idp, mode):
+    person = Person(server, idp)
+    contact = person.add("Elicited", "e@example.com")
+    asked: list[str] = []
+
+    async def answer(_context, params):  # type: ignore[no-untyped-def]
+        asked.append(params.message)
+        return ElicitResult(action="accept", content={"confirm": True})
+
+    async with sdk_client(server, person.token, mode=mode, elicitation_callback=answer) as (client, _wire):
+        done = await client.call_tool("delete_contact", {"contact_id": contact})
+    assert done.is_error is False
+    assert asked == [f"Confirm: delete your contact Elicited <e@example.com> (id {contact}); this cannot be undone"]
+    assert person.names() == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
+async def test_declining_the_elicitation_runs_nothing(server, idp, mode):
+    person = Person(server, idp)
+    contact = person.add("Declined")
+
+    async def decline(_context, _params):  # type: ignore[no-untyped-def]
+        return ElicitResult(action="decline")
+
+    async with sdk_client(server, person.token, mode=mode, elicitation_callback=decline) as (client, _wire):
+        refused = await client.call_tool("delete_contact", {"contact_id": contact})
+    assert refused.is_error is True and refused.content[0].text == "You declined, so nothing was done."
+    assert person.names() == ["Declined"]
+
+
+@pytest.mark.anyio
+async def test_a_client_without_elicitation_gets_the_pending_confirmation(server, idp):
+    person = Person(server, idp)
+    contact = person.add("No elicitation")
+    async with sdk_client(server, person.token, mode="legacy") as (client, _wire):
+        pending = await client.call_tool("delete_contact", {"contact_id": contact})
+    assert pending.is_error is True and pending.content[0].text.startswith("Not done yet:")
+    assert person.names() == ["No elicitation"]
+
+
+# The confirmation page (embedded authorization server: it needs the user signed in) ---------------
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
+    server = start_embedded(tmp_path_factory.mktemp("confirm-page"))
+    yield server
+    server.stop_and_check()
+
+
+def test_the_confirmation_page_lets_the_models_retry_through_once(embedded):
+    user = BrowserLikeUser(embedded.issuer, embedded.account)
+    client = DirectClient.register(embedded.issuer, embedded.mcp_url, client_name="Page Test")
+    token = client.tokens(user, scope="contacts:read contacts:write")["access_token"]
+    call = lambda tool, args: tool_result(embedded.process.call_tool(tool, args, token=token))  # noqa: E731
+    contact = call("add_contact", {"name": "Paged"})["structuredContent"]["id"]
+    text = result_text(call("delete_contact", {"contact_id": contact}))
+    link = re.search(r"open (\S+/confirm/[A-Za-z0-9_-]+) to confirm", text).group(1)
+
+    page = user.http.get(link)
+    assert page.status_code == 200 and "delete your contact Paged" in page.text
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    without_csrf = user.http.post(link, data={"decision": "confirm"})
+    assert without_csrf.status_code == 403
+    confirmed = user.http.post(link, data={"csrf": re.search(r'name="csrf" value="([^"]+)"', page.text).group(1),
+                                           "decision": "confirm"})
+    assert confirmed.status_code == 200 and "Confirmed" in confirmed.text
+
+    assert call("delete_contact", {"contact_id": contact})["isError"] is False  # the retry goes through
+    assert call("search_contacts", {"query": "Paged"})["structuredContent"]["result"] == []
+    assert httpx.get(link).status_code in (200, 404)  # anonymous visitors are sent to sign in, never shown it
+    user.close()
