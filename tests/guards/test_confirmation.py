@@ -20,7 +20,7 @@ from mcp.types import ElicitResult
 from tests.conftest import external_idp_args
 from tests.support.http import result_text, tool_result
 from tests.support.idp import TestIdentityProvider, new_subject
-from tests.support.oauth import BrowserLikeUser, DirectClient, EmbeddedServer, start_embedded
+from tests.support.oauth import BrowserLikeUser, DirectClient, EmbeddedServer, add_user, start_embedded
 from tests.support.sdk import sdk_client
 from tests.support.serve import CONTACTS_APP, ServeProcess
 
@@ -209,5 +209,29 @@ def test_the_confirmation_page_lets_the_models_retry_through_once(embedded):
 
     assert call("delete_contact", {"contact_id": contact})["isError"] is False  # the retry goes through
     assert call("search_contacts", {"query": "Paged"})["structuredContent"]["result"] == []
-    assert httpx.get(link).status_code in (200, 404)  # anonymous visitors are sent to sign in, never shown it
+    anonymous = httpx.get(link)  # without the owner's sign-in the page shows a login form, never the preview
+    assert anonymous.status_code == 200 and "Sign in" in anonymous.text
+    assert "delete your contact Paged" not in anonymous.text
     user.close()
+
+
+def test_another_users_confirmation_page_shows_nothing_and_approves_nothing(embedded):
+    owner = BrowserLikeUser(embedded.issuer, embedded.account)
+    client = DirectClient.register(embedded.issuer, embedded.mcp_url, client_name="Owner Client")
+    token = client.tokens(owner, scope="contacts:read contacts:write")["access_token"]
+    call = lambda tool, args: tool_result(embedded.process.call_tool(tool, args, token=token))  # noqa: E731
+    contact = call("add_contact", {"name": "Not yours"})["structuredContent"]["id"]
+    link = re.search(r"open (\S+/confirm/[A-Za-z0-9_-]+) to confirm",
+                     result_text(call("delete_contact", {"contact_id": contact}))).group(1)
+
+    stranger = BrowserLikeUser(embedded.issuer, add_user(embedded.data_dir, "mallory", "correct horse battery"))
+    assert stranger.sign_in().status_code == 303
+    page = stranger.http.get(link)
+    assert page.status_code == 404 and "Not yours" not in page.text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', stranger.http.get("/account").text).group(1)
+    assert stranger.http.post(link, data={"csrf": csrf, "decision": "confirm"}).status_code == 404
+    assert call("delete_contact", {"contact_id": contact})["isError"] is True  # still only pending
+    assert [c["name"] for c in call("search_contacts", {"query": "yours"})["structuredContent"]["result"]] == [
+        "Not yours"]
+    owner.close()
+    stranger.close()
