@@ -9,11 +9,13 @@ from typing import Any, TypeVar
 from mcp.server.mcpserver import MCPServer
 
 from ringfence.declaration import DeclarationError, Scope, ToolSpec, declare_tool
+from ringfence.events import Events
 from ringfence.guards.confirmation import ConfirmationStore, Confirmer
 from ringfence.guards.validation import Limits
 from ringfence.guards.wrapper import guard_tool
 from ringfence.ops.ratelimit_keys import RateLimits
 from ringfence.policy import ScopeCatalog, annotations_for, tool_meta_for
+from ringfence.privacy.declaration import DeleteHook, ExportHook, PersonalData, PurgeHook, declare_personal_data
 from ringfence.store.database import Database
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -48,6 +50,7 @@ class App:
         self.catalog = ScopeCatalog(scopes)
         self._tools: dict[str, ToolSpec] = {}
         self._database: Database | None = None
+        self._personal_data: dict[str, PersonalData] = {}
 
     def tool(
         self,
@@ -63,12 +66,14 @@ class App:
         meta: dict[str, Any] | None = None,
         limits: Limits | None = None,
         preview: Callable[..., Any] | None = None,
+        log_arguments: Iterable[str] = (),
     ) -> Callable[[F], F]:
         """Declare a tool: ``effect`` is ``"read"``, ``"write"`` or ``"destructive"`` (required);
         ``scopes`` are all required to call it (none: a public tool); ``returns`` names the data
         classes in its results; ``open_world`` says it reaches beyond the user's account;
         ``limits`` replaces the app's argument limits for this tool; ``preview`` (destructive tools)
-        takes the call's arguments and says, in a sentence, what the call would do.
+        takes the call's arguments and says, in a sentence, what the call would do;
+        ``log_arguments`` names parameters whose values (redacted) its log and audit records include.
         """
 
         def decorator(fn: F) -> F:
@@ -85,6 +90,7 @@ class App:
                 meta=meta,
                 limits=limits or self.limits,
                 preview=preview,
+                log_arguments=log_arguments,
             )
             self.catalog.check_declared(spec)
             if spec.name in self._tools:
@@ -93,6 +99,33 @@ class App:
             return fn
 
         return decorator
+
+    def personal_data(
+        self,
+        name: str,
+        *,
+        description: str,
+        data_classes: Iterable[str],
+        export: ExportHook,
+        delete: DeleteHook,
+        keep_days: int | None = None,
+        purge: PurgeHook | None = None,
+    ) -> PersonalData:
+        """Declare records the app keeps about a person, for deletion, export, the purge and the disclosure.
+
+        ``export(subject)`` returns them as JSON-able data; ``delete(subject)`` removes them and returns
+        how many; with ``keep_days``, ``purge(older_than)`` removes records older than the cut-off.
+        """
+        spec = declare_personal_data(name, description=description, data_classes=data_classes, export=export,
+                                     delete=delete, keep_days=keep_days, purge=purge)
+        if name in self._personal_data:
+            raise DeclarationError(f"personal data {name!r} is declared twice")
+        self._personal_data[name] = spec
+        return spec
+
+    @property
+    def personal_data_declarations(self) -> Mapping[str, PersonalData]:
+        return MappingProxyType(self._personal_data)
 
     @property
     def tools(self) -> Mapping[str, ToolSpec]:
@@ -112,15 +145,17 @@ class App:
     def attach_database(self, database: Database | None) -> None:
         self._database = database
 
-    def mcp_server(self, resource_metadata_url: str, confirm_page_url: str | None = None) -> MCPServer:
-        """The SDK server with every tool registered behind its guard, metadata derived."""
+    def mcp_server(self, resource_metadata_url: str, confirm_page_url: str | None = None,
+                   events: Events | None = None) -> MCPServer:
+        """The SDK server with every tool registered behind its guard, metadata derived; every call is
+        recorded through ``events`` when given."""
         if not self._tools:
             raise DeclarationError(f"app {self.name!r} declares no tools")
         server = MCPServer(self.name, title=self.title, instructions=self.instructions, version=self.version)
         confirmer = Confirmer(ConfirmationStore(lambda: self.database), confirm_page_url)
         for spec in self._tools.values():
             server.add_tool(
-                guard_tool(spec, self.catalog, resource_metadata_url, confirmer),
+                guard_tool(spec, self.catalog, resource_metadata_url, confirmer, events),
                 name=spec.name,
                 title=spec.title,
                 description=spec.description,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +18,9 @@ from ringfence.config import ConfigError, Settings, check_resource_url
 from ringfence.declaration import DeclarationError
 from ringfence.detect.commands import detect, redact
 from ringfence.loader import LoadError, load_app
+from ringfence.privacy.commands import privacy, purge, user_cli
 from ringfence.review.commands import lint, lock
+from ringfence.store.commands import db_cli
 
 cli = typer.Typer(
     name="ringfence",
@@ -42,7 +43,20 @@ LoopbackMetadataOption = Annotated[
     typer.Option("--allow-loopback-client-metadata",
                  help="UNSAFE outside development: fetch client metadata documents from loopback addresses."),
 ]
+RedisOption = Annotated[
+    str | None,
+    typer.Option(help="Redis for rate limits and sign-in throttles shared by instances. [env RINGFENCE_REDIS_URL]"),
+]
 LogLevelOption = Annotated[str, typer.Option(help="debug, info, warning or error.")]
+LogFormatOption = Annotated[
+    str | None, typer.Option(help="json (one object per line) or text (for development). [env RINGFENCE_LOG_FORMAT]")
+]
+LogFileOption = Annotated[
+    Path | None, typer.Option(help="Also write the log to this file, rotated daily. [env RINGFENCE_LOG_FILE]")
+]
+LogRetentionOption = Annotated[
+    int | None, typer.Option(help="Rotated log files kept, one a day. [env RINGFENCE_LOG_RETENTION_DAYS; default 30]")
+]
 
 
 @cli.callback()
@@ -77,17 +91,25 @@ def serve(
         list[str] | None, typer.Option(help="Extra Host header value to accept (repeatable).")
     ] = None,
     allowed_origin: Annotated[
-        list[str] | None, typer.Option(help="Extra browser Origin to accept on /mcp (repeatable).")
+        list[str] | None, typer.Option(help="Extra browser Origin allowed to call /mcp, /token, /register and "
+                                            "/revoke (a browser-based client's; CORS; repeatable).")
     ] = None,
     refusal_style: Annotated[
         str | None, typer.Option(help="auto | http | tool-result. [env RINGFENCE_REFUSAL_STYLE]")
     ] = None,
     allowed_redirect_uri: RedirectUriOption = None,
     allow_loopback_client_metadata: LoopbackMetadataOption = None,
-    redis_url: Annotated[
-        str | None, typer.Option(help="Redis for rate-limit budgets shared by instances. [env RINGFENCE_REDIS_URL]")
+    redis_url: RedisOption = None,
+    alert_webhook_url: Annotated[
+        str | None, typer.Option(help="POST suspicious-activity alerts here (https). [env RINGFENCE_ALERT_WEBHOOK_URL]")
+    ] = None,
+    metrics: Annotated[
+        bool | None, typer.Option("--metrics/--no-metrics", help="Serve /metrics. [env RINGFENCE_METRICS; default on]")
     ] = None,
     log_level: LogLevelOption = "info",
+    log_format: LogFormatOption = None,
+    log_file: LogFileOption = None,
+    log_retention_days: LogRetentionOption = None,
 ) -> None:
     """Serve an app over streamable HTTP at PUBLIC_URL/mcp.
 
@@ -96,7 +118,6 @@ def serve(
     # Imported here so that `ringfence --help` stays fast.
     from ringfence.server import build_asgi, describe_startup
 
-    configure_logging(log_level)
     try:
         settings = Settings.load(
             host=host,
@@ -115,7 +136,13 @@ def serve(
             allowed_redirect_uris=tuple(allowed_redirect_uri) if allowed_redirect_uri else None,
             allow_loopback_client_metadata=allow_loopback_client_metadata,
             redis_url=redis_url,
+            alert_webhook_url=alert_webhook_url,
+            metrics=metrics,
+            log_format=log_format,
+            log_file=log_file,
+            log_retention_days=log_retention_days,
         )
+        start_logging(log_level, settings)
         app = load_app(target)
         asgi = build_asgi(app, settings)
         probe_database(settings)
@@ -143,19 +170,29 @@ def auth_server(
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL. [env RINGFENCE_DATABASE_URL]")] = None,
     allowed_redirect_uri: RedirectUriOption = None,
     allow_loopback_client_metadata: LoopbackMetadataOption = None,
+    allowed_origin: Annotated[
+        list[str] | None, typer.Option(help="Browser Origin allowed to call /token, /register and /revoke "
+                                            "(a browser-based client's; CORS; repeatable).")
+    ] = None,
+    redis_url: RedisOption = None,
     log_level: LogLevelOption = "info",
+    log_format: LogFormatOption = None,
+    log_file: LogFileOption = None,
+    log_retention_days: LogRetentionOption = None,
 ) -> None:
     """Run the authorization server alone, for resource servers started with --issuer PUBLIC_URL."""
     from ringfence.policy import ScopeCatalog, default_scopes
     from ringfence.server import build_auth_server_asgi
 
-    configure_logging(log_level)
     try:
         settings = Settings.load(
             host=host, port=port, public_url=public_url, data_dir=data_dir, database_url=database_url,
             allowed_redirect_uris=tuple(allowed_redirect_uri) if allowed_redirect_uri else None,
             allow_loopback_client_metadata=allow_loopback_client_metadata,
+            allowed_origins=tuple(allowed_origin) if allowed_origin else None, redis_url=redis_url,
+            log_format=log_format, log_file=log_file, log_retention_days=log_retention_days,
         )
+        start_logging(log_level, settings)
         for url in resource:
             check_resource_url(url)
         apps = [load_app(target) for target in scopes_from]
@@ -195,29 +232,27 @@ def probe_database(settings: Settings) -> None:
         raise ConfigError(f"cannot open the database ({problem}); check --database-url and --data-dir") from None
 
 
-class DropQueryStrings(logging.Filter):
-    """Keeps query strings out of the access log: a refused ``?access_token=`` must not be written down."""
+def start_logging(level: str, settings: Settings) -> None:
+    """Every logger through the one redacting pipeline (ringfence/logs), as the settings say."""
+    from ringfence.logs import configure_logging
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
-            record.args = (*record.args[:2], record.args[2].split("?", 1)[0], *record.args[3:])
-        return True
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    logging.getLogger("uvicorn.access").addFilter(DropQueryStrings())
+    configure_logging(level, format=settings.log_format, data_dir=settings.data_dir, log_file=settings.log_file,
+                      retention_days=settings.log_retention_days)
 
 
 def run_server(asgi: object, settings: Settings, log_level: str) -> None:
+    from ringfence.ops.protocol import uvicorn_options
+
     uvicorn.run(
         asgi,  # type: ignore[arg-type]
         host=settings.host,
         port=settings.port,
         log_level=log_level.lower(),
+        log_config=None,  # keep the logging set up by start_logging: uvicorn's own would bypass redaction
         server_header=False,
         proxy_headers=False,
         lifespan="on",
+        **uvicorn_options(settings),  # head deadline and size, keep-alive, graceful shutdown (ops/protocol.py)
     )
 
 
@@ -239,6 +274,10 @@ audit_cli.command("checkpoint")(audit_checkpoint)
 cli.add_typer(users_cli, name="users")
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(audit_cli, name="audit")
+cli.add_typer(db_cli, name="db")
+cli.add_typer(user_cli, name="user")
+cli.command()(purge)
+cli.command()(privacy)
 
 
 def main() -> None:

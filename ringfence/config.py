@@ -19,12 +19,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "RINGFENCE_"
 MCP_PATH = "/mcp"
+MAX_FORM_BYTES = 64 * 1024  # bodies of every route but /mcp: sign-in and consent forms, OAuth requests
 PRM_PATH = "/.well-known/oauth-protected-resource"
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"}
 )
 
 RefusalStyle = Literal["auto", "http", "tool-result"]
+LogFormat = Literal["json", "text"]
 
 # Apps SDK auth guide: ChatGPT's redirect URIs; {callback_id} stands for one path segment.
 CHATGPT_REDIRECT_URIS = (
@@ -75,6 +77,12 @@ class Settings(BaseSettings):
     # HTTP limits and browser checks.
     max_body_bytes: int = Field(1_048_576, ge=1024, le=16 * 1_048_576)
     max_token_bytes: int = Field(8192, ge=512, le=65536)
+    max_header_bytes: int = Field(16384, ge=4096, le=65536)  # request line and headers together: 431
+    max_url_bytes: int = Field(8192, ge=1024, le=65536)  # path and query string: 414
+    header_timeout_seconds: float = Field(10.0, gt=0, le=120)  # the request head must arrive within: 408
+    body_timeout_seconds: float = Field(30.0, gt=0, le=600)  # the whole body must arrive within: 408
+    keep_alive_seconds: int = Field(5, ge=1, le=300)  # an idle kept-alive connection is closed after
+    shutdown_timeout_seconds: int = Field(10, ge=1, le=600)  # open requests get this long on shutdown
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
 
@@ -86,8 +94,46 @@ class Settings(BaseSettings):
     # Shared state for several instances (rate-limit budgets); in-process when unset.
     redis_url: str | None = None
 
+    # Retention (ringfence/privacy/retention.py; README "Retention"): how long each kind of stored
+    # data is kept past the end of its use, and how often the in-process purge runs.
+    retention_authorization_code_hours: int = Field(24, ge=1, le=24 * 30)  # after expiry: replay still revokes
+    retention_refresh_token_days: int = Field(7, ge=1, le=365)  # after the whole family expired or was revoked
+    retention_confirmation_hours: int = Field(1, ge=1, le=24 * 30)  # after expiry (holds the preview text)
+    retention_idle_client_days: int = Field(30, ge=0, le=3650)  # registered client with no grant; 0: keep
+    retention_audit_payload_days: int = Field(365, ge=1, le=3650)  # the chain itself is kept
+    purge_interval_minutes: int = Field(60, ge=1, le=24 * 60)
+
     # How a tool call refused for a missing token or scope is answered (see README).
     refusal_style: RefusalStyle = "auto"
+
+    # Logs (ringfence/logs; README "Logs"): JSON lines on standard error, optionally also a file
+    # rotated daily, of which log_retention_days old files are kept.
+    log_format: LogFormat = "json"
+    log_file: Path | None = None
+    log_retention_days: int = Field(30, ge=1, le=3650)
+
+    # Operations: /metrics and suspicious-activity alerts (ringfence/monitor; README "Operations").
+    metrics: bool = True  # /metrics: loopback only, or everyone presenting metrics_token
+    metrics_token: str | None = Field(None, min_length=16, max_length=256)
+    # Each detector: alert at COUNT events within WINDOW_SECONDS (0 turns the detector off).
+    alert_auth_failures: int = Field(20, ge=0, le=100_000)
+    alert_auth_failures_window_seconds: int = Field(60, ge=1, le=86_400)
+    alert_scope_refusals: int = Field(10, ge=0, le=100_000)
+    alert_scope_refusals_window_seconds: int = Field(300, ge=1, le=86_400)
+    alert_declined_confirmations: int = Field(5, ge=0, le=100_000)
+    alert_declined_confirmations_window_seconds: int = Field(600, ge=1, le=86_400)
+    alert_injection_hits: int = Field(1, ge=0, le=100_000)
+    alert_injection_hits_window_seconds: int = Field(3600, ge=1, le=86_400)
+    alert_bulk_reads: int = Field(50, ge=0, le=100_000)  # then an open-world call
+    alert_bulk_reads_window_seconds: int = Field(600, ge=1, le=86_400)
+    alert_tool_calls: int = Field(300, ge=0, le=1_000_000)
+    alert_tool_calls_window_seconds: int = Field(60, ge=1, le=86_400)
+    alert_cooldown_seconds: int = Field(900, ge=1, le=86_400)
+    alert_max_tracked_keys: int = Field(10_000, ge=100, le=1_000_000)
+    alert_webhook_url: str | None = None
+    alert_webhook_secret: str | None = Field(None, min_length=16, max_length=256)
+    alert_webhook_timeout_seconds: float = Field(5.0, gt=0, le=60)
+    alert_webhook_retries: int = Field(3, ge=0, le=10)
 
     @classmethod
     def load(cls, **overrides: object) -> Settings:
@@ -163,6 +209,14 @@ class Settings(BaseSettings):
                 "clients compare it byte for byte"
             )
         _check_origin("public URL", self.base_url, allow_path=False)
+        if self.max_url_bytes > self.max_header_bytes:
+            raise ConfigError("max_url_bytes is larger than max_header_bytes; the URL is part of the request head")
+        if self.max_header_bytes < self.max_token_bytes + 2048:
+            raise ConfigError("max_header_bytes must leave room for a bearer token of max_token_bytes plus 2048 bytes")
+        if self.alert_webhook_url is not None:
+            _check_webhook_url(self.alert_webhook_url)
+        elif self.alert_webhook_secret is not None:
+            raise ConfigError("an alert webhook secret is set but no --alert-webhook-url to sign for")
         if self.audience is not None and not self.audience.strip():
             raise ConfigError("audience is empty; leave it unset to use the MCP endpoint URL")
         unsafe_algs = sorted(set(self.algorithms) - ASYMMETRIC_ALGORITHMS)
@@ -209,6 +263,22 @@ def check_resource_url(url: str) -> None:
     _check_origin("resource", url, allow_path=True)
     if url.endswith("/"):
         raise ConfigError(f"resource {url!r} ends with '/'; give the canonical URI without it")
+
+
+def _check_webhook_url(url: str) -> None:
+    """Alerts leave the host only over https (plain http to loopback only). The URL is not echoed:
+    webhook URLs often carry their secret in the path or query."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        raise ConfigError("the alert webhook URL is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("the alert webhook URL must be an absolute https URL")
+    if parts.username or parts.password or parts.fragment:
+        raise ConfigError("the alert webhook URL must not contain credentials or a fragment")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ConfigError("the alert webhook URL uses plain http; use https (plain http only to a loopback address)")
 
 
 def _check_origin(what: str, url: str, *, allow_path: bool) -> None:

@@ -6,6 +6,7 @@ metadata, the per-call scope check) is derived from these two types in :mod:`rin
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -81,6 +82,7 @@ class ToolSpec:
     meta: dict[str, Any] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     preview: Callable[..., Any] | None = None  # destructive tools: what a call would do, in a sentence
+    log_arguments: tuple[str, ...] = ()  # parameters whose (redacted) values records may include
 
     @property
     def is_public(self) -> bool:
@@ -101,6 +103,7 @@ def declare_tool(
     meta: dict[str, Any] | None = None,
     limits: Limits | None = None,
     preview: Callable[..., Any] | None = None,
+    log_arguments: Iterable[str] = (),
 ) -> ToolSpec:
     """Check one tool declaration and return its frozen spec."""
     tool_name = name or fn.__name__
@@ -124,6 +127,7 @@ def declare_tool(
         )
     if preview is not None and effect != "destructive":
         raise DeclarationError(f"tool {tool_name!r}: preview= is for destructive tools, which are confirmed")
+    logged = _logged_arguments(fn, tool_name, log_arguments)
     if idempotent is None:
         idempotent = effect == "read"  # a read has no effect to repeat
     return ToolSpec(
@@ -139,4 +143,21 @@ def declare_tool(
         meta=dict(meta or {}),
         limits=limits or Limits(),
         preview=preview,
+        log_arguments=logged,
     )
+
+
+def _logged_arguments(fn: Callable[..., Any], tool_name: str, names: Iterable[str]) -> tuple[str, ...]:
+    """The parameters a tool opts into its records (their values are still redacted); each must exist."""
+    if isinstance(names, str):
+        raise DeclarationError(f"tool {tool_name!r}: log_arguments= takes a list of parameter names, not a string")
+    logged = tuple(dict.fromkeys(names))
+    try:
+        parameters = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        parameters = {}
+    unknown = [name for name in logged if name not in parameters or
+               parameters[name].kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+    if unknown:
+        raise DeclarationError(f"tool {tool_name!r}: log_arguments= names {unknown}, which are not its parameters")
+    return logged

@@ -104,6 +104,23 @@ class PayloadTooLarge(Refusal):
     error = "request_too_large"
 
 
+class RequestTimeout(Refusal):
+    """The request head or body arrived too slowly (slow-loris protection); the connection is closed."""
+
+    status = 408
+    error = "request_timeout"
+
+
+class UriTooLong(Refusal):
+    status = 414
+    error = "uri_too_long"
+
+
+class HeadersTooLarge(Refusal):
+    status = 431
+    error = "request_header_fields_too_large"
+
+
 class MisdirectedHost(Refusal):
     """DNS-rebinding protection: the Host header names a host this server does not serve."""
 

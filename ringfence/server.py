@@ -1,6 +1,12 @@
 """Assembles the HTTP application: the request path of every call, in order, in one place.
 
+    SecurityHeaders            nosniff, no-referrer, no framing, CSP, no-store, HSTS on every answer (ops/headers.py)
+    RequestIdMiddleware        X-Request-ID on every answer and every log line of the request (logs/)
+    RequestMetrics             counts and times every request (monitor/metrics.py)
+    MetricsEndpoint            /metrics for loopback peers or the metrics token (monitor/scrape.py)
     HostOriginCheck            421 / 403: DNS-rebinding protection from the public URL
+    Cors                       preflights (204 / 403) and Access-Control-* headers (ops/cors.py)
+    RequestLimits              414 / 431 / 413 / 408: URL, headers, body size and time (ops/limits.py)
       Starlette router
         /.well-known/oauth-protected-resource[/mcp]   RFC 9728 metadata
         /authorize /token /register ...               embedded authorization server (no --issuer)
@@ -13,7 +19,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 import httpx
@@ -23,34 +29,52 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from ringfence.app import App
+from ringfence.audit.log import AuditLog
 from ringfence.authserver.service import EmbeddedAuthServer
 from ringfence.config import MCP_PATH, PRM_PATH, Settings
+from ringfence.events import Events
 from ringfence.guards.screening import ArgumentScreen
+from ringfence.logs import EventLogObserver, RequestIdMiddleware
+from ringfence.monitor.service import Monitoring, describe_monitoring
+from ringfence.ops.cors import Cors
 from ringfence.ops.hardening import HostOriginCheck
+from ringfence.ops.headers import SecurityHeaders
+from ringfence.ops.limits import RequestLimits
 from ringfence.ops.ratelimit import InProcessRateLimiter, RateLimiter
 from ringfence.ops.ratelimit_redis import RedisRateLimiter
 from ringfence.policy import ScopeCatalog, default_scopes
+from ringfence.privacy.declaration import PersonalData
+from ringfence.privacy.purge import Purge, PurgeSchedule
 from ringfence.resource.gate import McpGate
 from ringfence.resource.metadata import metadata_endpoint, resource_metadata
 from ringfence.resource.tokens import TokenVerifier
 from ringfence.resource.verification import build_verifier
 from ringfence.store.database import Database
+from ringfence.store.secrets import data_secret
 
 logger = logging.getLogger("ringfence")
+PSEUDONYM_KEY = "pseudonym"  # keyed hashes of personal data in audit payloads and logs
 
 
 def embedded_auth_server(settings: Settings, database: Database, catalog: ScopeCatalog, *,
-                         resources: frozenset[str], default: frozenset[str], name: str) -> EmbeddedAuthServer:
+                         resources: frozenset[str], default: frozenset[str], name: str,
+                         personal_data: Mapping[str, PersonalData] | None = None,
+                         events: Events | None = None, limiter: RateLimiter | None = None) -> EmbeddedAuthServer:
     scope_text = {scope.name: scope.description for scope in catalog.scopes.values()}
     return EmbeddedAuthServer(settings, database, resources=resources, scope_text=scope_text,
-                              default_scopes=default, app_name=name)
+                              default_scopes=default, app_name=name, personal_data=personal_data, events=events,
+                              limiter=limiter)
 
 
 def build_asgi(app: App, settings: Settings) -> ASGIApp:
     """The complete ASGI application serving ``app`` under ``settings``."""
     # The confirmation page needs sign-in, which only the embedded authorization server offers.
     confirm_page_url = settings.base_url + "/confirm/" if settings.embedded_auth_server else None
-    mcp_server = app.mcp_server(settings.resource_metadata_url, confirm_page_url)
+    database = Database(settings.resolved_database_url)
+    events = security_events(settings, database)
+    events.add_observer(EventLogObserver())  # one structured log line per event
+    monitoring = Monitoring(settings, app.tools, events)  # metrics and alerts: observers of the events
+    mcp_server = app.mcp_server(settings.resource_metadata_url, confirm_page_url, events)
     sdk_app = mcp_server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         max_request_body_size=settings.max_body_bytes,
@@ -61,21 +85,21 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
         ),
     )
     http_client = httpx.AsyncClient(timeout=settings.http_timeout_seconds, follow_redirects=False)
-    database = Database(settings.resolved_database_url)
     routes: list[Route] = []
     auth: EmbeddedAuthServer | None = None
     verifier: TokenVerifier
+    limiter = rate_limiter(settings)  # tool calls, and the sign-in and registration throttles
     if settings.embedded_auth_server:
         auth = embedded_auth_server(settings, database, app.catalog, resources=frozenset({settings.resource_url}),
-                                    default=default_scopes(app.tools.values()), name=app.title)
+                                    default=default_scopes(app.tools.values()), name=app.title,
+                                    personal_data=app.personal_data_declarations, events=events, limiter=limiter)
         verifier = auth.verifier(settings.resource_url)
         routes += auth.routes()
     else:
         verifier = build_verifier(settings, http_client)
     screen = ArgumentScreen(app.tools)
-    limiter = rate_limiter(settings)
     gate = McpGate(sdk_app, settings=settings, verifier=verifier, tools=app.tools, catalog=app.catalog,
-                   screen=screen, limiter=limiter, rate_limits=app.rate_limits)
+                   screen=screen, limiter=limiter, rate_limits=app.rate_limits, events=events)
     metadata = metadata_endpoint(resource_metadata(settings, app.catalog, app.title))
 
     @asynccontextmanager
@@ -85,15 +109,20 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
         if auth is not None:
             await auth.start()
         app.attach_database(database)
+        purge = PurgeSchedule(Purge(database, settings.data_dir, settings, app.personal_data_declarations),
+                              interval=settings.purge_interval_minutes * 60)
+        purge.start()
         try:
             async with mcp_server.session_manager.run():
                 yield
         finally:
+            await purge.stop()
             app.attach_database(None)
             if auth is not None:
                 await auth.close()
             if isinstance(limiter, RedisRateLimiter):
                 await limiter.aclose()
+            await monitoring.close()
             await http_client.aclose()
             await database.close()
 
@@ -102,7 +131,22 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
         Route(PRM_PATH + MCP_PATH, metadata, methods=["GET"]),
         Route(MCP_PATH, gate),
     ]
-    return HostOriginCheck(Starlette(routes=routes, lifespan=lifespan), settings)
+    # Request metrics outermost (every answer counted, 421s too), then /metrics, then the Host check.
+    # Request IDs outermost of all: every answer and every log line of a request carries one.
+    # Security headers outermost of all: every answer gets them, whoever wrote it.
+    return SecurityHeaders(RequestIdMiddleware(
+        monitoring.wrap(hardened(Starlette(routes=routes, lifespan=lifespan), settings), routes)
+    ), settings)
+
+
+def hardened(app: ASGIApp, settings: Settings) -> ASGIApp:
+    """The HTTP checks every route shares: Host and Origin, then CORS, then request limits."""
+    return HostOriginCheck(Cors(RequestLimits(app, settings), settings), settings)
+
+
+def security_events(settings: Settings, database: Database) -> Events:
+    """Where security events go: the audit log in ``database``, plus observers added later."""
+    return Events(AuditLog(database, settings.data_dir), data_secret(settings.data_dir, PSEUDONYM_KEY))
 
 
 def rate_limiter(settings: Settings) -> RateLimiter:
@@ -116,20 +160,28 @@ def build_auth_server_asgi(settings: Settings, catalog: ScopeCatalog, *, resourc
                            default: frozenset[str]) -> ASGIApp:
     """``ringfence auth-server``: the authorization server alone, for resource servers elsewhere."""
     database = Database(settings.resolved_database_url)
+    limiter = rate_limiter(settings)
     auth = embedded_auth_server(settings, database, catalog, resources=resources, default=default,
-                                name="ringfence")
+                                name="ringfence", events=security_events(settings, database), limiter=limiter)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await database.start()
         await auth.start()
+        purge = PurgeSchedule(Purge(database, settings.data_dir, settings),
+                              interval=settings.purge_interval_minutes * 60)
+        purge.start()
         try:
             yield
         finally:
+            await purge.stop()
             await auth.close()
+            if isinstance(limiter, RedisRateLimiter):
+                await limiter.aclose()
             await database.close()
 
-    return HostOriginCheck(Starlette(routes=auth.routes(), lifespan=lifespan), settings)
+    return SecurityHeaders(RequestIdMiddleware(hardened(Starlette(routes=auth.routes(), lifespan=lifespan), settings)),
+                           settings)
 
 
 def describe_startup(app: App, settings: Settings) -> list[str]:
@@ -145,6 +197,7 @@ def describe_startup(app: App, settings: Settings) -> list[str]:
         lines.append("rate-limit budgets shared through Redis")
     if settings.refusal_style != "auto":
         lines.append(f"tool refusals are answered as {settings.refusal_style}")
+    lines += describe_monitoring(settings)
     lines += [f"UNSAFE option enabled: {line}" for line in settings.unsafe_options()]
     return lines
 

@@ -211,3 +211,11 @@ def test_foreign_origin_may_read_the_public_metadata(contacts: ServeProcess) -> 
     response = httpx.get(contacts.metadata_url, headers={"origin": "https://client.example"})
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == "*"
+
+
+def test_a_message_that_is_neither_request_nor_response_gets_a_json_rpc_error(contacts) -> None:  # type: ignore[no-untyped-def]
+    """JSON-RPC 2.0 §4/§5: no method, no result, no error: Invalid Request (-32600), and no SDK detail."""
+    response = contacts.post({})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == -32600
+    assert "pydantic" not in response.text

@@ -6,7 +6,7 @@ Run it with ``ringfence serve examples/contacts/app.py``. It uses only ringfence
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
-from sqlalchemy import String, func, or_, select
+from sqlalchemy import String, delete, func, or_, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ringfence import App, Model, Scope, ToolError, current_principal
@@ -105,3 +105,29 @@ async def delete_contact(contact_id: int) -> str:
             raise ToolError(f"You have no contact with id {contact_id}.")
         await session.delete(row)
     return f"Deleted contact {contact_id}."
+
+
+# The user's own data: what `ringfence user delete|export`, the account page and the disclosure reach.
+
+
+async def export_contacts(subject: str) -> list[Contact]:
+    """Every contact the user owns."""
+    async with app.database.session() as session:
+        rows = await session.scalars(select(ContactRow).where(ContactRow.owner == subject).order_by(ContactRow.id))
+        return [_contact(row) for row in rows]
+
+
+async def delete_contacts(subject: str) -> int:
+    """Delete every contact the user owns; how many."""
+    async with app.database.session() as session:
+        result = await session.execute(delete(ContactRow).where(ContactRow.owner == subject))
+        return result.rowcount
+
+
+app.personal_data(
+    "contacts",
+    description="The contacts you add: each one's name, e-mail address and phone number.",
+    data_classes=["personal", "contact"],
+    export=export_contacts,
+    delete=delete_contacts,
+)

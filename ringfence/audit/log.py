@@ -13,7 +13,9 @@ gap-free sequence numbers:
   the read, and two processes could read the same head.)
 
 Within a process an ``asyncio.Lock`` also queues appends, so waiting tasks do not each hold a
-pooled connection, and on SQLite do not sleep in the busy handler.
+pooled connection, and on SQLite do not sleep in the busy handler. Appends that wait for it are
+committed together (group commit): the task that gets the lock writes every record waiting by
+then in one transaction, so under load a transaction carries many records, not one.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from ringfence.audit.verification import (
     has_audit_tables,
     verify_chain,
 )
-from ringfence.store.database import Database, InternalModel
+from ringfence.store.database import Database
 
 logger = logging.getLogger("ringfence.audit")
 
@@ -61,10 +63,17 @@ QUERY_BATCH_SIZE = 500
 # How long an append waits for the chain lock before it fails, rather than hang a request.
 # (SQLite's own busy timeout, from Python's sqlite3, is the same 5 seconds.)
 LOCK_TIMEOUT = "5s"
-AUDIT_TABLES = (AuditRecord.__table__, AuditHead.__table__, AuditCheckpoint.__table__)
-# PostgreSQL advisory lock taken while the tables are created: the first 8 bytes of
+# PostgreSQL advisory lock taken while the head row is created: the first 8 bytes of
 # SHA-256("ringfence_audit"), so it does not collide with an app's own advisory locks by accident.
 SCHEMA_LOCK_KEY = int.from_bytes(hashlib.sha256(b"ringfence_audit").digest()[:8], "big", signed=True)
+
+
+@dataclass
+class PendingRecord:
+    """A record waiting for its group commit: its fields, and the future that gets it once committed."""
+
+    fields: dict[str, Any]
+    written: asyncio.Future[AuditRecord]
 
 
 @dataclass
@@ -96,6 +105,7 @@ class AuditLog:
         self._ready = False
         self._lock: asyncio.Lock | None = None
         self._lock_loop: asyncio.AbstractEventLoop | None = None
+        self._pending: list[PendingRecord] = []
 
     # Writing --------------------------------------------------------------------------------
 
@@ -116,16 +126,44 @@ class AuditLog:
         """
         kind = str(kind)
         check_fields(kind, principal, tool, outcome)
-        latency = normalize_latency(latency_ms)
         stored_payload, salt, digest = prepare_payload(payload)
-        async with self._chain_head() as (connection, head):
-            record, checkpoint = await self._add_record(
-                connection, head, kind=kind, principal=principal, tool=tool, outcome=outcome, latency_ms=latency,
-                payload=stored_payload, payload_salt=salt, payload_hash=digest,
-            )
-        if checkpoint is not None:
+        pending = PendingRecord(
+            {"kind": kind, "principal": principal, "tool": tool, "outcome": outcome,
+             "latency_ms": normalize_latency(latency_ms), "payload": stored_payload, "payload_salt": salt,
+             "payload_hash": digest},
+            asyncio.get_running_loop().create_future(),
+        )
+        self._waiting().append(pending)
+        # Group commit: whoever holds the lock writes every record waiting by then, in one
+        # transaction; an appender whose record a previous holder wrote just returns it.
+        async with self._process_lock():
+            if not pending.written.done():
+                batch, self._pending = self._pending, []
+                await self._write(batch)
+        return pending.written.result()
+
+    async def _write(self, batch: list[PendingRecord]) -> None:
+        """Append ``batch`` in one transaction, then resolve each record's future (or fail them all)."""
+        checkpoints: list[Checkpoint] = []
+        records: list[AuditRecord] = []
+        try:
+            async with self._open_chain() as (connection, head):
+                for pending in batch:
+                    record, checkpoint = await self._add_record(connection, head, **pending.fields)
+                    records.append(record)
+                    if checkpoint is not None:
+                        checkpoints.append(checkpoint)
+        except BaseException as exc:  # nothing of the batch is committed: every appender learns it
+            for pending in batch:
+                if not pending.written.done():
+                    pending.written.set_exception(
+                        exc if isinstance(exc, Exception) else AuditError("the append was cancelled")
+                    )
+            raise
+        for checkpoint in checkpoints:
             self._copy_checkpoint(checkpoint)
-        return record
+        for pending, record in zip(batch, records, strict=True):
+            pending.written.set_result(record)
 
     async def erase_payloads(self, *, principal: str | None = None, before: datetime | None = None) -> int:
         """Remove the payloads of ``principal``'s records and/or of records older than ``before``.
@@ -243,26 +281,31 @@ class AuditLog:
 
     @asynccontextmanager
     async def _chain_head(self) -> AsyncIterator[tuple[AsyncConnection, ChainHead]]:
+        """:meth:`_open_chain` under this process's lock (appends take the lock themselves)."""
+        async with self._process_lock(), self._open_chain() as opened:
+            yield opened
+
+    @asynccontextmanager
+    async def _open_chain(self) -> AsyncIterator[tuple[AsyncConnection, ChainHead]]:
         """A transaction that alone may extend the chain, and the head it extends.
 
         On exit the head is moved to where the body left it, and everything is committed.
         """
-        async with self._process_lock():
-            await self._ensure_ready()
-            async with self.database.engine.begin() as connection:
-                if self._sqlite:
-                    await connection.exec_driver_sql("BEGIN IMMEDIATE")
-                else:
-                    await connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-                row = (await connection.execute(
-                    select(AuditHead.seq, AuditHead.record_hash).where(AuditHead.id == 1).with_for_update()
-                )).one()  # fmt: skip
-                head = ChainHead(row.seq, row.record_hash)
-                yield connection, head
-                if head.seq != row.seq:
-                    await connection.execute(
-                        update(AuditHead).where(AuditHead.id == 1).values(seq=head.seq, record_hash=head.record_hash)
-                    )
+        await self._ensure_ready()
+        async with self.database.engine.begin() as connection:
+            if self._sqlite:
+                await connection.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                await connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+            row = (await connection.execute(
+                select(AuditHead.seq, AuditHead.record_hash).where(AuditHead.id == 1).with_for_update()
+            )).one()  # fmt: skip
+            head = ChainHead(row.seq, row.record_hash)
+            yield connection, head
+            if head.seq != row.seq:
+                await connection.execute(
+                    update(AuditHead).where(AuditHead.id == 1).values(seq=head.seq, record_hash=head.record_hash)
+                )
 
     async def _add_record(
         self, connection: AsyncConnection, head: ChainHead, *, kind: str, principal: str, tool: str | None,
@@ -286,18 +329,16 @@ class AuditLog:
         return AuditRecord(**values), checkpoint
 
     async def _ensure_ready(self) -> None:
-        """Create the tables, the head row and the checkpoint key, once per instance."""
+        """Migrate the tables, create the head row and the checkpoint key, once per instance."""
         if self._ready:
             return
+        await self.database.upgrade_schema()
         async with self.database.engine.begin() as connection:
             # One creator at a time, across processes, so that "create if missing" is exact.
             if self._sqlite:
                 await connection.exec_driver_sql("BEGIN IMMEDIATE")
             else:
                 await connection.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
-            await connection.run_sync(
-                lambda sync: InternalModel.metadata.create_all(sync, tables=AUDIT_TABLES, checkfirst=True)
-            )
             if (await connection.execute(select(AuditHead.seq).where(AuditHead.id == 1))).first() is None:
                 # A log whose head row is gone continues from its last record, not from #1.
                 last = (await connection.execute(
@@ -338,8 +379,13 @@ class AuditLog:
     def _process_lock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()
         if self._lock is None or self._lock_loop is not loop:
-            self._lock, self._lock_loop = asyncio.Lock(), loop
+            self._lock, self._lock_loop, self._pending = asyncio.Lock(), loop, []
         return self._lock
+
+    def _waiting(self) -> list[PendingRecord]:
+        """The records of this event loop waiting to be written."""
+        self._process_lock()
+        return self._pending
 
 
 def _record_from_row(row: Any) -> AuditRecord:

@@ -36,6 +36,7 @@ class EventKind(StrEnum):
     AUTH_FAILURE = "auth.failure"
     SCOPE_REFUSED = "scope.refused"
     TOOL_CALL = "tool.call"
+    TOOL_STARTED = "tool.started"  # a write or destructive call is about to run
     CONFIRMATION_ACCEPTED = "confirmation.accepted"
     CONFIRMATION_DECLINED = "confirmation.declined"
     CONSENT_GRANTED = "consent.granted"
@@ -43,6 +44,9 @@ class EventKind(StrEnum):
     CLIENT_REGISTERED = "client.registered"
     USER_DELETED = "user.deleted"
     KEY_ROTATED = "key.rotated"
+    INJECTION_FLAGGED = "injection.flagged"
+    RATE_LIMITED = "ratelimit.exceeded"  # observed (metrics, detectors), not written to the log
+    ALERT_RAISED = "alert.raised"
     PAYLOADS_ERASED = "audit.erased"  # written by the log itself when payloads are erased
 
 

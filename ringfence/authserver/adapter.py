@@ -17,8 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from ringfence.authserver.oauth import OAuthResponse
+from ringfence.config import MAX_FORM_BYTES
 
-MAX_BODY_BYTES = 64 * 1024
+MAX_BODY_BYTES = MAX_FORM_BYTES  # ops/limits.py refuses larger bodies with 413 before they get here
 
 
 class FormPayload(OAuth2Payload):

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from ringfence.audit.log import AuditLog
+from ringfence.audit.records import EventKind
 from ringfence.authserver.keys import KeyRing
 from ringfence.authserver.oauth import ACCESS_TOKEN_SECONDS
 from ringfence.authserver.users import UserError, UserStore
@@ -16,12 +18,14 @@ from ringfence.cli_options import DatabaseOption, DataDirOption, fail
 from ringfence.config import ConfigError, Settings
 from ringfence.store.database import Database
 
-users_cli = typer.Typer(help="Manage the embedded authorization server's users.", no_args_is_help=True,
+users_cli = typer.Typer(help="Manage the embedded authorization server's sign-in accounts. (`ringfence user` "
+                             "deletes or exports everything held about one person.)", no_args_is_help=True,
                         rich_markup_mode=None)
 keys_cli = typer.Typer(help="Manage the embedded authorization server's signing keys.", no_args_is_help=True,
                        rich_markup_mode=None)
 
 
+OPERATOR = "(operator)"  # the audit principal of what is done on the command line
 PasswordStdinOption = Annotated[bool, typer.Option(help="Read the password from standard input.")]
 
 
@@ -89,11 +93,25 @@ def users_passwd(
 
 
 @keys_cli.command("rotate")
-def keys_rotate(data_dir: DataDirOption = None) -> None:
+def keys_rotate(data_dir: DataDirOption = None, database_url: DatabaseOption = None) -> None:
     """Sign new tokens with a new key; the old public key stays published until its tokens expire."""
     try:
-        settings = Settings.load(data_dir=data_dir)
+        settings = Settings.load(data_dir=data_dir, database_url=database_url)
     except ConfigError as exc:
         fail(str(exc))
     key = KeyRing(settings.data_dir / "keys", token_lifetime=ACCESS_TOKEN_SECONDS).rotate()
-    typer.echo(f"new signing key {key.kid}; running servers pick it up within a second")
+    try:
+        asyncio.run(_audit_rotation(settings, key.kid))
+    except Exception as exc:  # the rotation stands; the operator must know it went unrecorded
+        fail(f"rotated to key {key.kid}, but could not record it in the audit log ({type(exc).__name__})")
+    typer.echo(f"new signing key {key.kid}; running servers that share this data folder sign with it at once")
+
+
+async def _audit_rotation(settings: Settings, kid: str) -> None:
+    database = Database(settings.resolved_database_url)
+    try:
+        await database.start()
+        await AuditLog(database, settings.data_dir).append(EventKind.KEY_ROTATED, principal=OPERATOR,
+                                                           outcome="rotated", payload={"kid": kid})
+    finally:
+        await database.close()

@@ -10,21 +10,29 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ringfence.audit.records import EventKind
 from ringfence.authserver.adapter import json_request, oauth_request, to_starlette
+from ringfence.authserver.events import AuthEvents
 from ringfence.authserver.oauth import McpAuthorizationServer
-from ringfence.authserver.throttle import SlidingWindow
+from ringfence.authserver.throttle import Throttle
+from ringfence.ops.ratelimit import RateLimitUnavailable
 
-PUBLIC_JSON = {"cache-control": "public, max-age=300", "access-control-allow-origin": "*"}
-NO_STORE = {"cache-control": "no-store", "access-control-allow-origin": "*"}
+# CORS for these endpoints is decided in one place, ops/cors.py.
+PUBLIC_JSON = {"cache-control": "public, max-age=300"}
+NO_STORE = {"cache-control": "no-store"}
 
 
 def oauth_error(error: OAuth2Error) -> Response:
     status, body, headers = error()
-    return JSONResponse(body, status, headers={**dict(headers), **NO_STORE})
+    response = JSONResponse(body, status, headers=dict(headers))
+    response.headers["cache-control"] = "no-store"  # replaces Authlib's "Cache-Control": one header, not two
+    return response
 
 
 class ProtocolEndpoints:
-    def __init__(self, server: McpAuthorizationServer, metadata: dict, *, registrations: SlidingWindow) -> None:
+    def __init__(self, server: McpAuthorizationServer, metadata: dict, *, registrations: Throttle,
+                 events: AuthEvents | None = None) -> None:
+        self.record = events or AuthEvents(None)
         self.server = server
         self.metadata = metadata
         self.registrations = registrations
@@ -52,22 +60,33 @@ class ProtocolEndpoints:
         except OAuth2Error as error:
             return oauth_error(error)
         response = await anyio.to_thread.run_sync(self.server.create_token_response, oauth)
-        return _cors(to_starlette(response))
+        if response.status >= 400:  # a refused code, refresh token or client: worth watching for bursts
+            error = response.body.get("error") if isinstance(response.body, dict) else None
+            await self.record(request, EventKind.AUTH_FAILURE, str(error or "token_refused")[:64], stage="token",
+                              client_id=(oauth.payload.client_id or "")[:2048] or None,
+                              grant_type=str(oauth.payload.data.get("grant_type"))[:64])
+        return to_starlette(response)
 
     async def register(self, request: Request) -> Response:
         address = f"ip:{request.client.host if request.client else 'unknown'}"
-        retry = self.registrations.retry_after(address)
-        if retry is not None:
-            return JSONResponse({"error": "slow_down", "error_description": "Too many registrations."}, 429,
-                                headers={"retry-after": str(retry), **NO_STORE})
         try:
             json_req = await json_request(request, self.server.issuer)
         except OAuth2Error as error:
             return oauth_error(error)
-        self.registrations.record(address)
+        try:
+            decision = await self.registrations.attempt(address)
+        except RateLimitUnavailable:  # fail closed: no registration the throttle has not counted
+            return JSONResponse({"error": "temporarily_unavailable", "error_description": "Try again shortly."}, 503,
+                                headers={"retry-after": "1", **NO_STORE})
+        if not decision.allowed:
+            return JSONResponse({"error": "slow_down", "error_description": "Too many registrations."}, 429,
+                                headers={"retry-after": decision.retry_after_header, **NO_STORE})
         response = await anyio.to_thread.run_sync(self.server.create_endpoint_response, "client_registration",
                                                   json_req)
-        return _cors(to_starlette(response))
+        if response.status == 201 and isinstance(response.body, dict):
+            await self.record(request, EventKind.CLIENT_REGISTERED, "registered",
+                              client_id=response.body.get("client_id"), client_name=response.body.get("client_name"))
+        return to_starlette(response)
 
     async def endpoint(self, name: str, request: Request) -> Response:
         try:
@@ -75,10 +94,4 @@ class ProtocolEndpoints:
         except OAuth2Error as error:
             return oauth_error(error)
         response = await anyio.to_thread.run_sync(self.server.create_endpoint_response, name, oauth)
-        return _cors(to_starlette(response))
-
-
-def _cors(response: Response) -> Response:
-    """Browser-based MCP clients call these endpoints cross-origin; they carry no cookies."""
-    response.headers["access-control-allow-origin"] = "*"
-    return response
+        return to_starlette(response)

@@ -384,6 +384,7 @@ class KeyRingSource:
         self._keys = keys
 
     async def keys(self, kid: str | None) -> KeySet:
+        self._keys.knows(kid)  # a key rotated in by another instance is read now, not at the next re-read
         return self._keys.published()
 
 

@@ -6,6 +6,7 @@ Every form carries the session's CSRF token; every page is sent with a CSP that 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from ringfence.audit.records import EventKind
 from ringfence.authserver.adapter import (
     StarletteOAuth2Request,
     oauth_request,
@@ -26,13 +28,16 @@ from ringfence.authserver.adapter import (
     read_limited,
     to_starlette,
 )
+from ringfence.authserver.events import AuthEvents
 from ringfence.authserver.models import User
 from ringfence.authserver.oauth import McpAuthorizationServer, OAuthResponse
 from ringfence.authserver.sessions import BrowserSessions, Session
-from ringfence.authserver.throttle import SlidingWindow
+from ringfence.authserver.throttle import Throttle
 from ringfence.authserver.users import UserStore
 from ringfence.config import is_loopback_host
 from ringfence.guards.confirmation import ConfirmationStore
+from ringfence.ops.ratelimit import RateLimitUnavailable
+from ringfence.privacy.subjects import SubjectData, UnknownSubject
 
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -81,8 +86,11 @@ def safe_next(value: str | None) -> str:
 
 class Pages:
     def __init__(self, server: McpAuthorizationServer, *, users: UserStore, sessions: BrowserSessions,
-                 logins: SlidingWindow, scope_text: Mapping[str, str], app_name: str,
-                 confirmations: ConfirmationStore) -> None:
+                 logins: Throttle, scope_text: Mapping[str, str], app_name: str,
+                 confirmations: ConfirmationStore, subjects: SubjectData | None = None,
+                 events: AuthEvents | None = None) -> None:
+        self.subjects = subjects
+        self.record = events or AuthEvents(None)
         self.server = server
         self.confirmations = confirmations
         self.users = users
@@ -98,6 +106,8 @@ class Pages:
             Route("/logout", self.logout, methods=["POST"]),
             Route("/account", self.account, methods=["GET"]),
             Route("/account/revoke", self.revoke, methods=["POST"]),
+            Route("/account/export", self.export_data, methods=["POST"]),
+            Route("/account/delete", self.delete_account, methods=["GET", "POST"]),
             Route("/confirm/{page_id}", self.confirm, methods=["GET", "POST"]),
             Route("/static/ringfence.css", self.stylesheet, methods=["GET"]),
         ]
@@ -160,6 +170,8 @@ class Pages:
             allowed = form.get("decision") == "allow"
             if allowed:
                 await self.server.store.remember_consent(user.id, client.client_id, client.client_name, scopes)
+                await self.record(request, EventKind.CONSENT_GRANTED, "granted", subject=user.subject,
+                                  client_id=client.client_id, scopes=sorted(scopes))
             return await self.finish(oauth, grant, user if allowed else None)
         if scopes <= await self.server.store.consented_scopes(user.id, client.client_id):
             return await self.finish(oauth, grant, user)  # consent remembered for these scopes
@@ -212,22 +224,34 @@ class Pages:
             return self.expired_form()
         username = form.get("username", "")[:64]
         account, address = f"user:{username.lower()}", f"ip:{request.client.host if request.client else '-'}"
-        retry = self.logins.retry_after(account, address)
-        if retry is not None:
+        refused = await self.password_attempt(account, address)
+        if refused is not None:
+            status, message, retry = refused
             response = await self.login_page(request, session, next_url=form.get("next", ""), username=username,
-                                              error="Too many failed attempts. Try again later.", status=429)
-            response.headers["retry-after"] = str(retry)
+                                              error=message, status=status)
+            response.headers["retry-after"] = retry
             return response
         user = await self.users.authenticate(username, form.get("password", ""))
-        if user is None:
-            self.logins.record(account, address)
+        if user is None:  # the attempt stays spent: a failure
+            await self.record(request, EventKind.AUTH_FAILURE, "login_failed", stage="login")
             return await self.login_page(request, session, next_url=form.get("next", ""), username=username,
                                          error="The username or password is wrong.", status=401)
-        self.logins.reset(account)
+        await self.logins.give_back(account, address)  # only failures count
         signed_in = await self.sessions.sign_in(session, user.id)
         response = RedirectResponse(safe_next(form.get("next")), status_code=303, headers=security_headers())
         self.sessions.attach(response, signed_in)
         return response
+
+    async def password_attempt(self, account: str, address: str) -> tuple[int, str, str] | None:
+        """Spend a password attempt; when refused, (status, message, Retry-After): 429, or 503 if the
+        throttle cannot answer (fail closed: no password is checked unthrottled)."""
+        try:
+            decision = await self.logins.attempt(account, address)
+        except RateLimitUnavailable:
+            return 503, "Sign-in is unavailable right now. Try again later.", "1"
+        if not decision.allowed:
+            return 429, "Too many failed attempts. Try again later.", decision.retry_after_header
+        return None
 
     async def logout(self, request: Request) -> Response:
         session = await self.sessions.current(request)
@@ -273,6 +297,9 @@ class Pages:
         if not await self.confirmations.decide(page_id, owner, approve=approve):
             return self.error_page("This request expired or was already answered.", status=409,
                                    heading="Nothing to confirm")
+        kind = EventKind.CONFIRMATION_ACCEPTED if approve else EventKind.CONFIRMATION_DECLINED
+        await self.record(request, kind, "approved" if approve else "declined", subject=user.subject,
+                          channel="page", tool=pending.tool)
         message = "Confirmed. The app can now do it once." if approve else "Declined. Nothing will be done."
         return self.render("error.html", heading="Done", message=message, error_code=None)
 
@@ -282,5 +309,57 @@ class Pages:
         form = await self.posted_form(request, session)
         if user is None or form is None:
             return self.expired_form()
-        await self.server.store.revoke_consent(user.id, form.get("client_id", ""))
+        client_id = form.get("client_id", "")[:2048]
+        await self.server.store.revoke_consent(user.id, client_id)
+        await self.record(request, EventKind.CONSENT_REVOKED, "revoked", subject=user.subject, client_id=client_id)
         return RedirectResponse("/account", status_code=303, headers=security_headers())
+
+    # The person's own data (ringfence/privacy/subjects.py) -----------------------------------------
+
+    async def export_data(self, request: Request) -> Response:
+        """Everything held about the signed-in user, as a JSON download (CSRF-checked POST)."""
+        session = await self.sessions.current(request)
+        user = await self.signed_in_user(session)
+        form = await self.posted_form(request, session)
+        if user is None or form is None or self.subjects is None:
+            return self.expired_form()
+        try:
+            document = await self.subjects.export(user.subject)
+        except UnknownSubject:  # the account was deleted meanwhile
+            return self.expired_form()
+        body = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True).encode()
+        headers = {**security_headers(), "content-disposition": 'attachment; filename="my-data.json"'}
+        return Response(body, media_type="application/json", headers=headers)
+
+    async def delete_account(self, request: Request) -> Response:
+        """Deletion of the signed-in user's account and data, after they re-enter their password."""
+        session = await self.sessions.current(request)
+        user = await self.signed_in_user(session)
+        if request.method == "GET":
+            if user is None:
+                return await self.login_page(request, session, next_url="/account/delete")
+            return self.render("delete_account.html", session=session, username=user.username,
+                               csrf=session.csrf_token)  # type: ignore[union-attr]
+        form = await self.posted_form(request, session)
+        if user is None or form is None or self.subjects is None:
+            return self.expired_form()
+        account, address = f"user:{user.username.lower()}", f"ip:{request.client.host if request.client else '-'}"
+        refused = await self.password_attempt(account, address)
+        if refused is not None:  # the password check shares the sign-in page's throttle
+            status, message, retry = refused
+            response = self.render("delete_account.html", status, username=user.username, csrf=session.csrf_token,
+                                   error=message)  # type: ignore[union-attr]
+            response.headers["retry-after"] = retry
+            return response
+        if await self.users.authenticate(user.username, form.get("password", "")) is None:
+            return self.render("delete_account.html", 401, username=user.username, csrf=session.csrf_token,
+                               error="The password is wrong. Nothing was deleted.")  # type: ignore[union-attr]
+        try:
+            await self.subjects.delete(user.subject, channel="account_page")
+        except UnknownSubject:
+            pass  # deleted meanwhile (another tab, or the operator): the outcome is the same
+        response = self.render("error.html", heading="Account deleted",
+                               message="Your account and your data were deleted, and you are signed out.",
+                               error_code=None)
+        self.sessions.clear(response)
+        return response

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import ssl
+import sys
 from collections.abc import Mapping
 
 from starlette.routing import Route
@@ -12,18 +13,24 @@ from starlette.routing import Route
 from ringfence.authserver.cimd import ClientMetadataFetcher
 from ringfence.authserver.clients import ClientResolver, RedirectPolicy
 from ringfence.authserver.endpoints import ProtocolEndpoints
+from ringfence.authserver.events import AuthEvents
 from ringfence.authserver.keys import KeyRing
+from ringfence.authserver.live_accounts import LiveAccountVerifier
 from ringfence.authserver.metadata import server_metadata
 from ringfence.authserver.oauth import ACCESS_TOKEN_SECONDS, KeyRingSource, McpAuthorizationServer
 from ringfence.authserver.pages import Pages
 from ringfence.authserver.scopes import ScopePolicy
 from ringfence.authserver.sessions import BrowserSessions
 from ringfence.authserver.store import AuthStore
-from ringfence.authserver.throttle import SlidingWindow
+from ringfence.authserver.throttle import REGISTRATION_RATE, SIGN_IN_RATE, Throttle
 from ringfence.authserver.users import UserStore
 from ringfence.config import Settings
+from ringfence.events import Events
 from ringfence.guards.confirmation import ConfirmationStore
-from ringfence.resource.tokens import JwtVerifier
+from ringfence.ops.ratelimit import InProcessRateLimiter, RateLimiter
+from ringfence.privacy.declaration import PersonalData
+from ringfence.privacy.subjects import SubjectData
+from ringfence.resource.tokens import JwtVerifier, TokenVerifier
 from ringfence.store.database import Database
 
 logger = logging.getLogger("ringfence.authserver")
@@ -34,8 +41,13 @@ class EmbeddedAuthServer:
     """Everything the embedded authorization server needs, built once from the settings."""
 
     def __init__(self, settings: Settings, database: Database, *, resources: frozenset[str],
-                 scope_text: Mapping[str, str], default_scopes: frozenset[str], app_name: str) -> None:
+                 scope_text: Mapping[str, str], default_scopes: frozenset[str], app_name: str,
+                 personal_data: Mapping[str, PersonalData] | None = None, events: Events | None = None,
+                 limiter: RateLimiter | None = None) -> None:
         self.settings = settings
+        # Sign-in and registration throttles: shared through Redis when the tool-call limits are.
+        limiter = limiter or InProcessRateLimiter()
+        self.database = database
         self.issuer = settings.effective_issuer
         self.keys = KeyRing(settings.data_dir / "keys", token_lifetime=ACCESS_TOKEN_SECONDS)
         self.users = UserStore(database)
@@ -58,18 +70,23 @@ class EmbeddedAuthServer:
         )
         secure = settings.base_url.startswith("https://")
         self.endpoints = ProtocolEndpoints(self.server, server_metadata(self.issuer, sorted(scope_text)),
-                                           registrations=SlidingWindow(limit=30, window=3600))
+                                           registrations=Throttle(limiter, REGISTRATION_RATE, "register"),
+                                           events=AuthEvents(events))
         self.pages = Pages(self.server, users=self.users, sessions=BrowserSessions(database, secure=secure),
-                           logins=SlidingWindow(limit=5, window=900), scope_text=scope_text, app_name=app_name,
-                           confirmations=ConfirmationStore(lambda: database))
+                           logins=Throttle(limiter, SIGN_IN_RATE, "sign-in"), scope_text=scope_text, app_name=app_name,
+                           confirmations=ConfirmationStore(lambda: database),
+                           subjects=SubjectData(database, settings.data_dir, personal_data),
+                           events=AuthEvents(events))
 
     def routes(self) -> list[Route]:
         return [*self.endpoints.routes(), *self.pages.routes()]
 
-    def verifier(self, resource: str) -> JwtVerifier:
-        """Verifies this server's tokens for ``resource`` straight from the key ring (no HTTP)."""
-        return JwtVerifier(issuer=self.issuer, audience=resource, algorithms=("ES256",),
-                           keys=KeyRingSource(self.keys), leeway=self.settings.clock_leeway_seconds)
+    def verifier(self, resource: str) -> TokenVerifier:
+        """Verifies this server's tokens for ``resource`` straight from the key ring (no HTTP), and
+        refuses those of deleted accounts."""
+        jwt = JwtVerifier(issuer=self.issuer, audience=resource, algorithms=("ES256",),
+                          keys=KeyRingSource(self.keys), leeway=self.settings.clock_leeway_seconds)
+        return LiveAccountVerifier(jwt, self.database)
 
     async def start(self) -> None:
         self.keys.load()
@@ -77,8 +94,11 @@ class EmbeddedAuthServer:
             password = secrets.token_urlsafe(12)
             await self.users.add(FIRST_USER, password)
             # Shown once, so that the quick start can sign in; it is stored only as an argon2id hash.
-            logger.warning("created the first user: sign in as %r with password %r (shown once; change it with "
-                           "`ringfence users passwd %s`)", FIRST_USER, password, FIRST_USER)
+            # Written straight to standard error: the log would redact it, and must never hold it.
+            print(f"ringfence: NOTICE (not logged): created the first user: sign in as {FIRST_USER!r} with password "
+                  f"{password!r} (shown once; change it with `ringfence users passwd {FIRST_USER}`)",
+                  file=sys.stderr, flush=True)
+            logger.warning("created the first user %r; its password was shown once on standard error", FIRST_USER)
 
     async def close(self) -> None:
         await self.fetcher.aclose()

@@ -1,42 +1,46 @@
-"""Sliding-window counters: login failures per account and per address, registrations per address."""
+"""Throttles of the sign-in form and of open client registration, on the shared rate limiter.
+
+They count in the same :class:`~ringfence.ops.ratelimit.RateLimiter` as tool calls: in this
+process by default, in Redis when ``--redis-url`` is set, so that several instances enforce one
+combined limit. Each attempt spends from its budgets *before* the work (atomically, so parallel
+guesses cannot all slip past a check), and a sign-in that succeeds gives its attempt back: only
+failures count (OWASP authentication cheat sheet: protect against automated attacks). When the
+limiter cannot answer, :class:`~ringfence.ops.ratelimit.RateLimitUnavailable` is raised and the
+attempt must be refused: fail closed.
+"""
 
 from __future__ import annotations
 
-import time
-from collections import defaultdict, deque
+import logging
+
+from ringfence.ops.ratelimit import Decision, Rate, RateLimiter, RateLimitUnavailable
+
+logger = logging.getLogger("ringfence.authserver")
+
+# Five failed sign-ins per account and per address, then one every three minutes.
+SIGN_IN_RATE = Rate(limit=5, period=900)
+# Open registration (RFC 7591, which MCP clients use): thirty per address an hour.
+REGISTRATION_RATE = Rate(limit=30, period=3600)
 
 
-class SlidingWindow:
-    """After ``limit`` events for a key within ``window`` seconds, that key waits until the oldest expires.
+class Throttle:
+    """Attempts per key against ``rate``, keyed apart from tool-call budgets by ``name``."""
 
-    In-process state: each instance counts the requests it serves.
-    """
+    def __init__(self, limiter: RateLimiter, rate: Rate, name: str) -> None:
+        self.limiter = limiter
+        self.rate = rate
+        self.name = name
 
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit = limit
-        self.window = window
-        self._events: dict[str, deque[float]] = defaultdict(deque)
+    def _keys(self, keys: tuple[str, ...]) -> list[tuple[str, Rate]]:
+        return [(f"{self.name}:{key}", self.rate) for key in keys]
 
-    def retry_after(self, *keys: str) -> int | None:
-        """Seconds to wait before the next event for any of ``keys``, or ``None`` to proceed."""
-        now = time.monotonic()
-        waits = []
-        for key in keys:
-            events = self._prune(key, now)
-            if len(events) >= self.limit:
-                waits.append(int(events[0] + self.window - now) + 1)
-        return max(waits) if waits else None
+    async def attempt(self, *keys: str) -> Decision:
+        """Spend one attempt from every key, or from none when one is used up (then ``allowed`` is false)."""
+        return await self.limiter.hit_all(self._keys(keys))
 
-    def record(self, *keys: str) -> None:
-        now = time.monotonic()
-        for key in keys:
-            self._prune(key, now).append(now)
-
-    def reset(self, key: str) -> None:
-        self._events.pop(key, None)
-
-    def _prune(self, key: str, now: float) -> deque[float]:
-        events = self._events[key]
-        while events and events[0] <= now - self.window:
-            events.popleft()
-        return events
+    async def give_back(self, *keys: str) -> None:
+        """Return an attempt that turned out not to count. If the limiter cannot answer, it stays spent."""
+        try:
+            await self.limiter.refund_all(self._keys(keys))
+        except RateLimitUnavailable:
+            logger.warning("could not give back a %s attempt: the rate limiter did not answer", self.name)

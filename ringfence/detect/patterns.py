@@ -283,6 +283,8 @@ def _ipv4_ok(match: re.Match[str], text: str) -> bool:
     octets = match.group().split(".")
     if any((len(octet) > 1 and octet[0] == "0") or int(octet) > 255 for octet in octets):
         return False  # RFC 6943 §3.1.1: no leading zeros (they read as octal in some parsers)
+    if octets[0] == "127" or match.group() == "0.0.0.0":  # noqa: S104 - loopback and "any" name no one
+        return False
     # A dotted quad right after "version" is a version number (decision: not redacted).
     return not _VERSION_WORD.search(text, max(0, match.start() - 12), match.start())
 
@@ -300,6 +302,8 @@ def _ipv6_ok(match: re.Match[str], text: str) -> bool:
         return False
     if value.count(":") < 2:
         return False
+    if ipaddress.IPv6Address(value).is_loopback or ipaddress.IPv6Address(value).is_unspecified:
+        return False  # ::1 and :: name no one
     groups = [group for group in re.split(r"[:.]", value) if group]
     # "::1", "::2" (a slice) and "a::b" (a path) are valid addresses but rarely personal data.
     return len(groups) >= 2 and sum(len(group) for group in groups) >= 4

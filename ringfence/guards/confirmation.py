@@ -25,6 +25,7 @@ import secrets
 import time
 import typing
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
@@ -196,22 +197,22 @@ class Confirmer:
         return f"Run {spec.title or spec.name}" + (f" with {shown}" if shown else "")
 
     async def check(self, spec: ToolSpec, arguments: dict[str, Any], handle: str | None, elicited: object,
-                    principal: Principal | None) -> CallToolResult | None:
-        """``None`` when the call is confirmed (it may run), else the result to answer instead."""
+                    principal: Principal | None) -> Checked:
+        """Whether the call is confirmed (it may run), and if not, the result to answer instead."""
         answer = elicitation_answer(elicited)
         if answer is True:
-            return None
+            return Checked(None, "accepted", "elicitation")
         owner, digest = owner_key(principal), arguments_hash(arguments)
         if answer is False:
-            logger.info("the user declined %s", spec.name)  # a decline is recorded, with no argument values
-            return _refused("You declined, so nothing was done.")
+            return Checked(_refused("You declined, so nothing was done."), "declined", "elicitation")
         if handle is not None:
             if await self.store.redeem_handle(handle, spec.name, digest, owner):
-                return None
-            return _refused("This confirmation is not valid for this call (used, expired, or for other "
-                            "arguments); nothing was done. Call the tool again to get a new one.")
+                return Checked(None, "accepted", "handle")
+            return Checked(_refused("This confirmation is not valid for this call (used, expired, or for other "
+                                    "arguments); nothing was done. Call the tool again to get a new one."),
+                           "invalid", "handle")
         if await self.store.redeem_approval(spec.name, digest, owner):
-            return None
+            return Checked(None, "accepted", "page")
         preview = await self.preview(spec, arguments)
         handle, record = await self.store.create(spec.name, digest, owner, preview)
         where = f" open {self.page_url}{record.page_id} to confirm, or" if self.page_url and principal else ""
@@ -219,7 +220,22 @@ class Confirmer:
                 "within 5 minutes; then call the tool again with the same arguments.")
         meta = {"ringfence/confirmation": {"handle": handle, "tool": spec.name, "preview": preview,
                                            "expires_at": record.expires_at}}
-        return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True, _meta=meta)
+        result = CallToolResult(content=[TextContent(type="text", text=text)], is_error=True, _meta=meta)
+        return Checked(result, "required", None)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """The confirmation step's verdict: ``refused`` is ``None`` when the call may run.
+
+    ``status`` is ``accepted``, ``declined``, ``invalid`` (a handle that is used, expired, forged
+    or for other arguments) or ``required`` (a confirmation was just requested); ``channel`` says
+    how the user answered: ``elicitation``, ``handle`` (the widget) or ``page``.
+    """
+
+    refused: CallToolResult | None
+    status: str
+    channel: str | None
 
 
 def _refused(message: str) -> CallToolResult:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from mcp.server.mcpserver import MCPServer
 
@@ -34,23 +34,22 @@ class ArgumentScreen:
             if spec is not None:
                 self.validators[tool.name] = ArgumentValidator(tool.input_schema, spec.limits)
 
-    def screen(self, tool: str, arguments: Any) -> tuple[dict[str, Any] | None, InputRefused | None]:
+    def screen(self, tool: str, arguments: Any) -> Screened:
         """The normalized arguments, or the refusal; a tool this app does not declare is not screened."""
         validator = self.validators.get(tool)
         if validator is None:
-            return None, None
+            return Screened(None, None)
         try:
             normalized = validator.check(arguments)
         except InputRefused as refusal:
-            return None, refusal
+            return Screened(None, refusal)
         except Exception:  # a check that cannot run refuses the call (fail closed), and says so in the log
             logger.exception("the arguments of a call to %s could not be validated", tool)
-            return None, InputRefused("arguments", "could not be checked")
-        self._note_injection(tool, normalized)
-        return normalized, None
+            return Screened(None, InputRefused("arguments", "could not be checked"))
+        return Screened(normalized, None, self._note_injection(tool, normalized))
 
     @staticmethod
-    def _note_injection(tool: str, arguments: dict[str, Any]) -> None:
+    def _note_injection(tool: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
         """Injection-like arguments are a signal for monitoring, not a refusal: the model relays users'
         text, and a false positive must not break a call. Logged without the text, and counted."""
         flag = injection_flag(string_leaves(arguments))
@@ -58,3 +57,12 @@ class ArgumentScreen:
             STATS.record(argument_injections=1)
             logger.warning("tool %s called with arguments that look like a prompt injection (score %s, rules %s)",
                            tool, flag["score"], ", ".join(flag["rules"]))
+        return flag
+
+
+class Screened(NamedTuple):
+    """What screening made of a call's arguments."""
+
+    arguments: dict[str, Any] | None  # normalized; None when refused or not screened
+    refusal: InputRefused | None
+    injection: dict[str, Any] | None = None  # {"score", "rules"} when they look like a prompt injection

@@ -110,6 +110,7 @@ class ArgumentValidator:
                 raise InputRefused(path, "contains invisible or control characters that can hide text")
             value = HIDDEN_CHARACTERS.sub("", value)
         try:
+            value.encode("utf-8")  # a lone surrogate ("\\ud800" in the JSON) is not text (RFC 8259 §8.2)
             return unicodedata.normalize("NFC", value)
         except UnicodeError:
             raise InputRefused(path, "is not valid Unicode text") from None

@@ -12,26 +12,37 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
 from mcp.types import CallToolResult, TextContent
 
+from ringfence.audit.records import EventKind
 from ringfence.declaration import ToolSpec
+from ringfence.events import Events, SecurityEvent, principal_label
 from ringfence.guards.confirmation import (
     CONFIRMATION_PARAMETER,
     ELICITED_PARAMETER,
+    Checked,
     Confirmer,
     confirmation_parameters,
     resolved_signature,
 )
-from ringfence.guards.output import guard_result, with_output_guards
+from ringfence.guards.output import META_INJECTION, guard_result, with_output_guards
+from ringfence.monitor.tracing import tool_call_span
 from ringfence.policy import ScopeCatalog, authorize
-from ringfence.principal import optional_principal
+from ringfence.principal import Principal, optional_principal
 from ringfence.refusals import InvalidToken, Refusal, bearer_challenge
 
 logger = logging.getLogger("ringfence.tools")
+
+
+UNRECORDED = "unrecorded"  # a write or destructive call not run because its start could not be recorded
+# How each confirmation verdict that stops a call is reported as the call's outcome.
+CONFIRMATION_OUTCOMES = {"declined": "declined", "invalid": "declined", "required": "confirmation_required"}
 
 
 class ToolError(Exception):
@@ -54,34 +65,64 @@ def refusal_result(refusal: Refusal, resource_metadata_url: str) -> CallToolResu
 
 
 def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, resource_metadata_url: str,
-               confirmer: Confirmer) -> Callable[..., Any]:
-    """Wrap ``spec.fn`` so that every call passes ringfence's checks before and after it runs."""
+               confirmer: Confirmer, events: Events | None = None) -> Callable[..., Any]:
+    """Wrap ``spec.fn`` so that every call passes ringfence's checks before and after it runs.
+
+    With ``events``, every call is recorded (``tool.call``: outcome, latency, an argument summary
+    without values) and the record is committed before the result is returned.
+    """
     fn = with_output_guards(spec)  # what it returns is converted and checked before it leaves (guards/output.py)
     is_async = inspect.iscoroutinefunction(fn)
     confirmed = spec.effect == "destructive"
 
-    @functools.wraps(fn)
-    async def guarded(*args: Any, **kwargs: Any) -> Any:
-        principal = optional_principal()
+    async def checked_call(principal: Principal | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Outcome:
         try:
             authorize(spec, principal, catalog)
         except Refusal as refusal:
-            return refusal_result(refusal, resource_metadata_url)
+            return Outcome(refusal_result(refusal, resource_metadata_url), "refused", refusal=refusal)
         if confirmed:
             handle, elicited = kwargs.pop(CONFIRMATION_PARAMETER, None), kwargs.pop(ELICITED_PARAMETER, None)
-            refused = await confirmer.check(spec, kwargs, handle, elicited, principal)
-            if refused is not None:
-                return refused
+            check = await confirmer.check(spec, kwargs, handle, elicited, principal)
+            if check.refused is not None:
+                return Outcome(check.refused, CONFIRMATION_OUTCOMES[check.status], check)
+        else:
+            check = None
+        if events is not None and spec.effect != "read" and not await recorded_start(events, spec, principal):
+            # Fail closed: a change to the user's data is never made without its audit trail.
+            return Outcome(error_result(f"{spec.name} was not run: it could not be recorded. Try again shortly."),
+                           UNRECORDED, check)
         try:
             if is_async:
-                return await fn(*args, **kwargs)
-            return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+                result = await fn(*args, **kwargs)
+            else:
+                result = await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+            return Outcome(result, "ok", check)
         except ToolError as exc:  # the author's message is output too: no secret leaves in it
-            return guard_result(spec, error_result(str(exc)))
+            return Outcome(guard_result(spec, error_result(str(exc))), "error", check)
         except Exception:
             # The detail goes to the server log only; the caller learns nothing internal.
             logger.exception("tool %s failed", spec.name)
-            return error_result(f"{spec.name} failed unexpectedly. The server has logged the details.")
+            return Outcome(error_result(f"{spec.name} failed unexpectedly. The server has logged the details."),
+                           "failed", check)
+
+    @functools.wraps(fn)
+    async def guarded(*args: Any, **kwargs: Any) -> Any:
+        principal = optional_principal()
+        started = time.perf_counter()
+        arguments = {k: v for k, v in kwargs.items() if k not in (CONFIRMATION_PARAMETER, ELICITED_PARAMETER)}
+        with tool_call_span(spec.name, spec.effect) as span:  # OpenTelemetry; a no-op unless configured
+            outcome = await checked_call(principal, args, kwargs)
+            span.outcome(outcome.name)
+        if events is None or outcome.name == UNRECORDED:
+            return outcome.result
+        try:
+            await record_call(events, spec, principal, arguments, outcome, time.perf_counter() - started)
+        except Exception:
+            # Accountability is not optional: a call that cannot be recorded is not answered as done.
+            logger.exception("the audit record of a call to %s could not be written", spec.name)
+            return error_result(f"{spec.name} could not be recorded, so its result is withheld. "
+                                "Check with the user before trying again.")
+        return outcome.result
 
     if confirmed:  # the SDK derives the schema from this signature: the tool's own, plus the handle
         extra = confirmation_parameters(spec, lambda arguments: confirmer.preview(spec, arguments))
@@ -93,3 +134,52 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, resource_metadata_url: str
         }
         del guarded.__wrapped__  # type: ignore[attr-defined]
     return guarded
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one call came to: the result to answer, its outcome name, and the confirmation verdict."""
+
+    result: Any
+    name: str  # ok, error, failed, refused, declined, confirmation_required
+    confirmation: Checked | None = None
+    refusal: Refusal | None = None  # the scope check's, answered as a tool result
+
+
+async def recorded_start(events: Events, spec: ToolSpec, principal: Principal | None) -> bool:
+    """Record that a write or destructive call is about to run (``tool.started``); ``False`` if that failed.
+
+    With the start on record, a call that changes data is never left untraced: not when the audit
+    store is down (the call does not run), nor when the process dies while it runs.
+    """
+    try:
+        await events.record(SecurityEvent(EventKind.TOOL_STARTED, "started", principal=principal_label(principal),
+                                          tool=spec.name, client_id=principal.client_id if principal else None,
+                                          details={"effect": spec.effect}))
+    except Exception:
+        logger.exception("the start of a call to %s could not be recorded; it was not run", spec.name)
+        return False
+    return True
+
+
+async def record_call(events: Events, spec: ToolSpec, principal: Principal | None, arguments: dict[str, Any],
+                      outcome: Outcome, seconds: float) -> None:
+    """The call's audit records: the confirmation answer (when there was one), then ``tool.call``."""
+    label = principal_label(principal)
+    client_id = principal.client_id if principal else None
+    if outcome.refusal is not None:
+        await events.refused(outcome.refusal, principal, tool=spec.name, address=None, required=spec.scopes)
+    check = outcome.confirmation
+    if check is not None and check.status != "required":
+        kind = EventKind.CONFIRMATION_ACCEPTED if check.status == "accepted" else EventKind.CONFIRMATION_DECLINED
+        await events.record(SecurityEvent(kind, check.status, principal=label, tool=spec.name, client_id=client_id,
+                                          details={"channel": check.channel}))
+    result = outcome.result
+    meta = getattr(result, "meta", None) or {}
+    if META_INJECTION in meta:
+        await events.record(SecurityEvent(EventKind.INJECTION_FLAGGED, "flagged", principal=label, tool=spec.name,
+                                          client_id=client_id, details={"where": "result", **meta[META_INJECTION]}))
+    details = {"effect": spec.effect, "open_world": spec.open_world,
+               **events.summarize(arguments, spec.log_arguments)}
+    await events.record(SecurityEvent(EventKind.TOOL_CALL, outcome.name, principal=label, tool=spec.name,
+                                      client_id=client_id, latency_ms=seconds * 1000, details=details))

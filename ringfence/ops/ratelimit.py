@@ -96,6 +96,10 @@ class RateLimiter(Protocol):
         """Spend ``cost`` from every key's budget if each has that much left, else from none."""
         ...
 
+    async def refund_all(self, keys: Sequence[tuple[str, Rate]], cost: int = 1) -> None:
+        """Give ``cost`` back to every key's budget: spent on something that turned out not to count."""
+        ...
+
 
 def check_request(keys: Sequence[tuple[str, Rate]], cost: int) -> None:
     """Refuses arguments no backend could answer sensibly (a programming error, not a refusal)."""
@@ -172,6 +176,20 @@ class InProcessRateLimiter:
                 self._tats.move_to_end(name)
             self._evict(now)
             return Decision(allowed=True, retry_after=0.0, remaining=remaining)
+
+    async def refund_all(self, keys: Sequence[tuple[str, Rate]], cost: int = 1) -> None:
+        check_request(keys, cost)
+        with self._lock:
+            now = round(self._clock() * MICROSECONDS)
+            for key, rate in keys:
+                name = storage_key(key)
+                if name not in self._tats:
+                    continue
+                tat = self._tats[name] - cost * rate.interval_us
+                if tat > now:
+                    self._tats[name] = tat
+                else:
+                    del self._tats[name]  # a full budget again: as if the key had never been seen
 
     def _touch(self, name: str) -> None:
         if name in self._tats:

@@ -67,6 +67,26 @@ return {1, 0, remaining}
 """
 GCRA_ALL_OR_NOTHING_SHA = hashlib.sha1(GCRA_ALL_OR_NOTHING.encode(), usedforsecurity=False).hexdigest()
 
+# Gives ``cost`` back to each key (same KEYS and ARGV as above): its TAT moves back, or it is deleted
+# when that leaves a full budget.
+GCRA_REFUND = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local cost = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local tat = tonumber(redis.call('GET', key))
+  if tat then
+    local new_tat = tat - cost * tonumber(ARGV[2 * i])
+    if new_tat > now then
+      redis.call('SET', key, string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+    else
+      redis.call('DEL', key)
+    end
+  end
+end
+return 1
+"""
+
 DEFAULT_PREFIX = "ringfence:rl:"
 DEFAULT_TIMEOUT = 0.5
 DEFAULT_MAX_CONNECTIONS = 32
@@ -121,16 +141,32 @@ class RedisRateLimiter:
         check_request(keys, cost)
         if not keys:
             return UNLIMITED
-        names = [self.prefix + storage_key(key) for key, _ in keys]
-        args = [cost]
-        for _, rate in keys:
-            args += [rate.interval_us, rate.tolerance_us]
+        names, args = self._script_input(keys, cost)
         try:
             async with asyncio.timeout(self.timeout):
                 allowed, wait, remaining = await self._run(names, args)
         except (RedisError, OSError) as exc:  # OSError includes the builtin TimeoutError of asyncio.timeout
             raise RateLimitUnavailable("The rate limit could not be checked; try again shortly.") from exc
         return Decision(allowed=bool(allowed), retry_after=int(wait) / MICROSECONDS, remaining=int(remaining))
+
+    async def refund_all(self, keys: Sequence[tuple[str, Rate]], cost: int = 1) -> None:
+        """Raises :class:`~ringfence.ops.ratelimit.RateLimitUnavailable` when Redis cannot answer in time."""
+        check_request(keys, cost)
+        if not keys:
+            return
+        names, args = self._script_input(keys, cost)
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.redis.eval(GCRA_REFUND, len(names), *names, *args)
+        except (RedisError, OSError) as exc:
+            raise RateLimitUnavailable("The rate limit could not be updated; try again shortly.") from exc
+
+    def _script_input(self, keys: Sequence[tuple[str, Rate]], cost: int) -> tuple[list[str], list[int]]:
+        """The scripts' KEYS (prefixed) and ARGV (cost, then each rate's interval and tolerance)."""
+        args = [cost]
+        for _, rate in keys:
+            args += [rate.interval_us, rate.tolerance_us]
+        return [self.prefix + storage_key(key) for key, _ in keys], args
 
     async def _run(self, names: list[str], args: list[int]) -> list[int]:
         try:

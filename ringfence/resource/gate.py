@@ -21,11 +21,13 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ringfence.audit.records import EventKind
 from ringfence.config import RefusalStyle, Settings
 from ringfence.declaration import ToolSpec
-from ringfence.guards.screening import ArgumentScreen
-from ringfence.guards.validation import InputRefused
+from ringfence.events import Events, SecurityEvent, principal_label
+from ringfence.guards.screening import ArgumentScreen, Screened
 from ringfence.httpio import header, read_body, replay, send_refusal, send_tool_error
+from ringfence.logs.context import bind_host_identifiers
 from ringfence.ops.ratelimit import RateLimiter
 from ringfence.ops.ratelimit_keys import RateLimits, keys_for
 from ringfence.policy import ScopeCatalog, authorize
@@ -97,6 +99,9 @@ def parse_call(body: bytes, scope: Scope) -> McpCall:
     params = message.get("params")
     if method is not None and not isinstance(method, str):
         raise JsonRpcRefusal("The JSON-RPC method must be a string.", code=INVALID_REQUEST)
+    if method is None and "result" not in message and "error" not in message:
+        # JSON-RPC 2.0 §4/§5: a request or notification has a method, a response a result or an error.
+        raise JsonRpcRefusal("The message is neither a JSON-RPC request nor a response.", code=INVALID_REQUEST)
     if params is not None and not isinstance(params, dict):
         raise JsonRpcRefusal("The JSON-RPC params must be an object.", code=INVALID_REQUEST)
     params = params or {}
@@ -146,6 +151,7 @@ class McpGate:
         screen: ArgumentScreen,
         limiter: RateLimiter,
         rate_limits: RateLimits,
+        events: Events | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
@@ -155,17 +161,21 @@ class McpGate:
         self.screen = screen
         self.limiter = limiter
         self.rate_limits = rate_limits
+        self.events = events
         self.sessions = SessionOwners()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        principal: Principal | None = None
+        call: McpCall | None = None
         try:
             token = bearer_token(scope, self.settings.max_token_bytes)
             if scope["method"] == "POST":
                 body = await read_body(scope, receive, self.settings.max_body_bytes)
                 call = parse_call(body, scope)
+                bind_host_identifiers(call.meta)  # later log lines carry keyed hashes, never the values
             else:
                 call = McpCall(method=None, tool=None, meta={})
             tool = self.tools.get(call.tool) if call.tool else None
@@ -179,14 +189,21 @@ class McpGate:
             if session_ids and not self.sessions.admit(session_ids[0].decode("latin-1"), owner):
                 raise UnknownSession("Session not found.")
         except Refusal as refusal:
+            if self.events is not None:
+                client = scope.get("client")
+                declared = call.tool if call is not None and call.tool in self.tools else None
+                await self.events.refused(refusal, principal, tool=declared, address=client[0] if client else None,
+                                          required=self.tools[declared].scopes if declared else ())
             await send_refusal(send, refusal, self.settings.resource_metadata_url)
             return
         if not session_ids:
             send = self._recording_new_session(send, owner)
         if call.message is not None:
-            body, refused = self._screened(call, body)
-            if refused is not None:
-                await send_tool_error(send, call.message.get("id"), str(refused))
+            body, screened = self._screened(call, body)
+            if self.events is not None and call.tool in self.tools:
+                await self._record_screening(call.tool, principal, screened)
+            if screened.refusal is not None:
+                await send_tool_error(send, call.message.get("id"), str(screened.refusal))
                 return
             receive = replay(body, receive)
         binding = bind_principal(principal)
@@ -195,16 +212,29 @@ class McpGate:
         finally:
             unbind_principal(binding)
 
-    def _screened(self, call: McpCall, body: bytes) -> tuple[bytes, InputRefused | None]:
-        """The body with the tool's arguments normalized, or the rule they broke."""
+    def _screened(self, call: McpCall, body: bytes) -> tuple[bytes, Screened]:
+        """The body with the tool's arguments normalized, and what screening found."""
         if call.tool is None or call.message is None:
-            return body, None
+            return body, Screened(None, None)
         params = call.message["params"]
-        normalized, refusal = self.screen.screen(call.tool, params.get("arguments"))
-        if normalized is None or normalized == params.get("arguments"):
-            return body, refusal
-        message = {**call.message, "params": {**params, "arguments": normalized}}
-        return json.dumps(message, ensure_ascii=False).encode(), None
+        screened = self.screen.screen(call.tool, params.get("arguments"))
+        if screened.arguments is None or screened.arguments == params.get("arguments"):
+            return body, screened
+        message = {**call.message, "params": {**params, "arguments": screened.arguments}}
+        return json.dumps(message, ensure_ascii=False).encode(), screened
+
+    async def _record_screening(self, tool: str, principal: Principal | None, screened: Screened) -> None:
+        """A refused call is a ``tool.call`` that never ran; injection-like arguments are flagged."""
+        assert self.events is not None
+        label, client_id = principal_label(principal), principal.client_id if principal else None
+        if screened.injection is not None:
+            await self.events.record_quietly(SecurityEvent(
+                EventKind.INJECTION_FLAGGED, "flagged", principal=label, tool=tool, client_id=client_id,
+                details={"where": "arguments", **screened.injection}))
+        if screened.refusal is not None:
+            await self.events.record_quietly(SecurityEvent(
+                EventKind.TOOL_CALL, "invalid", principal=label, tool=tool, client_id=client_id,
+                details={"field": screened.refusal.field, "rule": screened.refusal.rule}))
 
     def _recording_new_session(self, send: Send, owner: object) -> Send:
         """Wrap ``send`` to bind the session id the SDK assigns to this request's principal."""

@@ -23,8 +23,8 @@ def resource_metadata(settings: Settings, catalog: ScopeCatalog, resource_name: 
 
 
 def metadata_endpoint(document: dict[str, Any]):  # type: ignore[no-untyped-def]
-    """A Starlette endpoint answering the (precomputed) document; public, cacheable, CORS-open."""
-    headers = {"cache-control": "public, max-age=300", "access-control-allow-origin": "*"}
+    """A Starlette endpoint answering the (precomputed) document; public and cacheable (CORS: ops/cors.py)."""
+    headers = {"cache-control": "public, max-age=300"}
 
     async def endpoint(_request: Request) -> JSONResponse:
         return JSONResponse(document, headers=headers)

@@ -17,13 +17,12 @@ import json
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
-from ringfence.app import App
+from ringfence.cli_options import fail, load_app_or_fail
 from ringfence.declaration import DeclarationError
-from ringfence.loader import LoadError, load_app
 from ringfence.review.lint import LintFinding, lint_app
 from ringfence.review.lock import LockError, check_lock, write_lock
 
@@ -35,20 +34,6 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"ringfence: error: {message}", err=True)
-    raise typer.Exit(2)
-
-
-def _load(target: str) -> App:
-    try:
-        return load_app(target)
-    except (DeclarationError, LoadError) as exc:
-        _fail(str(exc))
-    except Exception as exc:  # an error in the app's own module: one line, not a traceback
-        _fail(f"cannot load {target}: {type(exc).__name__}: {exc}")
-
-
 def lint(
     target: TargetArgument,
     format: Annotated[OutputFormat, typer.Option("--format", help="text or json.")] = OutputFormat.text,
@@ -58,11 +43,11 @@ def lint(
     ] = None,
 ) -> None:
     """Check tool names, descriptions and declarations for poisoning and mistakes; exit 1 on errors."""
-    app = _load(target)
+    app = load_app_or_fail(target)
     try:
         findings = lint_app(app)
     except DeclarationError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     skipped = {code.upper() for code in ignore or ()}
     findings = [finding for finding in findings if finding.code not in skipped]
     if format == OutputFormat.json:
@@ -103,24 +88,24 @@ def lock(
     ] = None,
 ) -> None:
     """Write tools.lock, the hash and contract of every tool; with --check, fail when it is out of date."""
-    app = _load(target)
+    app = load_app_or_fail(target)
     lock_path = path or _default_lock_path(target)
     if not check:
         try:
             document = write_lock(app, lock_path)
         except DeclarationError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         except OSError as exc:
-            _fail(f"cannot write {lock_path}: {exc}")
+            fail(f"cannot write {lock_path}: {exc}")
         typer.echo(f"wrote {lock_path}: {len(document['tools'])} tools, {document['digest']}")
         return
     try:
         differences = check_lock(app, lock_path)
     except DeclarationError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except LockError as exc:
         if not exc.missing:
-            _fail(str(exc))
+            fail(str(exc))
         typer.echo(f"{lock_path}: missing; run `ringfence lock {target}` and commit it")
         raise typer.Exit(1) from None
     if not differences:

@@ -13,12 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 
 from ringfence.config import ConfigError
+from ringfence.store import schema
 
 SUPPORTED_DRIVERS = {"sqlite+aiosqlite", "postgresql+asyncpg"}
 
 
 class Model(DeclarativeBase):
-    """Base class for an app's own tables; ringfence creates them at start-up."""
+    """Base class for an app's own tables; ringfence creates missing ones at start-up.
+
+    Only missing tables are created: changing an existing table is the app's own migration
+    (e.g. its own Alembic history), as ringfence migrates only its ``ringfence_*`` tables.
+    """
 
 
 class InternalModel(DeclarativeBase):
@@ -39,19 +44,30 @@ class Database:
                 "sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db"
             )
         self.url = parsed
-        self.engine: AsyncEngine = create_async_engine(parsed, pool_pre_ping=True)
+        # A pooled PostgreSQL connection may have died with a server restart: ping it on checkout.
+        # SQLite's connections are to a local file and need no ping (it costs a round trip per use).
+        sqlite = parsed.drivername.startswith("sqlite")
+        self.engine: AsyncEngine = create_async_engine(parsed, pool_pre_ping=not sqlite)
         if parsed.drivername.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._schema_ready = False
 
     async def start(self) -> None:
-        """Create the data folder for SQLite, ringfence's tables and the app's."""
+        """Create the data folder for SQLite, migrate ringfence's tables, create the app's missing ones."""
+        await self.upgrade_schema()
+        async with self.engine.begin() as connection:
+            await connection.run_sync(Model.metadata.create_all)
+
+    async def upgrade_schema(self) -> None:
+        """Bring ringfence's own tables to the newest migration (once per instance; see :mod:`.schema`)."""
+        if self._schema_ready:
+            return
         if self.url.drivername.startswith("sqlite") and self.url.database:
             folder = Path(self.url.database).parent
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        async with self.engine.begin() as connection:
-            await connection.run_sync(InternalModel.metadata.create_all)
-            await connection.run_sync(Model.metadata.create_all)
+        await schema.upgrade(self.engine)
+        self._schema_ready = True
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -67,4 +83,8 @@ def _sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # WAL + NORMAL: a committed transaction survives the process being killed (the audit log's
+    # promise: an acknowledged call has its record); only an OS crash or power cut may lose the
+    # last commits. Use PostgreSQL where that matters too. FULL costs an fsync per commit.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

@@ -198,12 +198,14 @@ def test_repeated_parameter_gets_invalid_request(embedded: EmbeddedServer, clien
     oauth_error(response, 400, "invalid_request")
 
 
-def test_oversized_body_gets_400(embedded: EmbeddedServer, client: DirectClient) -> None:
-    """A token request is small; a 100 KB body is refused before it is parsed."""
+def test_oversized_body_gets_413(embedded: EmbeddedServer, client: DirectClient) -> None:
+    """A token request is small; a 100 KB body is refused (RFC 9110 §15.5.14) before it is parsed."""
     response = httpx.post(f"{embedded.issuer}/token", data={"grant_type": "refresh_token",
                                                             "client_id": client.client_id,
                                                             "refresh_token": "a" * 100_000})
-    oauth_error(response, 400, "invalid_request")
+    assert response.status_code == 413
+    assert response.json()["error"] == "request_too_large"
+    assert response.headers["cache-control"] == "no-store"
 
 
 def test_non_utf8_body_gets_400(embedded: EmbeddedServer) -> None:

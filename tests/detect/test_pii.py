@@ -381,3 +381,9 @@ def test_hostile_input_of_200_kb_is_redacted_in_bounded_time(text: str) -> None:
     started = time.perf_counter()
     REDACTOR.redact(text)
     assert time.perf_counter() - started < 2.0
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.8.9.10", "0.0.0.0", "::1", "[::1]:8000", "::"])  # noqa: S104
+def test_loopback_and_unspecified_addresses_name_no_one_and_are_kept(address: str) -> None:
+    """Start-up lines like "serving at http://127.0.0.1:8000/mcp" must stay readable."""
+    assert Redactor().redact(f"serving at {address} now") == f"serving at {address} now"

@@ -8,12 +8,14 @@ body never runs.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.support.http import assert_no_internals, result_text, tool_result
 from tests.support.idp import TestIdentityProvider, new_subject
 from tests.support.sdk import sdk_client
-from tests.support.serve import ServeProcess
+from tests.support.serve import MODERN_VERSION, ServeProcess
 
 HIDDEN = {
     "zero-width space": "Ada\u200bLovelace",
@@ -51,6 +53,25 @@ def test_characters_that_hide_text_are_refused(contacts, idp, trick):
     result = call(contacts, idp, "add_contact", {"name": HIDDEN[trick]}, subject=subject)
     assert result["isError"] is True
     assert result_text(result) == "Invalid argument name: contains invisible or control characters that can hide text"
+    assert stored_names(contacts, idp, subject) == []
+
+
+def test_a_lone_surrogate_is_refused_as_invalid_text(contacts, idp):
+    """RFC 8259 §8.2: "\\ud800" alone is not a character; refused by name, never stored or audited raw."""
+    subject = new_subject()
+    token = idp.token(contacts.mcp_url, sub=subject, scope="contacts:write")
+    message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "add_contact", "arguments": {"name": "Ada \ud800"},
+        "_meta": {"io.modelcontextprotocol/protocolVersion": MODERN_VERSION,
+                  "io.modelcontextprotocol/clientInfo": {"name": "ringfence-tests", "version": "0"},
+                  "io.modelcontextprotocol/clientCapabilities": {}}}}
+    response = contacts.post(None, token=token, content=json.dumps(message).encode(),  # ASCII: "\\ud800" escaped
+                             headers={"mcp-protocol-version": MODERN_VERSION, "mcp-method": "tools/call",
+                                      "mcp-name": "add_contact"})
+    assert_no_internals(response)
+    result = tool_result(response)
+    assert result["isError"] is True
+    assert result_text(result) == "Invalid argument name: is not valid Unicode text"
     assert stored_names(contacts, idp, subject) == []
 
 
@@ -136,6 +157,6 @@ def test_a_validator_that_cannot_run_refuses_the_call():
 
     screen = ArgumentScreen({})
     screen.validators["any_tool"] = Broken()  # type: ignore[assignment]
-    normalized, refusal = screen.screen("any_tool", {"x": 1})
+    normalized, refusal, _ = screen.screen("any_tool", {"x": 1})
     assert normalized is None
     assert str(refusal) == "Invalid argument arguments: could not be checked"

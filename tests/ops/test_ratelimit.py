@@ -247,3 +247,16 @@ def test_a_tool_rate_overrides_the_default_and_none_turns_a_dimension_off():
     assert keys_for("alice", None, "192.0.2.1", "send_email", limits) == [
         ("principal:alice", limits.per_principal), ("tool:send_email", send)]
     assert keys_for("alice", None, "192.0.2.1", "search", limits) == [("principal:alice", limits.per_principal)]
+
+
+async def test_refund_gives_back_spent_calls_and_forgets_a_key_it_leaves_full(limiter, clock):
+    """The sign-in throttle spends before checking a password and gives a success back: only failures count."""
+    rate = Rate(3, 30.0)
+    assert [d.allowed for d in await hits(limiter, "pat", rate, 3)] == [True] * 3
+    await limiter.refund_all([("pat", rate)])
+    assert (await limiter.hit("pat", rate)).allowed  # the call given back is available again
+    assert not (await limiter.hit("pat", rate)).allowed
+    await limiter.refund_all([("pat", rate)], cost=3)
+    assert len(limiter) == 0  # a full budget is no entry at all
+    await limiter.refund_all([("never-seen", rate)])  # nothing to give back: no entry is made
+    assert len(limiter) == 0

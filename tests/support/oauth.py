@@ -517,7 +517,8 @@ class RewriteTokenResponses(httpx2.AsyncBaseTransport):
 
 # Checks -----------------------------------------------------------------------------------------
 
-_SERVER_ERROR = re.compile(r'" 5\d\d |Traceback|Exception in ASGI application')
+# Access lines are JSON (ringfence/logs): ``"status":503``; a traceback is inside its line's ``exception``.
+_SERVER_ERROR = re.compile(r'"status":5\d\d\b|" 5\d\d |Traceback|Exception in ASGI application')
 
 
 def server_errors(logs: str) -> list[str]:

@@ -1,0 +1,58 @@
+"""Request IDs: one per HTTP request, on every log line of that request and in its response.
+
+Pure ASGI and outermost, so that every answer (a 421 from the host check included) carries one.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ringfence.detect.redactor import Redactor
+from ringfence.logs.context import bind_request_id, unbind
+
+HEADER = b"x-request-id"
+_WELL_FORMED = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def accepted_request_id(values: list[bytes], redactor: Redactor) -> str | None:
+    """The inbound ``X-Request-ID`` when there is exactly one, well-formed, holding no personal data."""
+    if len(values) != 1:
+        return None
+    try:
+        candidate = values[0].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    if not _WELL_FORMED.fullmatch(candidate) or redactor.find(candidate):
+        return None  # e.g. a card number or an IP address as an "ID": it would be logged as is
+    return candidate
+
+
+class RequestIdMiddleware:
+    """Keeps a well-formed inbound ``X-Request-ID`` (else makes one), binds it, and returns it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.redactor = Redactor()  # only asks whether an inbound ID holds personal data
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        inbound = [value for name, value in scope.get("headers", ()) if name.lower() == HEADER]
+        request_id = accepted_request_id(inbound, self.redactor) or uuid.uuid4().hex
+        encoded = request_id.encode("ascii")
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(name, value) for name, value in message.get("headers", ()) if name.lower() != HEADER]
+                message = {**message, "headers": [*headers, (HEADER, encoded)]}
+            await send(message)
+
+        token = bind_request_id(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            unbind(token)

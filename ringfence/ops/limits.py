@@ -1,0 +1,66 @@
+"""Bounded requests on every route: URL (414), headers (431), body size (413) and body time (408).
+
+The body is read here, once, within ``body_timeout_seconds`` and the route's size limit, then
+replayed to the route: a slow or endless upload ties up nothing past the bound, and every form,
+registration and MCP message is covered by the same check. Heads that never finish are cut off
+earlier, by the HTTP protocol (ops/protocol.py).
+"""
+
+from __future__ import annotations
+
+import anyio
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ringfence.config import MAX_FORM_BYTES, MCP_PATH, Settings
+from ringfence.httpio import header, read_body, replay, send_response
+from ringfence.refusals import HeadersTooLarge, PayloadTooLarge, Refusal, RequestTimeout, UriTooLong, http_answer
+
+MAX_HEADER_COUNT = 100
+
+
+class RequestLimits:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.max_url_bytes = settings.max_url_bytes
+        self.max_header_bytes = settings.max_header_bytes
+        self.max_mcp_body = settings.max_body_bytes
+        self.body_timeout = settings.body_timeout_seconds
+        self.metadata_url = settings.resource_metadata_url
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            self.check_head(scope)
+            limit = self.max_mcp_body if scope["path"] == MCP_PATH else MAX_FORM_BYTES
+            body = await self.read_body(scope, receive, limit)
+        except Refusal as refusal:
+            status, headers, answer = http_answer(refusal, self.metadata_url)
+            # The rest of the body is not read: close the connection rather than drain it.
+            await send_response(send, status, [*headers, (b"connection", b"close")], answer)
+            return
+        await self.app(scope, replay(body, receive), send)
+
+    def check_head(self, scope: Scope) -> None:
+        url_bytes = len(scope.get("raw_path") or scope["path"].encode()) + 1 + len(scope.get("query_string", b""))
+        if url_bytes > self.max_url_bytes:
+            raise UriTooLong(f"The URL is longer than {self.max_url_bytes} bytes; send large parameters in the "
+                             "request body instead.")
+        headers = scope.get("headers", ())
+        size = sum(len(name) + len(value) + 4 for name, value in headers)
+        if len(headers) > MAX_HEADER_COUNT or size > self.max_header_bytes:
+            raise HeadersTooLarge(f"The request headers are larger than {self.max_header_bytes} bytes or more "
+                                  f"than {MAX_HEADER_COUNT}; send fewer or smaller headers.")
+
+    async def read_body(self, scope: Scope, receive: Receive, limit: int) -> bytes:
+        if header(scope, b"content-length") == [] and header(scope, b"transfer-encoding") == []:
+            return b""  # RFC 9112 §6.3: no framing headers, no body (a GET, or an empty POST)
+        try:
+            with anyio.fail_after(self.body_timeout):
+                return await read_body(scope, receive, limit)
+        except PayloadTooLarge:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes; send a smaller one.") from None
+        except TimeoutError:
+            raise RequestTimeout(f"The request body did not arrive within {self.body_timeout:g} seconds; send it "
+                                 "again in one go.") from None
