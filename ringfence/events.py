@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from ringfence.audit.log import AuditLog
 from ringfence.audit.records import EventKind
-from ringfence.detect.redactor import Redactor
+from ringfence.detect.redactor import RememberingRedactor
 from ringfence.principal import Principal
 from ringfence.refusals import (
     InsufficientScope,
@@ -111,7 +111,7 @@ class Events:
     def __init__(self, audit: AuditLog | None, hash_key: bytes, observers: Sequence[EventObserver] = ()) -> None:
         self.audit = audit
         self.hash_key = hash_key  # keyed pseudonyms: the same value gives the same hash in every record
-        self.redactor = Redactor(replacement="hash", hash_key=hash_key)
+        self.redactor = RememberingRedactor(replacement="hash", hash_key=hash_key)
         self.observers = list(observers)
 
     def summarize(self, arguments: Mapping[str, Any], logged_fields: Sequence[str] = ()) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from starlette.routing import Route
 
 # The same connection settings as ringfence's storage (WAL, synchronous=NORMAL, foreign keys), so
 # that commits cost the same on both sides; the only thing borrowed from ringfence.
-from ringfence.store.database import _sqlite_pragmas
+from ringfence.store.database import sqlite_pragmas
 
 OWNER = "bench-owner"
 
@@ -66,7 +66,7 @@ def build(data_dir: Path) -> Starlette:
     """The ASGI app: MCPServer with the contacts tools, on SQLite in ``data_dir``."""
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = create_async_engine(f"sqlite+aiosqlite:///{(data_dir / 'bare.db').resolve()}", pool_pre_ping=True)
-    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    event.listen(engine.sync_engine, "connect", sqlite_pragmas)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     server = MCPServer("contacts", title="Contacts", version="0.1.0",
                        instructions="A private contacts book. Each user sees only their own contacts.")

@@ -31,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from sqlalchemy import func, insert, null, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -66,6 +67,10 @@ LOCK_TIMEOUT = "5s"
 # PostgreSQL advisory lock taken while the head row is created: the first 8 bytes of
 # SHA-256("ringfence_audit"), so it does not collide with an app's own advisory locks by accident.
 SCHEMA_LOCK_KEY = int.from_bytes(hashlib.sha256(b"ringfence_audit").digest()[:8], "big", signed=True)
+
+
+# The chain head, locked for the transaction (SQLite has no FOR UPDATE: BEGIN IMMEDIATE locks instead).
+HEAD = select(AuditHead.seq, AuditHead.record_hash).where(AuditHead.id == 1).with_for_update()
 
 
 @dataclass
@@ -144,15 +149,13 @@ class AuditLog:
 
     async def _write(self, batch: list[PendingRecord]) -> None:
         """Append ``batch`` in one transaction, then resolve each record's future (or fail them all)."""
-        checkpoints: list[Checkpoint] = []
-        records: list[AuditRecord] = []
         try:
-            async with self._open_chain() as (connection, head):
-                for pending in batch:
-                    record, checkpoint = await self._add_record(connection, head, **pending.fields)
-                    records.append(record)
-                    if checkpoint is not None:
-                        checkpoints.append(checkpoint)
+            if self._sqlite:
+                await self._ensure_ready()
+                added = await anyio.to_thread.run_sync(self._append_sqlite, [pending.fields for pending in batch])
+            else:
+                async with self._open_chain() as (connection, head):
+                    added = [await self._add_record(connection, head, **pending.fields) for pending in batch]
         except BaseException as exc:  # nothing of the batch is committed: every appender learns it
             for pending in batch:
                 if not pending.written.done():
@@ -160,9 +163,9 @@ class AuditLog:
                         exc if isinstance(exc, Exception) else AuditError("the append was cancelled")
                     )
             raise
-        for checkpoint in checkpoints:
-            self._copy_checkpoint(checkpoint)
-        for pending, record in zip(batch, records, strict=True):
+        for pending, (record, checkpoint) in zip(batch, added, strict=True):
+            if checkpoint is not None:
+                self._copy_checkpoint(checkpoint)
             pending.written.set_result(record)
 
     async def erase_payloads(self, *, principal: str | None = None, before: datetime | None = None) -> int:
@@ -297,9 +300,7 @@ class AuditLog:
                 await connection.exec_driver_sql("BEGIN IMMEDIATE")
             else:
                 await connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-            row = (await connection.execute(
-                select(AuditHead.seq, AuditHead.record_hash).where(AuditHead.id == 1).with_for_update()
-            )).one()  # fmt: skip
+            row = (await connection.execute(HEAD)).one()
             head = ChainHead(row.seq, row.record_hash)
             yield connection, head
             if head.seq != row.seq:
@@ -307,26 +308,45 @@ class AuditLog:
                     update(AuditHead).where(AuditHead.id == 1).values(seq=head.seq, record_hash=head.record_hash)
                 )
 
-    async def _add_record(
-        self, connection: AsyncConnection, head: ChainHead, *, kind: str, principal: str, tool: str | None,
-        outcome: str, latency_ms: float | None, payload: Any, payload_salt: str | None, payload_hash: str | None,
-    ) -> tuple[AuditRecord, Checkpoint | None]:
-        """Add the next record (and its checkpoint, if one is due) in the locked transaction."""
+    def _next_record(self, head: ChainHead, fields: dict[str, Any]) -> tuple[dict[str, Any], Checkpoint | None]:
+        """The row of the record after ``head`` (and its checkpoint, if one is due); moves ``head`` on."""
         seq = head.seq + 1
         ts = now()  # taken under the lock, so timestamps follow sequence order (on one clock)
-        digest = record_hash(seq=seq, ts=ts, kind=kind, principal=principal, tool=tool, outcome=outcome,
-                             latency_ms=latency_ms, payload_hash=payload_hash, prev_hash=head.record_hash)
-        values = {"seq": seq, "ts": ts, "kind": kind, "principal": principal, "tool": tool, "outcome": outcome,
-                  "latency_ms": latency_ms, "payload": payload, "payload_salt": payload_salt,
-                  "payload_hash": payload_hash,
-                  "prev_hash": head.record_hash, "record_hash": digest}  # fmt: skip
-        await connection.execute(insert(AuditRecord).values(**values))
+        digest = record_hash(seq=seq, ts=ts, kind=fields["kind"], principal=fields["principal"], tool=fields["tool"],
+                             outcome=fields["outcome"], latency_ms=fields["latency_ms"],
+                             payload_hash=fields["payload_hash"], prev_hash=head.record_hash)
+        values = {"seq": seq, "ts": ts, **fields, "prev_hash": head.record_hash, "record_hash": digest}
         head.seq, head.record_hash = seq, digest
         checkpoint = None
         if self.checkpoint_every is not None and seq % self.checkpoint_every == 0:
             checkpoint = self._signing_key().sign(seq, digest, ts)
-            await connection.execute(insert(AuditCheckpoint).values(**checkpoint.as_json()))
+        return values, checkpoint
+
+    async def _add_record(self, connection: AsyncConnection, head: ChainHead,
+                          **fields: Any) -> tuple[AuditRecord, Checkpoint | None]:
+        """Add the next record (and its checkpoint, if one is due) in the locked transaction."""
+        values, checkpoint = self._next_record(head, fields)
+        await connection.execute(insert(AuditRecord), values)
+        if checkpoint is not None:
+            await connection.execute(insert(AuditCheckpoint), checkpoint.as_json())
         return AuditRecord(**values), checkpoint
+
+    def _append_sqlite(self, batch: list[dict[str, Any]]) -> list[tuple[AuditRecord, Checkpoint | None]]:
+        """SQLite: the whole group commit in this (worker) thread, the same statements as :meth:`_open_chain`."""
+        added = []
+        with self.database.sqlite_sync_engine().begin() as connection:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock before the head is read
+            row = connection.execute(HEAD).one()
+            head = ChainHead(row.seq, row.record_hash)
+            for fields in batch:
+                values, checkpoint = self._next_record(head, fields)
+                connection.execute(insert(AuditRecord), values)
+                if checkpoint is not None:
+                    connection.execute(insert(AuditCheckpoint), checkpoint.as_json())
+                added.append((AuditRecord(**values), checkpoint))
+            connection.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=head.seq,
+                                                                                 record_hash=head.record_hash))
+        return added
 
     async def _ensure_ready(self) -> None:
         """Migrate the tables, create the head row and the checkpoint key, once per instance."""

@@ -7,7 +7,7 @@ Every form carries the session's CSRF token; every page is sent with a CSP that 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,8 +88,10 @@ class Pages:
     def __init__(self, server: McpAuthorizationServer, *, users: UserStore, sessions: BrowserSessions,
                  logins: Throttle, scope_text: Mapping[str, str], app_name: str,
                  confirmations: ConfirmationStore, subjects: SubjectData | None = None,
-                 events: AuthEvents | None = None) -> None:
+                 events: AuthEvents | None = None,
+                 account_deleted: Callable[[str], None] = lambda subject: None) -> None:
         self.subjects = subjects
+        self.account_deleted = account_deleted  # tells the token verifiers to stop trusting the subject
         self.record = events or AuthEvents(None)
         self.server = server
         self.confirmations = confirmations
@@ -358,6 +360,7 @@ class Pages:
             await self.subjects.delete(user.subject, channel="account_page")
         except UnknownSubject:
             pass  # deleted meanwhile (another tab, or the operator): the outcome is the same
+        self.account_deleted(user.subject)
         response = self.render("error.html", heading="Account deleted",
                                message="Your account and your data were deleted, and you are signed out.",
                                error_code=None)

@@ -48,6 +48,7 @@ class EmbeddedAuthServer:
         # Sign-in and registration throttles: shared through Redis when the tool-call limits are.
         limiter = limiter or InProcessRateLimiter()
         self.database = database
+        self._live_verifiers: list[LiveAccountVerifier] = []
         self.issuer = settings.effective_issuer
         self.keys = KeyRing(settings.data_dir / "keys", token_lifetime=ACCESS_TOKEN_SECONDS)
         self.users = UserStore(database)
@@ -76,6 +77,7 @@ class EmbeddedAuthServer:
                            logins=Throttle(limiter, SIGN_IN_RATE, "sign-in"), scope_text=scope_text, app_name=app_name,
                            confirmations=ConfirmationStore(lambda: database),
                            subjects=SubjectData(database, settings.data_dir, personal_data),
+                           account_deleted=self._forget_account,
                            events=AuthEvents(events))
 
     def routes(self) -> list[Route]:
@@ -86,7 +88,13 @@ class EmbeddedAuthServer:
         refuses those of deleted accounts."""
         jwt = JwtVerifier(issuer=self.issuer, audience=resource, algorithms=("ES256",),
                           keys=KeyRingSource(self.keys), leeway=self.settings.clock_leeway_seconds)
-        return LiveAccountVerifier(jwt, self.database)
+        verifier = LiveAccountVerifier(jwt, self.database)
+        self._live_verifiers.append(verifier)
+        return verifier
+
+    def _forget_account(self, subject: str) -> None:
+        for verifier in self._live_verifiers:
+            verifier.forget(subject)
 
     async def start(self) -> None:
         self.keys.load()

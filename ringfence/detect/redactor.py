@@ -325,6 +325,32 @@ def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+class RememberingRedactor(Redactor):
+    """A :class:`Redactor` that remembers short strings in which it found nothing.
+
+    Log lines repeat the same short strings (tool names, outcomes, paths, hashes) on every line;
+    remembering that they are clean makes a line several times cheaper. Only clean strings are
+    kept, so no personal data is held here, and the memory is dropped whole when it is full.
+    """
+
+    MAX_LENGTH = 200
+    MAX_REMEMBERED = 4096
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clean: set[str] = set()
+
+    def find(self, text: str) -> list[Finding]:
+        if text in self._clean:
+            return []
+        findings = super().find(text)
+        if not findings and len(text) <= self.MAX_LENGTH:
+            if len(self._clean) >= self.MAX_REMEMBERED:
+                self._clean.clear()
+            self._clean.add(text)
+        return findings
+
+
 _DEFAULT: Redactor | None = None
 
 

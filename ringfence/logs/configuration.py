@@ -13,7 +13,7 @@ from logging.handlers import TimedRotatingFileHandler
 from pathlib import Path
 
 from ringfence.config import ConfigError, LogFormat
-from ringfence.detect.redactor import Redactor
+from ringfence.detect.redactor import Redactor, RememberingRedactor
 from ringfence.logs.context import set_hash_key
 from ringfence.logs.formatting import RedactingFormatter
 from ringfence.store.secrets import data_secret
@@ -40,7 +40,7 @@ def pseudonym_redactor(data_dir: Path) -> Redactor:
     except OSError as exc:
         raise ConfigError(f"cannot create the pseudonym key in the data folder {data_dir} ({exc.strerror})") from None
     set_hash_key(key)
-    return Redactor(replacement="hash", hash_key=key)
+    return RememberingRedactor(replacement="hash", hash_key=key)
 
 
 def configure_logging(level: str, *, format: LogFormat = "json", data_dir: Path,

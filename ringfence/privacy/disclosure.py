@@ -93,7 +93,7 @@ def disclosure(app: App, settings: Settings) -> str:
             "- Signed in at `/account`: **Download my data** gives everything held about you as JSON; **Delete "
             "my account and data** (after you enter your password) deletes your account, disconnects every app "
             "and deletes the app's records about you, in one step. Access tokens already issued to apps stop "
-            "working at once.",
+            "working within a second.",
         ]
     else:
         lines += [

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -49,9 +49,10 @@ class Database:
         sqlite = parsed.drivername.startswith("sqlite")
         self.engine: AsyncEngine = create_async_engine(parsed, pool_pre_ping=not sqlite)
         if parsed.drivername.startswith("sqlite"):
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "connect", sqlite_pragmas)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._schema_ready = False
+        self._sqlite_sync: Engine | None = None
 
     async def start(self) -> None:
         """Create the data folder for SQLite, migrate ringfence's tables, create the app's missing ones."""
@@ -75,11 +76,25 @@ class Database:
         async with self._sessions() as session, session.begin():
             yield session
 
+    def sqlite_sync_engine(self) -> Engine:
+        """A synchronous engine on the same SQLite file, for work done whole in one worker thread.
+
+        Each statement through the async engine is several hand-offs to aiosqlite's thread; a
+        transaction run here is one (the audit log's appends use it).
+        """
+        if self._sqlite_sync is None:
+            self._sqlite_sync = create_engine(self.url.set(drivername="sqlite"),
+                                              connect_args={"check_same_thread": False})
+            event.listen(self._sqlite_sync, "connect", sqlite_pragmas)
+        return self._sqlite_sync
+
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._sqlite_sync is not None:
+            self._sqlite_sync.dispose()
 
 
-def _sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def]
+def sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def]
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
