@@ -13,13 +13,18 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pydantic_core import to_jsonable_python
+
 from ringfence.audit.log import AuditLog
 from ringfence.audit.records import EventKind
 from ringfence.detect.redactor import RememberingRedactor
+from ringfence.ops.ratelimit import InProcessRateLimiter, Rate
+from ringfence.ops.ratelimit_keys import address_bucket
 from ringfence.principal import Principal
 from ringfence.refusals import (
     InsufficientScope,
@@ -44,6 +49,19 @@ def principal_label(principal: Principal | None) -> str:
     return principal.subject if principal is not None else ANONYMOUS
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` as plain JSON that every record can store: dates, UUIDs and models as the SDK would
+    send them, and NaN or infinities (which JSON cannot hold) as text."""
+    plain = to_jsonable_python(value, fallback=str)
+    if isinstance(plain, float) and not math.isfinite(plain):
+        return str(plain)
+    if isinstance(plain, dict):
+        return {key: json_safe(item) for key, item in plain.items()}
+    if isinstance(plain, list):
+        return [json_safe(item) for item in plain]
+    return plain
+
+
 def argument_summary(arguments: Mapping[str, Any], hash_key: bytes,
                      logged_fields: Sequence[str] = ()) -> dict[str, Any]:
     """What a record says about a call's arguments: never their values, unless the tool opted a field in.
@@ -61,11 +79,13 @@ def argument_summary(arguments: Mapping[str, Any], hash_key: bytes,
         "argument_bytes": {name: len(text.encode("utf-8", "surrogatepass")) for name, text in encoded.items()},
         "arguments_hash": hmac.new(hash_key, canonical, hashlib.sha256).hexdigest()[:32],
     }
-    opted = {name: arguments[name] for name in logged_fields if name in arguments}
+    opted = {name: json_safe(arguments[name]) for name in logged_fields if name in arguments}
     if opted:
         summary["arguments"] = opted  # redacted like every other detail before it is stored or logged
     return summary
 
+
+REFUSAL_RECORDS = Rate(60, 60.0)  # audit records of refusals per source address (then only observed)
 
 # Refusals worth an audit record (kind, outcome); a missing token (the first step of linking) and
 # a rate-limit hit are only observed (metrics, detectors).
@@ -113,6 +133,7 @@ class Events:
         self.hash_key = hash_key  # keyed pseudonyms: the same value gives the same hash in every record
         self.redactor = RememberingRedactor(replacement="hash", hash_key=hash_key)
         self.observers = list(observers)
+        self._refusal_records = InProcessRateLimiter(max_keys=10_000)
 
     def summarize(self, arguments: Mapping[str, Any], logged_fields: Sequence[str] = ()) -> dict[str, Any]:
         return argument_summary(arguments, self.hash_key, logged_fields)
@@ -159,9 +180,23 @@ class Events:
         event = SecurityEvent(kind, outcome, principal=principal_label(principal), tool=tool, address=address,
                               client_id=principal.client_id if principal else None, details=details)
         if audited:
-            await self.record_quietly(event)
+            await self.record_refusal(event)
         else:
             self.notify(event)
+
+    async def record_refusal(self, event: SecurityEvent) -> None:
+        """``record_quietly`` for refusals, at most ``REFUSAL_RECORDS`` per source address.
+
+        Refusals need no credentials to cause: past the budget they are only observed (metrics,
+        detectors, the log line), so a flood of bad tokens can neither grow the audit log at line
+        rate nor slow the real calls that share its commits.
+        """
+        if event.address is not None:
+            key = f"refusals:{address_bucket(event.address)}"
+            if not (await self._refusal_records.hit(key, REFUSAL_RECORDS)).allowed:
+                self.notify(event)
+                return
+        await self.record_quietly(event)
 
     def notify(self, event: SecurityEvent) -> None:
         """Only the observers: for events not worth an audit record (e.g. each rate-limit hit)."""

@@ -144,7 +144,14 @@ class AuditLog:
         async with self._process_lock():
             if not pending.written.done():
                 batch, self._pending = self._pending, []
-                await self._write(batch)
+                # Its own task, shielded: cancelling this appender (a client cancelling its call)
+                # must not abort a transaction that carries other callers' records.
+                writer = asyncio.ensure_future(self._write(batch))
+                try:
+                    await asyncio.shield(writer)
+                except asyncio.CancelledError:
+                    await asyncio.wait([writer])  # keep the lock until the batch is settled
+                    raise
         return pending.written.result()
 
     async def _write(self, batch: list[PendingRecord]) -> None:
@@ -156,13 +163,15 @@ class AuditLog:
             else:
                 async with self._open_chain() as (connection, head):
                     added = [await self._add_record(connection, head, **pending.fields) for pending in batch]
-        except BaseException as exc:  # nothing of the batch is committed: every appender learns it
+        except BaseException as exc:  # the batch failed (or the writer was cancelled at shutdown): all learn it
             for pending in batch:
                 if not pending.written.done():
                     pending.written.set_exception(
                         exc if isinstance(exc, Exception) else AuditError("the append was cancelled")
                     )
-            raise
+            if not isinstance(exc, Exception):
+                raise
+            return  # each appender raises it from its own future
         for pending, (record, checkpoint) in zip(batch, added, strict=True):
             if checkpoint is not None:
                 self._copy_checkpoint(checkpoint)

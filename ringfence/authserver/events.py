@@ -20,7 +20,9 @@ class AuthEvents:
                        client_id: str | None = None, **details: Any) -> None:
         if self.events is None:
             return
-        await self.events.record_quietly(SecurityEvent(
-            kind, outcome, principal=subject or ANONYMOUS, client_id=client_id,
-            address=request.client.host if request.client else None, details=details,
-        ))
+        event = SecurityEvent(kind, outcome, principal=subject or ANONYMOUS, client_id=client_id,
+                              address=request.client.host if request.client else None, details=details)
+        if kind == EventKind.AUTH_FAILURE:  # anyone can cause these: at most so many records per address
+            await self.events.record_refusal(event)
+        else:
+            await self.events.record_quietly(event)

@@ -35,11 +35,12 @@ from ringfence.guards.output import META_INJECTION, guard_result, with_output_gu
 from ringfence.monitor.tracing import tool_call_span
 from ringfence.policy import ScopeCatalog, authorize
 from ringfence.principal import Principal, optional_principal
-from ringfence.refusals import InvalidToken, Refusal, bearer_challenge
+from ringfence.refusals import InvalidToken, MissingToken, Refusal, bearer_challenge
 
 logger = logging.getLogger("ringfence.tools")
 
 
+NOT_RUN = frozenset({"refused", "declined", "confirmation_required"})  # outcomes of calls whose tool never ran
 UNRECORDED = "unrecorded"  # a write or destructive call not run because its start could not be recorded
 # How each confirmation verdict that stops a call is reported as the call's outcome.
 CONFIRMATION_OUTCOMES = {"declined": "declined", "invalid": "declined", "required": "confirmation_required"}
@@ -83,6 +84,9 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, resource_metadata_url: str
         if confirmed:
             handle, elicited = kwargs.pop(CONFIRMATION_PARAMETER, None), kwargs.pop(ELICITED_PARAMETER, None)
             check = await confirmer.check(spec, kwargs, handle, elicited, principal)
+            if events is not None and not await recorded_confirmation(events, spec, principal, check):
+                return Outcome(error_result(f"{spec.name} was not run: it could not be recorded. Try again shortly."),
+                               UNRECORDED, check)
             if check.refused is not None:
                 return Outcome(check.refused, CONFIRMATION_OUTCOMES[check.status], check)
         else:
@@ -118,10 +122,8 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, resource_metadata_url: str
         try:
             await record_call(events, spec, principal, arguments, outcome, time.perf_counter() - started)
         except Exception:
-            # Accountability is not optional: a call that cannot be recorded is not answered as done.
             logger.exception("the audit record of a call to %s could not be written", spec.name)
-            return error_result(f"{spec.name} could not be recorded, so its result is withheld. "
-                                "Check with the user before trying again.")
+            return unrecorded_result(spec, outcome)
         return outcome.result
 
     if confirmed:  # the SDK derives the schema from this signature: the tool's own, plus the handle
@@ -144,6 +146,45 @@ class Outcome:
     name: str  # ok, error, failed, refused, declined, confirmation_required
     confirmation: Checked | None = None
     refusal: Refusal | None = None  # the scope check's, answered as a tool result
+
+
+def unrecorded_result(spec: ToolSpec, outcome: Outcome) -> Any:
+    """What a call answers when its record could not be written.
+
+    A call that never ran (refused, declined, waiting for confirmation) keeps its answer: there is
+    nothing to account for, and the caller needs the challenge or the confirmation link. A call
+    that ran is not answered as done: its result is withheld, and a write says it must not be
+    repeated blindly.
+    """
+    if outcome.name in NOT_RUN:
+        return outcome.result
+    if spec.effect == "read":
+        return error_result(f"{spec.name} could not be recorded, so its result is withheld. Try again shortly.")
+    return error_result(f"{spec.name} ran, but it could not be recorded, so its result is withheld. "
+                        "Do not repeat it before checking with the user.")
+
+
+async def recorded_confirmation(events: Events, spec: ToolSpec, principal: Principal | None,
+                                check: Checked) -> bool:
+    """Record the user's answer when it is given; ``False`` when an acceptance could not be recorded.
+
+    An acceptance that cannot be recorded stops the call (fail closed); a decline is recorded
+    quietly, since nothing runs either way.
+    """
+    if check.status == "required":
+        return True
+    kind = EventKind.CONFIRMATION_ACCEPTED if check.status == "accepted" else EventKind.CONFIRMATION_DECLINED
+    event = SecurityEvent(kind, check.status, principal=principal_label(principal), tool=spec.name,
+                          client_id=principal.client_id if principal else None, details={"channel": check.channel})
+    if check.status != "accepted":
+        await events.record_quietly(event)
+        return True
+    try:
+        await events.record(event)
+    except Exception:
+        logger.exception("the confirmation of a call to %s could not be recorded; it was not run", spec.name)
+        return False
+    return True
 
 
 async def recorded_start(events: Events, spec: ToolSpec, principal: Principal | None) -> bool:
@@ -169,11 +210,9 @@ async def record_call(events: Events, spec: ToolSpec, principal: Principal | Non
     client_id = principal.client_id if principal else None
     if outcome.refusal is not None:
         await events.refused(outcome.refusal, principal, tool=spec.name, address=None, required=spec.scopes)
-    check = outcome.confirmation
-    if check is not None and check.status != "required":
-        kind = EventKind.CONFIRMATION_ACCEPTED if check.status == "accepted" else EventKind.CONFIRMATION_DECLINED
-        await events.record(SecurityEvent(kind, check.status, principal=label, tool=spec.name, client_id=client_id,
-                                          details={"channel": check.channel}))
+        if isinstance(outcome.refusal, MissingToken):  # the first step of linking: observed, not written
+            events.notify(SecurityEvent(EventKind.TOOL_CALL, outcome.name, tool=spec.name))
+            return
     result = outcome.result
     meta = getattr(result, "meta", None) or {}
     if META_INJECTION in meta:
