@@ -209,6 +209,12 @@ class Settings(BaseSettings):
                 "clients compare it byte for byte"
             )
         _check_origin("public URL", self.base_url, allow_path=False)
+        for origin in self.allowed_origins:
+            # These origins may read /token and /register answers (CORS): each must be an exact origin.
+            if origin.strip().lower() in ("null", "*") or origin.endswith("/"):
+                raise ConfigError(f"allowed origin {origin!r} is not an origin; give scheme://host[:port], "
+                                  "such as http://localhost:6274")
+            _check_origin("allowed origin", origin, allow_path=False)
         if self.max_url_bytes > self.max_header_bytes:
             raise ConfigError("max_url_bytes is larger than max_header_bytes; the URL is part of the request head")
         if self.max_header_bytes < self.max_token_bytes + 2048:

@@ -34,6 +34,7 @@ from ringfence.refusals import (
     RateLimited,
     Refusal,
     UnknownSession,
+    VerifierUnavailable,
 )
 
 logger = logging.getLogger("ringfence.events")
@@ -98,6 +99,7 @@ AUDITED_REFUSALS: dict[type[Refusal], tuple[EventKind, str]] = {
 OBSERVED_REFUSALS: dict[type[Refusal], tuple[str, str]] = {
     MissingToken: ("auth.required", "missing_token"),
     RateLimited: (EventKind.RATE_LIMITED, "rate_limited"),
+    VerifierUnavailable: ("auth.unavailable", "verifier_unavailable"),  # the identity provider is down
 }
 
 

@@ -170,3 +170,13 @@ def test_without_issuer_no_token_is_refused_with_401(no_issuer: ServeProcess) ->
 def test_without_issuer_public_tools_still_work(no_issuer: ServeProcess) -> None:
     """Public (``noauth``) tools need no token."""
     assert tool_result(no_issuer.call_tool("app_info"))["isError"] is False
+
+
+@pytest.mark.parametrize("origin", ["null", "*", "http://localhost:6274/", "https://app.example.com/path",
+                                    "http://app.example.com", "not a url"])
+def test_an_allowed_origin_that_is_not_an_exact_origin_stops_start_up(origin: str) -> None:
+    """Allowed origins may read /token and /register answers (CORS): "null", "*", paths and plain http are refused."""
+    from ringfence.config import ConfigError, Settings
+
+    with pytest.raises(ConfigError, match="allowed origin"):
+        Settings.load(allowed_origins=(origin,))

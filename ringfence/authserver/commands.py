@@ -102,6 +102,8 @@ def keys_rotate(data_dir: DataDirOption = None, database_url: DatabaseOption = N
     key = KeyRing(settings.data_dir / "keys", token_lifetime=ACCESS_TOKEN_SECONDS).rotate()
     try:
         asyncio.run(_audit_rotation(settings, key.kid))
+    except FileNotFoundError as exc:
+        fail(f"rotated to key {key.kid}, but could not record it in the audit log: {exc}")
     except Exception as exc:  # the rotation stands; the operator must know it went unrecorded
         fail(f"rotated to key {key.kid}, but could not record it in the audit log ({type(exc).__name__})")
     typer.echo(f"new signing key {key.kid}; running servers that share this data folder sign with it at once")
@@ -109,6 +111,9 @@ def keys_rotate(data_dir: DataDirOption = None, database_url: DatabaseOption = N
 
 async def _audit_rotation(settings: Settings, kid: str) -> None:
     database = Database(settings.resolved_database_url)
+    sqlite_file = database.url.database if database.url.get_backend_name() == "sqlite" else None
+    if sqlite_file and not Path(sqlite_file).exists():  # the servers' log is elsewhere: say so, never guess
+        raise FileNotFoundError(f"no database at {sqlite_file}; pass the servers' --database-url")
     try:
         await database.start()
         await AuditLog(database, settings.data_dir).append(EventKind.KEY_ROTATED, principal=OPERATOR,

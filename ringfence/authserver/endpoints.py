@@ -14,7 +14,7 @@ from ringfence.audit.records import EventKind
 from ringfence.authserver.adapter import json_request, oauth_request, to_starlette
 from ringfence.authserver.events import AuthEvents
 from ringfence.authserver.oauth import McpAuthorizationServer
-from ringfence.authserver.throttle import Throttle
+from ringfence.authserver.throttle import Throttle, address_key
 from ringfence.ops.ratelimit import RateLimitUnavailable
 
 # CORS for these endpoints is decided in one place, ops/cors.py.
@@ -68,7 +68,7 @@ class ProtocolEndpoints:
         return to_starlette(response)
 
     async def register(self, request: Request) -> Response:
-        address = f"ip:{request.client.host if request.client else 'unknown'}"
+        address = address_key(request)
         try:
             json_req = await json_request(request, self.server.issuer)
         except OAuth2Error as error:

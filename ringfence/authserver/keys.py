@@ -117,6 +117,7 @@ class KeyRing:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         """An exclusive lock on the folder, across processes (and instances sharing the folder)."""
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         descriptor = os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX)

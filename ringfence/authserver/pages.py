@@ -32,12 +32,12 @@ from ringfence.authserver.events import AuthEvents
 from ringfence.authserver.models import User
 from ringfence.authserver.oauth import McpAuthorizationServer, OAuthResponse
 from ringfence.authserver.sessions import BrowserSessions, Session
-from ringfence.authserver.throttle import Throttle
+from ringfence.authserver.throttle import Throttle, address_key
 from ringfence.authserver.users import UserStore
 from ringfence.config import is_loopback_host
 from ringfence.guards.confirmation import ConfirmationStore
 from ringfence.ops.ratelimit import RateLimitUnavailable
-from ringfence.privacy.subjects import SubjectData, UnknownSubject
+from ringfence.privacy.subjects import DeletionIncomplete, SubjectData, UnknownSubject
 
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -225,7 +225,7 @@ class Pages:
         if form is None:
             return self.expired_form()
         username = form.get("username", "")[:64]
-        account, address = f"user:{username.lower()}", f"ip:{request.client.host if request.client else '-'}"
+        account, address = f"user:{username.lower()}", address_key(request)
         refused = await self.password_attempt(account, address)
         if refused is not None:
             status, message, retry = refused
@@ -345,7 +345,7 @@ class Pages:
         form = await self.posted_form(request, session)
         if user is None or form is None or self.subjects is None:
             return self.expired_form()
-        account, address = f"user:{user.username.lower()}", f"ip:{request.client.host if request.client else '-'}"
+        account, address = f"user:{user.username.lower()}", address_key(request)
         refused = await self.password_attempt(account, address)
         if refused is not None:  # the password check shares the sign-in page's throttle
             status, message, retry = refused
@@ -354,15 +354,19 @@ class Pages:
             response.headers["retry-after"] = retry
             return response
         if await self.users.authenticate(user.username, form.get("password", "")) is None:
+            await self.record(request, EventKind.AUTH_FAILURE, "login_failed", subject=user.subject,
+                              stage="account_delete")  # password guessing through a stolen session
             return self.render("delete_account.html", 401, username=user.username, csrf=session.csrf_token,
                                error="The password is wrong. Nothing was deleted.")  # type: ignore[union-attr]
+        message = "Your account and your data were deleted, and you are signed out."
         try:
             await self.subjects.delete(user.subject, channel="account_page")
         except UnknownSubject:
             pass  # deleted meanwhile (another tab, or the operator): the outcome is the same
+        except DeletionIncomplete:  # recorded in the audit log under the subject, for the operator to finish
+            message = ("Your account was deleted and you are signed out, but some of your data could not be "
+                       "deleted yet. The operator has been told and will finish it.")
         self.account_deleted(user.subject)
-        response = self.render("error.html", heading="Account deleted",
-                               message="Your account and your data were deleted, and you are signed out.",
-                               error_code=None)
+        response = self.render("error.html", heading="Account deleted", message=message, error_code=None)
         self.sessions.clear(response)
         return response

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import logging
 
+from starlette.requests import Request
+
 from ringfence.ops.ratelimit import Decision, Rate, RateLimiter, RateLimitUnavailable
+from ringfence.ops.ratelimit_keys import address_bucket
 
 logger = logging.getLogger("ringfence.authserver")
 
@@ -21,6 +24,11 @@ logger = logging.getLogger("ringfence.authserver")
 SIGN_IN_RATE = Rate(limit=5, period=900)
 # Open registration (RFC 7591, which MCP clients use): thirty per address an hour.
 REGISTRATION_RATE = Rate(limit=30, period=3600)
+
+
+def address_key(request: Request) -> str:
+    """The source address as throttles count it: IPv6 by its /64, the block one host gets."""
+    return f"ip:{address_bucket(request.client.host if request.client else None)}"
 
 
 class Throttle:

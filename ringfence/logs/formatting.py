@@ -16,6 +16,7 @@ import copy
 import itertools
 import json
 import logging
+import re
 import traceback
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -44,6 +45,8 @@ _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "a
 _FIXED = ("ts", "level", "logger", "message", "request_id")
 _RESERVED = frozenset({*_FIXED, "exception", "stack", "truncated_fields"})
 _ACCESS_LOGGER = "uvicorn.access"
+_SPACES = (" ", "\n", "\t", "\r", "\f", "\v")
+_WORDS = re.compile(r"(\s+)")
 
 
 # -- processors ------------------------------------------------------------------------------------
@@ -281,22 +284,22 @@ def _capped(text: str, limit: int, total: int | None = None) -> str:
 
 def _safe_head(text: str, limit: int) -> str:
     if len(text) > limit and not text[limit].isspace():
-        limit = max(text.rfind(" ", 0, limit), text.rfind("\n", 0, limit), 0)
-    words = text[:limit].split(" ")
-    while words and _is_value_fragment(words[-1]):
-        words.pop()
-    return " ".join(words)
+        limit = max(0, *(text.rfind(space, 0, limit) for space in _SPACES))
+    parts = _WORDS.split(text[:limit])  # words and the whitespace between them, any whitespace
+    while parts and (not parts[-1] or parts[-1].isspace() or _is_value_fragment(parts[-1])):
+        parts.pop()
+    return "".join(parts)
 
 
 def _safe_tail(text: str, limit: int) -> str:
     start = len(text) - limit
     if start > 0 and not text[start - 1].isspace():
-        found = [index for index in (text.find(" ", start), text.find("\n", start)) if index != -1]
+        found = [index for index in (text.find(space, start) for space in _SPACES) if index != -1]
         start = min(found) + 1 if found else len(text)
-    words = text[start:].split(" ")
-    while words and _is_value_fragment(words[0]):
-        words.pop(0)
-    return " ".join(words)
+    parts = _WORDS.split(text[start:])
+    while parts and (not parts[0] or parts[0].isspace() or _is_value_fragment(parts[0])):
+        parts.pop(0)
+    return "".join(parts)
 
 
 def _is_value_fragment(word: str) -> bool:

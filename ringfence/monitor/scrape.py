@@ -1,4 +1,5 @@
-"""``/metrics``: answered only to a loopback peer, or to a scraper presenting the metrics token.
+"""``/metrics``: answered to a scraper presenting the metrics token, or, when the public URL is
+itself loopback (development), to a loopback peer.
 
 Anyone else gets the 404 of a path that does not exist, so the endpoint is not advertised. It
 sits outside the Host check so that a scraper on the same machine can use ``127.0.0.1:PORT``
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -34,6 +36,11 @@ def is_loopback_peer(scope: Scope) -> bool:
     return loopback and not any(header(scope, name) for name in _PROXY_HEADERS)
 
 
+def loopback_deployment(settings: Settings) -> bool:
+    """Whether the public URL itself is a loopback address (development, or a scraper-only host)."""
+    return is_loopback_host(urlsplit(settings.base_url).hostname or "")
+
+
 def presents_token(scope: Scope, token: str) -> bool:
     """``Authorization: Bearer <token>``, compared in constant time."""
     values = header(scope, b"authorization")
@@ -56,6 +63,7 @@ class MetricsEndpoint:
         self.metrics = metrics
         self.token = settings.metrics_token
         self.hosts = settings.allowed_host_headers()
+        self.loopback_deployment = loopback_deployment(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == METRICS_PATH and scope["method"] == "GET" \
@@ -72,7 +80,9 @@ class MetricsEndpoint:
             return False
         if self.token is not None:
             return presents_token(scope, self.token)
-        return is_loopback_peer(scope)
+        # Behind a public name a reverse proxy on this machine makes every request a loopback peer,
+        # and need not add any forwarding header: there, only the token opens /metrics.
+        return self.loopback_deployment and is_loopback_peer(scope)
 
     def _host_allowed(self, scope: Scope) -> bool:
         hosts = header(scope, b"host")

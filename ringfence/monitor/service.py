@@ -19,7 +19,7 @@ from ringfence.events import Events
 from ringfence.monitor.alerts import AlertDispatcher, keyed_pseudonym
 from ringfence.monitor.detectors import SuspiciousActivity, thresholds_from
 from ringfence.monitor.metrics import Metrics, RequestMetrics
-from ringfence.monitor.scrape import METRICS_PATH, MetricsEndpoint
+from ringfence.monitor.scrape import METRICS_PATH, MetricsEndpoint, loopback_deployment
 from ringfence.monitor.webhook import WebhookSender
 
 
@@ -63,8 +63,13 @@ def describe_monitoring(settings: Settings) -> list[str]:
     """Start-up lines for the operator: where metrics are served, where alerts go."""
     lines = []
     if settings.metrics:
-        who = "scrapers presenting RINGFENCE_METRICS_TOKEN" if settings.metrics_token else "loopback peers only"
-        lines.append(f"metrics at {METRICS_PATH} for {who}")
+        if settings.metrics_token:
+            lines.append(f"metrics at {METRICS_PATH} for scrapers presenting RINGFENCE_METRICS_TOKEN")
+        elif loopback_deployment(settings):
+            lines.append(f"metrics at {METRICS_PATH} for loopback peers only")
+        else:
+            lines.append(f"metrics at {METRICS_PATH} are off until RINGFENCE_METRICS_TOKEN is set "
+                         "(the public URL is not loopback)")
     if settings.alert_webhook_url:
         parts = urlsplit(settings.alert_webhook_url)  # the path may hold a secret: not printed
         signed = "signed" if settings.alert_webhook_secret else "UNSIGNED (set RINGFENCE_ALERT_WEBHOOK_SECRET)"

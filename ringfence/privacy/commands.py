@@ -25,7 +25,7 @@ from ringfence.app import App
 from ringfence.cli_options import DatabaseOption, DataDirOption, fail, load_app_or_fail
 from ringfence.config import ConfigError, Settings
 from ringfence.privacy.purge import Purge
-from ringfence.privacy.subjects import SubjectData, SubjectError, UnknownSubject
+from ringfence.privacy.subjects import DeletionIncomplete, SubjectData, SubjectError, UnknownSubject
 from ringfence.store.database import Database
 
 T = TypeVar("T")
@@ -125,15 +125,13 @@ def user_delete(
     app = _load(target)
 
     async def run(database: Database, settings: Settings) -> tuple[str, dict[str, int]]:
-        data = SubjectData(database, settings.data_dir, app.personal_data_declarations)  # type: ignore[union-attr]
+        data = SubjectData(database, settings.data_dir, settings.effective_issuer,
+                           app.personal_data_declarations)  # type: ignore[union-attr]
         who = await _subject(data, subject, username)
         try:
             return who, await data.delete(who, channel="cli")
-        except (UnknownSubject, SubjectError, ConfigError):
-            raise
-        except Exception as exc:  # an app hook or the database failed part-way: every step is safe to repeat
-            fail(f"the deletion of {who!r} stopped part-way ({type(exc).__name__}); what was deleted stays "
-                 "deleted: run the command again to finish")
+        except DeletionIncomplete as exc:  # every step is safe to repeat; the message names the subject
+            fail(f"{exc} ({type(exc.__cause__).__name__})")
 
     try:
         who, counts = _with_database(data_dir, database_url, app, run)
@@ -158,7 +156,8 @@ def user_export(
         fail(f"{output} exists; give a new file name (an export is never written over another file)")
 
     async def run(database: Database, settings: Settings) -> dict:
-        data = SubjectData(database, settings.data_dir, app.personal_data_declarations)  # type: ignore[union-attr]
+        data = SubjectData(database, settings.data_dir, settings.effective_issuer,
+                           app.personal_data_declarations)  # type: ignore[union-attr]
         return await data.export(await _subject(data, subject, username))
 
     try:

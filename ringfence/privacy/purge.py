@@ -138,7 +138,7 @@ class Purge:
             return None  # the app's hook deletes; it cannot be asked to count
         assert spec.purge is not None and spec.keep_days is not None
         older_than = datetime.fromtimestamp(moment, UTC) - timedelta(days=spec.keep_days)
-        return int(await spec.purge(older_than))
+        return int(await spec.purge(older_than) or 0)
 
 
 class PurgeSchedule:

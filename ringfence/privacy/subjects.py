@@ -42,6 +42,16 @@ class UnknownSubject(LookupError):
     """Nothing is held about the subject; nothing was changed."""
 
 
+class DeletionIncomplete(RuntimeError):
+    """A deletion stopped part-way; what was deleted stays deleted, and running it again finishes it."""
+
+    def __init__(self, subject: str, step: str) -> None:
+        super().__init__(f"the deletion of subject {subject!r} stopped at {step}; what was deleted stays deleted: "
+                         f"run `ringfence user delete TARGET {subject}` again to finish")
+        self.subject = subject
+        self.step = step
+
+
 class SubjectError(ValueError):
     """The request names no valid subject (empty, too long, control characters)."""
 
@@ -63,9 +73,10 @@ def _has_data(value: Any) -> bool:
 class SubjectData:
     """Deletes or exports one subject's data across ringfence's tables, the audit log and the app."""
 
-    def __init__(self, database: Database, data_dir: Path,
+    def __init__(self, database: Database, data_dir: Path, issuer: str,
                  personal_data: Mapping[str, PersonalData] | None = None) -> None:
         self.database = database
+        self.issuer = issuer  # confirmations are owned by "<issuer>|<subject>" (guards/confirmation.py)
         self.audit = AuditLog(database, data_dir)
         self.personal_data = dict(personal_data or {})
 
@@ -85,13 +96,27 @@ class SubjectData:
         if not await self._holds_anything(subject):
             raise UnknownSubject(f"no data is held about subject {subject!r}; nothing was changed")
         counts = await self._delete_account(subject)
-        async with self.database.session() as session:
-            result = await session.execute(delete(PendingConfirmation).where(self._owned_by(subject)))
-            counts["confirmations"] = int(result.rowcount or 0)
-        for spec in self.personal_data.values():
-            counts[f"app:{spec.name}"] = int(await spec.delete(subject) or 0)
-        counts["audit_payloads"] = await self.audit.erase_payloads(principal=subject) \
-            if await has_audit_tables(self.database) else 0
+        step = "confirmations"
+        try:
+            async with self.database.session() as session:
+                result = await session.execute(delete(PendingConfirmation).where(self._owned_by(subject)))
+                counts["confirmations"] = int(result.rowcount or 0)
+            for spec in self.personal_data.values():
+                step = f"app:{spec.name}"
+                counts[step] = int(await spec.delete(subject) or 0)
+            step = "audit_payloads"
+            counts["audit_payloads"] = await self.audit.erase_payloads(principal=subject) \
+                if await has_audit_tables(self.database) else 0
+        except Exception as exc:
+            # The account may be gone already: record what is left to do, under the subject, so the
+            # operator can finish it (``ringfence user delete TARGET SUBJECT``).
+            logger.exception("the deletion of a subject stopped at %s", step)
+            try:
+                await self.audit.append(EventKind.USER_DELETED, principal=subject, outcome="incomplete",
+                                        payload={"channel": channel, "counts": counts, "stopped_at": step})
+            except Exception:
+                logger.exception("the incomplete deletion could not be recorded either")
+            raise DeletionIncomplete(subject, step) from exc
         await self.audit.append(EventKind.USER_DELETED, principal=subject, outcome="ok",
                                 payload={"channel": channel, "counts": counts})
         logger.info("deleted the data of one subject (%s): %s", channel,
@@ -113,10 +138,8 @@ class SubjectData:
             counts["account"] = int(result.rowcount or 0)
         return counts
 
-    @staticmethod
-    def _owned_by(subject: str):  # type: ignore[no-untyped-def]
-        # guards/confirmation.py owner_key: "<issuer>|<subject>"; one server trusts one issuer.
-        return PendingConfirmation.owner.endswith("|" + subject, autoescape=True)
+    def _owned_by(self, subject: str):  # type: ignore[no-untyped-def]
+        return PendingConfirmation.owner == f"{self.issuer}|{subject}"  # guards/confirmation.py owner_key
 
     async def _holds_anything(self, subject: str) -> bool:
         async with self.database.session() as session:

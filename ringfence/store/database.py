@@ -58,6 +58,7 @@ class Database:
         """Create the data folder for SQLite, migrate ringfence's tables, create the app's missing ones."""
         await self.upgrade_schema()
         async with self.engine.begin() as connection:
+            await schema.schema_lock(connection)  # instances starting together create each table once
             await connection.run_sync(Model.metadata.create_all)
 
     async def upgrade_schema(self) -> None:

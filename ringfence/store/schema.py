@@ -26,7 +26,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, MetaData, func, inspect, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 logger = logging.getLogger("ringfence.store")
 
@@ -78,11 +78,16 @@ def head_revision() -> str:
 async def upgrade(engine: AsyncEngine) -> None:
     """Bring ringfence's tables to the newest revision, one process at a time."""
     async with engine.begin() as connection:
-        if connection.dialect.name == "sqlite":
-            await connection.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            await connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
+        await schema_lock(connection)
         await connection.run_sync(_upgrade)
+
+
+async def schema_lock(connection: AsyncConnection) -> None:
+    """Take, for this transaction, the lock that lets one process at a time change the schema."""
+    if connection.dialect.name == "sqlite":
+        await connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        await connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
 
 
 def _upgrade(connection: Connection) -> None:

@@ -87,3 +87,16 @@ def test_locked_account_refuses_the_right_password_from_another_address(attempts
 def test_locked_address_refuses_other_accounts(attempts: Attempts) -> None:
     """The per-address limit holds whatever the name: spraying one password over many names is throttled."""
     assert attempts.unknown_user_same_address.status_code == 429
+
+
+def test_throttles_count_an_ipv6_host_by_its_64_block() -> None:
+    """One host holds a whole /64: counting each of its addresses apart would make per-address limits moot."""
+    from starlette.requests import Request
+
+    from ringfence.authserver.throttle import address_key
+
+    def key(host: str) -> str:
+        return address_key(Request({"type": "http", "client": (host, 1), "headers": []}))
+
+    assert key("2001:db8:1:2::1") == key("2001:db8:1:2:ffff::9") != key("2001:db8:1:3::1")
+    assert key("203.0.113.9") != key("203.0.113.10")

@@ -38,6 +38,7 @@ class Pair:
     first: ServeProcess
     second: ServeProcess
     data_dir: Path
+    database_url: str
     public_host: str
     user_first: BrowserLikeUser  # signs in at the first instance
     user_second: BrowserLikeUser  # signs in at the second
@@ -63,7 +64,7 @@ def pair(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     first, second = (ServeProcess(CONTACTS_APP, *common, port=port) for port in ports)
     start_together(logs, first, second)
     users = BrowserLikeUser(first.base_url, account), BrowserLikeUser(second.base_url, account)
-    yield Pair(first, second, data, f"127.0.0.1:{ports[0]}", *users)
+    yield Pair(first, second, data, postgres_url, f"127.0.0.1:{ports[0]}", *users)
     for user in users:
         user.close()
     stop_together(first, second)
@@ -87,7 +88,7 @@ def kids(jwks: dict) -> list[str]:
 @pytest.fixture(scope="module")
 def rotation(pair: Pair) -> Rotation:
     kids_before = kids(pair.jwks(pair.first))
-    done = ringfence_cli("keys", "rotate", "--data-dir", str(pair.data_dir))
+    done = ringfence_cli("keys", "rotate", "--data-dir", str(pair.data_dir), "--database-url", pair.database_url)
     assert done.returncode == 0, done.stderr
     match = re.search(r"new signing key (\S+);", done.stdout)
     assert match is not None, done.stdout

@@ -105,6 +105,15 @@ def test_a_value_cut_by_the_size_cap_leaves_no_readable_half(value: str, offset:
     assert_absent(half, line)
 
 
+@pytest.mark.parametrize("separator", ["\n", "\t", "\r\n"])
+def test_a_cut_between_digit_groups_keeps_none_of_them_whatever_separates_them(separator: str) -> None:
+    """Groups of a card number split by a newline or tab are still value fragments at the cut."""
+    card = separator.join(["4111", "1111", "1111", "1111"])
+    filler = "x" * (MAX_STRING - 20) + " card" + separator
+    line = log_with(card, "message", filler, "tail " * 10)
+    assert "4111" not in line and "1111" not in line
+
+
 @settings(max_examples=200, deadline=None, database=None)
 @given(message=st.text(), args=st.lists(st.one_of(st.text(), st.binary(), st.integers(), st.floats()), max_size=4),
        extra=st.dictionaries(st.text(min_size=1, max_size=10), st.one_of(st.text(), st.binary(), st.none()),

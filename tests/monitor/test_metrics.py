@@ -162,13 +162,24 @@ async def test_a_remote_peer_with_the_metrics_token_gets_metrics():
 
 @pytest.mark.anyio
 async def test_a_loopback_scrape_passes_the_host_check_whatever_the_public_url():
-    """Scraping at 127.0.0.1:PORT works behind a public name; a rebinding Host is still refused (421)."""
-    settings = Settings(public_url="https://mcp.example.com")
+    """Scraping at 127.0.0.1:PORT (with the token) works behind a public name; a rebinding Host is still 421."""
+    settings = Settings(public_url="https://mcp.example.com", metrics_token=METRICS_TOKEN)
+    token = [(b"authorization", f"Bearer {METRICS_TOKEN}".encode())]
     app = MetricsEndpoint(HostOriginCheck(not_found, settings), Metrics(["search"]), settings)
-    assert await asgi_get(app, "/metrics", client=("127.0.0.1", 1), host="127.0.0.1:8000") == 200
-    assert await asgi_get(app, "/metrics", client=("127.0.0.1", 1), host="[::1]:8000") == 200
-    assert await asgi_get(app, "/metrics", client=("127.0.0.1", 1), host="attacker.example:8000") == 421
+    assert await asgi_get(app, "/metrics", client=("127.0.0.1", 1), host="127.0.0.1:8000", headers=token) == 200
+    assert await asgi_get(app, "/metrics", client=("127.0.0.1", 1), host="[::1]:8000", headers=token) == 200
+    assert await asgi_get(app, "/metrics", client=("127.0.0.1", 1), host="attacker.example:8000",
+                          headers=token) == 421
     assert await asgi_get(app, "/mcp", client=("127.0.0.1", 1), host="127.0.0.1:8000") == 421
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("host", ["mcp.example.com", "127.0.0.1:8000"])
+async def test_behind_a_public_name_a_loopback_peer_without_the_token_gets_404(host):
+    """A reverse proxy on this machine makes every visitor a loopback peer, and may add no forwarding
+    header: with a public URL that is not loopback, only the metrics token opens /metrics."""
+    public = endpoint(public_url="https://mcp.example.com")
+    assert await asgi_get(public, "/metrics", client=("127.0.0.1", 1), host=host) == 404
 
 
 def test_tool_labels_are_the_declared_tools_and_other_values_are_bounded():
