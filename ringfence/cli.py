@@ -181,6 +181,7 @@ def auth_server(
     log_retention_days: LogRetentionOption = None,
 ) -> None:
     """Run the authorization server alone, for resource servers started with --issuer PUBLIC_URL."""
+    from ringfence.monitor.service import describe_monitoring
     from ringfence.policy import ScopeCatalog, default_scopes
     from ringfence.server import build_auth_server_asgi
 
@@ -204,6 +205,8 @@ def auth_server(
     except (ConfigError, DeclarationError, LoadError) as exc:
         fail(str(exc))
     logger.info("authorization server %s issuing tokens for %s", settings.base_url, ", ".join(resource))
+    for line in describe_monitoring(settings):
+        logger.info(line)
     for line in settings.unsafe_options():
         logger.warning("UNSAFE option enabled: %s", line)
     run_server(asgi, settings, log_level)

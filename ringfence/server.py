@@ -32,6 +32,7 @@ from ringfence.app import App
 from ringfence.audit.log import AuditLog
 from ringfence.authserver.service import EmbeddedAuthServer
 from ringfence.config import MCP_PATH, PRM_PATH, Settings
+from ringfence.declaration import ToolSpec
 from ringfence.events import Events
 from ringfence.guards.screening import ArgumentScreen
 from ringfence.logs import EventLogObserver, RequestIdMiddleware
@@ -71,9 +72,7 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
     # The confirmation page needs sign-in, which only the embedded authorization server offers.
     confirm_page_url = settings.base_url + "/confirm/" if settings.embedded_auth_server else None
     database = Database(settings.resolved_database_url)
-    events = security_events(settings, database)
-    events.add_observer(EventLogObserver())  # one structured log line per event
-    monitoring = Monitoring(settings, app.tools, events)  # metrics and alerts: observers of the events
+    events, monitoring = observed_events(settings, database, app.tools)
     mcp_server = app.mcp_server(settings.resource_metadata_url, confirm_page_url, events)
     sdk_app = mcp_server.streamable_http_app(
         streamable_http_path=MCP_PATH,
@@ -134,9 +133,14 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
     # Request metrics outermost (every answer counted, 421s too), then /metrics, then the Host check.
     # Request IDs outermost of all: every answer and every log line of a request carries one.
     # Security headers outermost of all: every answer gets them, whoever wrote it.
-    return SecurityHeaders(RequestIdMiddleware(
-        monitoring.wrap(hardened(Starlette(routes=routes, lifespan=lifespan), settings), routes)
-    ), settings)
+    return outermost(monitoring.wrap(hardened(Starlette(routes=routes, lifespan=lifespan), settings), routes),
+                     settings)
+
+
+def outermost(app: ASGIApp, settings: Settings) -> ASGIApp:
+    """Security headers on every answer, whoever wrote it; inside them a request id for every answer
+    and every log line of the request."""
+    return SecurityHeaders(RequestIdMiddleware(app), settings)
 
 
 def hardened(app: ASGIApp, settings: Settings) -> ASGIApp:
@@ -147,6 +151,14 @@ def hardened(app: ASGIApp, settings: Settings) -> ASGIApp:
 def security_events(settings: Settings, database: Database) -> Events:
     """Where security events go: the audit log in ``database``, plus observers added later."""
     return Events(AuditLog(database, settings.data_dir), data_secret(settings.data_dir, PSEUDONYM_KEY))
+
+
+def observed_events(settings: Settings, database: Database,
+                    tools: Mapping[str, ToolSpec]) -> tuple[Events, Monitoring]:
+    """The events, each also written as one log line and watched by the metrics and detectors."""
+    events = security_events(settings, database)
+    events.add_observer(EventLogObserver())
+    return events, Monitoring(settings, tools, events)
 
 
 def rate_limiter(settings: Settings) -> RateLimiter:
@@ -161,8 +173,9 @@ def build_auth_server_asgi(settings: Settings, catalog: ScopeCatalog, *, resourc
     """``ringfence auth-server``: the authorization server alone, for resource servers elsewhere."""
     database = Database(settings.resolved_database_url)
     limiter = rate_limiter(settings)
+    events, monitoring = observed_events(settings, database, {})
     auth = embedded_auth_server(settings, database, catalog, resources=resources, default=default,
-                                name="ringfence", events=security_events(settings, database), limiter=limiter)
+                                name="ringfence", events=events, limiter=limiter)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -178,10 +191,12 @@ def build_auth_server_asgi(settings: Settings, catalog: ScopeCatalog, *, resourc
             await auth.close()
             if isinstance(limiter, RedisRateLimiter):
                 await limiter.aclose()
+            await monitoring.close()
             await database.close()
 
-    return SecurityHeaders(RequestIdMiddleware(hardened(Starlette(routes=auth.routes(), lifespan=lifespan), settings)),
-                           settings)
+    routes = auth.routes()
+    return outermost(monitoring.wrap(hardened(Starlette(routes=routes, lifespan=lifespan), settings), routes),
+                     settings)
 
 
 def describe_startup(app: App, settings: Settings) -> list[str]:

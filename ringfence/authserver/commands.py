@@ -74,9 +74,11 @@ def users_list(data_dir: DataDirOption = None, database_url: DatabaseOption = No
 
 @users_cli.command("remove")
 def users_remove(username: str, data_dir: DataDirOption = None, database_url: DatabaseOption = None) -> None:
-    """Remove a user, with their grants and consents."""
+    """Remove a sign-in account, with its grants and consents (not the app's records: see `ringfence user delete`)."""
     _with_users(data_dir, database_url, lambda users: users.remove(username))
     typer.echo(f"removed user {username}")
+    typer.echo("the app's records and audit details about them are kept; to delete everything held about a "
+               "person, use `ringfence user delete TARGET --username NAME` instead", err=True)
 
 
 @users_cli.command("passwd")
