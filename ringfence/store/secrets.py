@@ -27,6 +27,8 @@ def data_secret(data_dir: Path, name: str) -> bytes:
         try:
             with os.fdopen(descriptor, "wb") as file:
                 file.write(secrets.token_bytes(KEY_BYTES))
+                file.flush()
+                os.fsync(file.fileno())  # on disk before it gets its name: never an empty key after a power cut
             try:
                 os.link(temporary, path)
             except FileExistsError:

@@ -7,15 +7,20 @@ import logging
 import sys
 from typing import Any
 
-from ringfence.detect.redactor import Redactor
+from ringfence.detect.redactor import RememberingRedactor
 from ringfence.logs.formatting import RedactingFormatter
 
 KEY = b"k" * 32
 _LOGGER = logging.getLogger("tests.logs")
 
 
+_REDACTORS: dict[bytes, RememberingRedactor] = {}
+
+
 def formatter(log_format: str = "json", key: bytes = KEY) -> RedactingFormatter:
-    return RedactingFormatter(Redactor(replacement="hash", hash_key=key), log_format)  # type: ignore[arg-type]
+    """As in production: one long-lived redactor per key, remembering clean strings across lines."""
+    redactor = _REDACTORS.setdefault(key, RememberingRedactor(replacement="hash", hash_key=key))
+    return RedactingFormatter(redactor, log_format)  # type: ignore[arg-type]
 
 
 def record(msg: Any, *args: Any, name: str = "tests.logs", level: int = logging.INFO, exc: BaseException | None = None,

@@ -248,3 +248,19 @@ async def test_checks_refuse_while_redis_is_down_and_succeed_once_it_is_back(own
     start_redis(port, servers)  # empty: no budgets and no cached script (NOSCRIPT, then EVAL)
     assert (await limiter.hit("alice", rate)).remaining == 1
     await limiter.aclose()
+
+
+async def test_a_refund_made_by_one_instance_is_seen_by_the_other(limiter, second_instance) -> None:
+    """The sign-in throttle gives a successful attempt back through Redis: every instance sees it."""
+    rate = Rate(3, 30.0)
+    assert [(await limiter.hit("pat", rate)).allowed for _ in range(3)] == [True] * 3
+    assert not (await second_instance.hit("pat", rate)).allowed
+    await limiter.refund_all([("pat", rate)])
+    assert (await second_instance.hit("pat", rate)).allowed  # the attempt given back, at the other instance
+    assert not (await limiter.hit("pat", rate)).allowed
+    await second_instance.refund_all([("never-seen", rate)])  # nothing to give back: no key is made
+    client = AsyncRedis.from_url(REDIS_URL)
+    try:
+        assert [key async for key in client.scan_iter("*never-seen*")] == []
+    finally:
+        await client.aclose()
