@@ -76,7 +76,7 @@ class EmbeddedAuthServer:
         self.pages = Pages(self.server, users=self.users, sessions=BrowserSessions(database, secure=secure),
                            logins=Throttle(limiter, SIGN_IN_RATE, "sign-in"), scope_text=scope_text, app_name=app_name,
                            confirmations=ConfirmationStore(lambda: database),
-                           subjects=SubjectData(database, settings.data_dir, self.issuer, personal_data),
+                           subjects=SubjectData(database, settings.data_dir, personal_data),
                            account_deleted=self._forget_account,
                            events=AuthEvents(events))
 

@@ -76,6 +76,10 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, resource_metadata_url: str
     is_async = inspect.iscoroutinefunction(fn)
     confirmed = spec.effect == "destructive"
 
+    def not_run() -> Outcome:
+        return Outcome(error_result(f"{spec.name} was not run: it could not be recorded. Try again shortly."),
+                       UNRECORDED)
+
     async def checked_call(principal: Principal | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Outcome:
         try:
             authorize(spec, principal, catalog)
@@ -85,16 +89,13 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, resource_metadata_url: str
             handle, elicited = kwargs.pop(CONFIRMATION_PARAMETER, None), kwargs.pop(ELICITED_PARAMETER, None)
             check = await confirmer.check(spec, kwargs, handle, elicited, principal)
             if events is not None and not await recorded_confirmation(events, spec, principal, check):
-                return Outcome(error_result(f"{spec.name} was not run: it could not be recorded. Try again shortly."),
-                               UNRECORDED, check)
+                return not_run()
             if check.refused is not None:
                 return Outcome(check.refused, CONFIRMATION_OUTCOMES[check.status], check)
         else:
             check = None
         if events is not None and spec.effect != "read" and not await recorded_start(events, spec, principal):
-            # Fail closed: a change to the user's data is never made without its audit trail.
-            return Outcome(error_result(f"{spec.name} was not run: it could not be recorded. Try again shortly."),
-                           UNRECORDED, check)
+            return not_run()  # fail closed: a change to the user's data is never made without its audit trail
         try:
             if is_async:
                 result = await fn(*args, **kwargs)

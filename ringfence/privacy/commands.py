@@ -125,8 +125,7 @@ def user_delete(
     app = _load(target)
 
     async def run(database: Database, settings: Settings) -> tuple[str, dict[str, int]]:
-        data = SubjectData(database, settings.data_dir, settings.effective_issuer,
-                           app.personal_data_declarations)  # type: ignore[union-attr]
+        data = SubjectData(database, settings.data_dir, app.personal_data_declarations)  # type: ignore[union-attr]
         who = await _subject(data, subject, username)
         try:
             return who, await data.delete(who, channel="cli")
@@ -156,8 +155,7 @@ def user_export(
         fail(f"{output} exists; give a new file name (an export is never written over another file)")
 
     async def run(database: Database, settings: Settings) -> dict:
-        data = SubjectData(database, settings.data_dir, settings.effective_issuer,
-                           app.personal_data_declarations)  # type: ignore[union-attr]
+        data = SubjectData(database, settings.data_dir, app.personal_data_declarations)  # type: ignore[union-attr]
         return await data.export(await _subject(data, subject, username))
 
     try:

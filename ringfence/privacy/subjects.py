@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from ringfence.audit.log import AuditLog
 from ringfence.audit.models import AuditRecord
@@ -73,10 +73,9 @@ def _has_data(value: Any) -> bool:
 class SubjectData:
     """Deletes or exports one subject's data across ringfence's tables, the audit log and the app."""
 
-    def __init__(self, database: Database, data_dir: Path, issuer: str,
+    def __init__(self, database: Database, data_dir: Path,
                  personal_data: Mapping[str, PersonalData] | None = None) -> None:
         self.database = database
-        self.issuer = issuer  # confirmations are owned by "<issuer>|<subject>" (guards/confirmation.py)
         self.audit = AuditLog(database, data_dir)
         self.personal_data = dict(personal_data or {})
 
@@ -138,8 +137,18 @@ class SubjectData:
             counts["account"] = int(result.rowcount or 0)
         return counts
 
-    def _owned_by(self, subject: str):  # type: ignore[no-untyped-def]
-        return PendingConfirmation.owner == f"{self.issuer}|{subject}"  # guards/confirmation.py owner_key
+    @staticmethod
+    def _owned_by(subject: str):  # type: ignore[no-untyped-def]
+        """Confirmations whose owner (``"<issuer>|<subject>"``, guards/confirmation.py) is ``subject``'s.
+
+        The issuer is a URL, which has no unescaped ``|`` (RFC 3986): so the owner must end with
+        ``|subject`` and have no other ``|`` before that. (A subject such as ``auth0|ada`` must not
+        match the confirmations of ``ada``.)
+        """
+        suffix = "|" + subject
+        return PendingConfirmation.owner.endswith(suffix, autoescape=True) & ~func.substr(
+            PendingConfirmation.owner, 1, func.length(PendingConfirmation.owner) - len(suffix)
+        ).contains("|", autoescape=True)
 
     async def _holds_anything(self, subject: str) -> bool:
         async with self.database.session() as session:

@@ -17,8 +17,6 @@ from ringfence.privacy.declaration import declare_personal_data
 from ringfence.privacy.subjects import DeletionIncomplete, SubjectData
 from ringfence.store.database import Database
 
-ISSUER = "http://127.0.0.1:8000"
-
 
 def test_a_failing_app_hook_leaves_an_incomplete_record_and_a_second_run_finishes(tmp_path: Path) -> None:
     held = {"notes": ["a note"]}
@@ -41,7 +39,7 @@ def test_a_failing_app_hook_leaves_an_incomplete_record_and_a_second_run_finishe
         await database.start()
         try:
             user = await UserStore(database).add("ada", "correct horse battery staple")
-            data = SubjectData(database, tmp_path, ISSUER, {"notes": notes})
+            data = SubjectData(database, tmp_path, {"notes": notes})
             with pytest.raises(DeletionIncomplete) as stopped:
                 await data.delete(user.subject)
             assert user.subject in str(stopped.value) and "app:notes" in str(stopped.value)
@@ -57,3 +55,32 @@ def test_a_failing_app_hook_leaves_an_incomplete_record_and_a_second_run_finishe
     assert trail == [("user.deleted", "incomplete"), ("user.deleted", "ok")]
     assert counts["app:notes"] == 1 and counts["account"] == 0
     assert held["notes"] == []
+
+
+def test_deleting_a_subject_removes_its_confirmations_and_not_those_of_a_subject_ending_like_it(
+    tmp_path: Path,
+) -> None:
+    """Owners are "<issuer>|<subject>": deleting "ada" must not touch "auth0|ada" (an IdP-style subject)."""
+    import time
+
+    from sqlalchemy import select
+
+    from ringfence.guards.confirmation import PendingConfirmation
+
+    async def scenario() -> list[str]:
+        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'ringfence.db'}")
+        await database.start()
+        try:
+            async with database.session() as session:
+                for index, owner in enumerate(("https://idp.example|ada", "https://idp.example|auth0|ada")):
+                    session.add(PendingConfirmation(
+                        handle_hash=f"h{index}", page_id=f"p{index}", tool="delete_contact", arguments_hash="x",
+                        owner=owner, preview="delete a contact", status="pending",
+                        expires_at=int(time.time()) + 300))
+            await SubjectData(database, tmp_path).delete("ada")
+            async with database.session() as session:
+                return list(await session.scalars(select(PendingConfirmation.owner)))
+        finally:
+            await database.close()
+
+    assert asyncio.run(scenario()) == ["https://idp.example|auth0|ada"]
