@@ -74,3 +74,12 @@ def postgres_url() -> Iterator[str]:
 
 def start_contacts(tmp: Path, *extra: str, env: dict[str, str] | None = None) -> ServeProcess:
     return ServeProcess(CONTACTS_APP, *extra, "--data-dir", str(tmp), env=env).start(tmp)
+
+
+def serve_source(idp: TestIdentityProvider, tmp_path_factory: pytest.TempPathFactory, name: str,
+                 source: str) -> ServeProcess:
+    """``ringfence serve`` of an app written from ``source`` (as ``<name>_app.py``), trusting the test IdP."""
+    data = tmp_path_factory.mktemp(name)
+    (data / f"{name}_app.py").write_text(source)
+    args, env = external_idp_args(idp)
+    return ServeProcess(str(data / f"{name}_app.py"), *args, "--data-dir", str(data), env=env).start(data)

@@ -27,7 +27,7 @@ from ringfence.guards.output import (
     undeclared_types,
     with_output_guards,
 )
-from tests.conftest import external_idp_args
+from tests.conftest import serve_source
 from tests.support.http import result_text, tool_result
 from tests.support.idp import TestIdentityProvider, new_subject
 from tests.support.sdk import sdk_client
@@ -403,10 +403,7 @@ def test_log_lines_name_the_tool_and_types_never_values(caplog: pytest.LogCaptur
 
 @pytest.fixture(scope="module")
 def leaky(idp: TestIdentityProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    data = tmp_path_factory.mktemp("leaky")
-    (data / "leaky_app.py").write_text(LEAKY_APP)
-    args, env = external_idp_args(idp)
-    server = ServeProcess(str(data / "leaky_app.py"), *args, "--data-dir", str(data), env=env).start(data)
+    server = serve_source(idp, tmp_path_factory, "leaky", LEAKY_APP)
     yield server
     server.stop()
 

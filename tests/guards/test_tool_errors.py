@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import external_idp_args
+from tests.conftest import serve_source
 from tests.support.http import assert_no_internals, result_text, tool_result
 from tests.support.idp import TestIdentityProvider, new_subject
 from tests.support.serve import ServeProcess
@@ -45,10 +45,7 @@ async def maybe_me() -> str:
 
 @pytest.fixture(scope="module")
 def notes(idp: TestIdentityProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    data = tmp_path_factory.mktemp("notes")
-    (data / "notes_app.py").write_text(NOTES_APP)
-    args, env = external_idp_args(idp)
-    server = ServeProcess(str(data / "notes_app.py"), *args, "--data-dir", str(data), env=env).start(data)
+    server = serve_source(idp, tmp_path_factory, "notes", NOTES_APP)
     yield server
     server.stop()
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import external_idp_args
+from tests.conftest import external_idp_args, serve_source
 from tests.support.http import result_text, tool_result
 from tests.support.idp import TestIdentityProvider
 from tests.support.serve import LEGACY_VERSION, MODERN_VERSION, ServeProcess
@@ -48,10 +48,7 @@ FIRST_USER_NOTICE = "ringfence: NOTICE (not logged): created the first user"
 
 @pytest.fixture(scope="module")
 def ledger(idp: TestIdentityProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    data = tmp_path_factory.mktemp("ledger")
-    (data / "ledger_app.py").write_text(LOGGED_APP)
-    args, env = external_idp_args(idp)
-    server = ServeProcess(str(data / "ledger_app.py"), *args, "--data-dir", str(data), env=env).start(data)
+    server = serve_source(idp, tmp_path_factory, "ledger", LOGGED_APP)
     yield server
     server.stop()
 
