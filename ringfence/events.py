@@ -45,9 +45,15 @@ ANONYMOUS = "(anonymous)"
 def principal_label(principal: Principal | None) -> str:
     """How a caller is named in audit records and metrics: the token's subject, or ``(anonymous)``.
 
-    One server trusts one issuer, so the subject alone names the user unambiguously.
+    One server trusts one issuer, so the subject alone names the user unambiguously. A subject the
+    audit log cannot hold as it is (over 255 characters, or with a NUL) is named by its SHA-256.
     """
-    return principal.subject if principal is not None else ANONYMOUS
+    if principal is None:
+        return ANONYMOUS
+    subject = principal.subject
+    if len(subject) > 255 or "\x00" in subject:
+        return "sha256:" + hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()
+    return subject
 
 
 def json_safe(value: Any) -> Any:

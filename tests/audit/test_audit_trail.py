@@ -150,6 +150,18 @@ def test_injection_like_arguments_are_recorded_as_flagged(audited: ServeProcess,
     assert "system prompt" not in json.dumps(flagged)
 
 
+def test_a_subject_too_long_for_the_log_is_recorded_by_its_hash_and_the_call_answered(
+    audited: ServeProcess, idp: TestIdentityProvider
+) -> None:
+    import hashlib
+
+    subject = "user-" + "x" * 300
+    token = idp.token(audited.mcp_url, sub=subject, scope="contacts:read")
+    assert not tool_result(audited.call_tool("search_contacts", {"query": "q"}, token=token)).get("isError")
+    named = "sha256:" + hashlib.sha256(subject.encode()).hexdigest()
+    assert [r["outcome"] for r in records(audited, "--principal", named, "--kind", "tool.call")] == ["ok"]
+
+
 def test_the_chain_of_a_running_server_verifies(audited: ServeProcess, idp: TestIdentityProvider) -> None:
     token = idp.token(audited.mcp_url, sub="auditor-5", scope="contacts:read")
     for _ in range(3):
