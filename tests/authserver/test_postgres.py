@@ -8,29 +8,24 @@ made with ``ringfence users add --database-url`` and signs in over HTTP.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-import anyio
 import pytest
-from mcp.types import CallToolResult
 
 from tests.support.oauth import (
+    MODES,
     Account,
     BrowserLikeUser,
     DirectClient,
     EmbeddedServer,
-    HttpLog,
-    MemoryTokenStorage,
+    Linked,
     add_user,
-    authorized_client,
+    linked_in_each_era,
     oauth_error,
-    oauth_provider,
 )
 from tests.support.serve import CONTACTS_APP, ServeProcess
 
 pytestmark = pytest.mark.usefixtures("no_server_errors")
 
-MODES = ["legacy", "2026-07-28"]
 
 
 @pytest.fixture(scope="module")
@@ -43,32 +38,13 @@ def embedded(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     server.stop_and_check()
 
 
-@dataclass
-class Linked:
-    log: HttpLog
-    user: BrowserLikeUser
-    added: CallToolResult
-    found: CallToolResult
-
-
 @pytest.fixture(scope="module")
 def linked(embedded: EmbeddedServer) -> Iterator[dict[str, Linked]]:
-    def link(mode: str) -> Linked:
-        user = BrowserLikeUser(embedded.issuer, embedded.account)
-
-        async def run() -> Linked:
-            provider = oauth_provider(embedded.mcp_url, user, storage=MemoryTokenStorage())
-            async with authorized_client(embedded.mcp_url, provider, mode=mode) as (client, log):
-                added = await client.call_tool("add_contact", {"name": f"Postgres {mode}"})
-                found = await client.call_tool("search_contacts", {"query": f"postgres {mode}"})
-            return Linked(log, user, added, found)
-
-        return anyio.run(run)
-
-    results = {mode: link(mode) for mode in MODES}
-    yield results
-    for result in results.values():
-        result.user.close()
+    with linked_in_each_era(embedded.issuer, embedded.account, embedded.mcp_url, lambda mode: {
+        "added": ("add_contact", {"name": f"Postgres {mode}"}),
+        "found": ("search_contacts", {"query": f"postgres {mode}"}),
+    }) as results:
+        yield results
 
 
 @pytest.fixture(params=MODES)
@@ -87,8 +63,8 @@ def test_sdk_links_and_calls_tools(linked: dict[str, Linked], mode: str) -> None
     assert [e.status for e in result.log.to("/register")] == [201]
     assert [e.status for e in result.log.token_requests("authorization_code")] == [200]
     assert len(result.user.login_pages) == 1
-    assert result.added.is_error is False
-    assert result.found.structured_content["result"] == [result.added.structured_content]
+    assert result.calls["added"].is_error is False
+    assert result.calls["found"].structured_content["result"] == [result.calls["added"].structured_content]
 
 
 @pytest.fixture(scope="module")

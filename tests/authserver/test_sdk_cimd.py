@@ -15,26 +15,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import anyio
 import httpx
 import pytest
-from mcp.types import CallToolResult
 
 from tests.support.oauth import (
     LOOPBACK_REDIRECT,
-    BrowserLikeUser,
+    MODES,
     EmbeddedServer,
-    HttpLog,
-    MemoryTokenStorage,
-    authorized_client,
-    oauth_provider,
+    Linked,
+    linked_in_each_era,
     pkce_pair,
     query_of,
     start_embedded,
 )
 from tests.support.tls import HttpsDocuments, TlsFiles, make_certificates
 
-MODES = ["legacy", "2026-07-28"]
 DOCUMENT_PATH = "/oauth/client.json"
 CLIENT_NAME = "CIMD SDK Test Client"
 
@@ -77,34 +72,13 @@ def cimd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cimd]:
     untrusted.stop()
 
 
-@dataclass
-class Linked:
-    log: HttpLog
-    user: BrowserLikeUser
-    storage: MemoryTokenStorage
-    result: CallToolResult
-
-
 @pytest.fixture(scope="module")
 def linked(cimd: Cimd) -> Iterator[dict[str, Linked]]:
     """One SDK link per era, with ``client_metadata_url`` set."""
-
-    def link(mode: str) -> Linked:
-        user = BrowserLikeUser(cimd.server.issuer, cimd.server.account)
-        storage = MemoryTokenStorage()
-
-        async def run() -> Linked:
-            provider = oauth_provider(cimd.server.mcp_url, user, storage=storage, client_metadata_url=cimd.client_id)
-            async with authorized_client(cimd.server.mcp_url, provider, mode=mode) as (client, log):
-                result = await client.call_tool("search_contacts", {"query": "cimd"})
-            return Linked(log, user, storage, result)
-
-        return anyio.run(run)
-
-    results = {mode: link(mode) for mode in MODES}
-    yield results
-    for result in results.values():
-        result.user.close()
+    with linked_in_each_era(cimd.server.issuer, cimd.server.account, cimd.server.mcp_url,
+                            lambda mode: {"result": ("search_contacts", {"query": "cimd"})},
+                            client_metadata_url=cimd.client_id) as results:
+        yield results
 
 
 @pytest.fixture(params=MODES)
@@ -126,8 +100,8 @@ def test_sdk_uses_the_document_url_as_client_id_and_never_registers(cimd: Cimd, 
 def test_tool_call_runs_with_the_token_issued_to_the_document_client(linked: dict[str, Linked], mode: str) -> None:
     """The whole link works with a metadata-document client: the protected tool runs."""
     result = linked[mode]
-    assert result.result.is_error is False
-    assert result.result.structured_content == {"result": []}
+    assert result.calls["result"].is_error is False
+    assert result.calls["result"].structured_content == {"result": []}
 
 
 def test_server_fetched_the_document_over_https(cimd: Cimd, linked: dict[str, Linked]) -> None:

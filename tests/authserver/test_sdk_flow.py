@@ -13,22 +13,21 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-import anyio
 import pytest
-from mcp.types import CallToolResult
 
 from tests.support.http import parse_bearer_challenge, tool_result
 from tests.support.oauth import (
+    MODES,
     BrowserLikeUser,
     DirectClient,
     EmbeddedServer,
-    HttpLog,
+    Linked,
     MemoryTokenStorage,
     RewriteTokenResponses,
     authorized_client,
     b64url,
+    linked_in_each_era,
     oauth_provider,
     query_of,
     server_errors,
@@ -36,42 +35,17 @@ from tests.support.oauth import (
 
 pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_server_errors")]
 
-MODES = ["legacy", "2026-07-28"]
 PRM_SUFFIX = "/.well-known/oauth-protected-resource/mcp"
-
-
-@dataclass
-class Linked:
-    """What one complete first link of the SDK client left behind."""
-
-    log: HttpLog
-    user: BrowserLikeUser
-    storage: MemoryTokenStorage
-    added: CallToolResult
-    found: CallToolResult
-
-
-def link(server: EmbeddedServer, mode: str) -> Linked:
-    user = BrowserLikeUser(server.issuer, server.account)
-    storage = MemoryTokenStorage()
-
-    async def run() -> Linked:
-        provider = oauth_provider(server.mcp_url, user, storage=storage)
-        async with authorized_client(server.mcp_url, provider, mode=mode) as (client, log):
-            added = await client.call_tool("add_contact", {"name": f"Linked {mode}", "email": "l@example.org"})
-            found = await client.call_tool("search_contacts", {"query": f"linked {mode}"})
-        return Linked(log, user, storage, added, found)
-
-    return anyio.run(run)
 
 
 @pytest.fixture(scope="module")
 def linked(embedded: EmbeddedServer) -> Iterator[dict[str, Linked]]:
     """One first link per era, shared by the tests that each check one rule of it."""
-    results = {mode: link(embedded, mode) for mode in MODES}
-    yield results
-    for result in results.values():
-        result.user.close()
+    with linked_in_each_era(embedded.issuer, embedded.account, embedded.mcp_url, lambda mode: {
+        "added": ("add_contact", {"name": f"Linked {mode}", "email": "l@example.org"}),
+        "found": ("search_contacts", {"query": f"linked {mode}"}),
+    }) as results:
+        yield results
 
 
 @pytest.fixture(params=MODES)
@@ -150,9 +124,9 @@ def test_authorization_response_carries_the_issuer_the_sdk_validates(embedded: E
 def test_tool_calls_run_with_the_issued_token(linked: dict[str, Linked], mode: str) -> None:
     """After linking, the call that was refused with 401 is retried and runs; so does the next one."""
     result = linked[mode]
-    assert result.added.is_error is False
-    assert result.found.is_error is False
-    assert result.found.structured_content["result"] == [result.added.structured_content]
+    assert result.calls["added"].is_error is False
+    assert result.calls["found"].is_error is False
+    assert result.calls["found"].structured_content["result"] == [result.calls["added"].structured_content]
     assert result.storage.tokens is not None and result.storage.tokens.refresh_token
 
 

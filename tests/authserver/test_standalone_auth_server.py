@@ -11,26 +11,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import anyio
 import httpx
 import pytest
-from mcp.types import CallToolResult
 
 from tests.support.idp import free_port
 from tests.support.oauth import (
-    BrowserLikeUser,
+    MODES,
     EmbeddedServer,
-    HttpLog,
-    MemoryTokenStorage,
-    authorized_client,
+    Linked,
     jwt_claims,
-    oauth_provider,
+    linked_in_each_era,
     server_errors,
     start_auth_server,
 )
 from tests.support.serve import CONTACTS_APP, ServeProcess
-
-MODES = ["legacy", "2026-07-28"]
 
 
 @dataclass
@@ -53,34 +47,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     assert server_errors(resource.logs()) == []
 
 
-@dataclass
-class Linked:
-    log: HttpLog
-    user: BrowserLikeUser
-    storage: MemoryTokenStorage
-    added: CallToolResult
-    found: CallToolResult
-
-
 @pytest.fixture(scope="module")
 def linked(deployment: Deployment) -> Iterator[dict[str, Linked]]:
-    def link(mode: str) -> Linked:
-        user = BrowserLikeUser(deployment.auth.issuer, deployment.auth.account)
-        storage = MemoryTokenStorage()
-
-        async def run() -> Linked:
-            provider = oauth_provider(deployment.resource.mcp_url, user, storage=storage)
-            async with authorized_client(deployment.resource.mcp_url, provider, mode=mode) as (client, log):
-                added = await client.call_tool("add_contact", {"name": f"Standalone {mode}"})
-                found = await client.call_tool("search_contacts", {"query": f"standalone {mode}"})
-            return Linked(log, user, storage, added, found)
-
-        return anyio.run(run)
-
-    results = {mode: link(mode) for mode in MODES}
-    yield results
-    for result in results.values():
-        result.user.close()
+    with linked_in_each_era(deployment.auth.issuer, deployment.auth.account, deployment.resource.mcp_url,
+                            lambda mode: {"added": ("add_contact", {"name": f"Standalone {mode}"}),
+                                          "found": ("search_contacts", {"query": f"standalone {mode}"})}) as results:
+        yield results
 
 
 @pytest.fixture(params=MODES)
@@ -117,8 +89,8 @@ def test_sdk_registers_signs_in_and_gets_tokens_at_the_authorization_server(depl
 def test_tool_calls_run_at_the_resource_server(linked: dict[str, Linked], mode: str) -> None:
     """The token from the separate issuer opens the resource server's protected tools."""
     result = linked[mode]
-    assert result.added.is_error is False
-    assert result.found.structured_content["result"] == [result.added.structured_content]
+    assert result.calls["added"].is_error is False
+    assert result.calls["found"].structured_content["result"] == [result.calls["added"].structured_content]
 
 
 def test_token_is_issued_by_the_auth_server_for_the_resource_server(deployment: Deployment,

@@ -19,13 +19,14 @@ import re
 import secrets
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit
 
+import anyio
 import anyio.to_thread
 import httpx
 import httpx2
@@ -484,6 +485,48 @@ async def authorized_client(
                                   transport=transport) as http:
         async with Client(streamable_http_client(mcp_url, http_client=http), mode=mode) as client:
             yield client, log
+
+
+# The official client's two protocol eras: handshake sessions (2025-06-18/11-25) and stateless requests.
+MODES = ("legacy", "2026-07-28")
+Calls = dict[str, tuple[str, dict[str, Any]]]  # label -> (tool, arguments)
+
+
+@dataclass
+class Linked:
+    """What one complete first link of the SDK client left behind, and its tool calls' results by label."""
+
+    log: HttpLog
+    user: BrowserLikeUser
+    storage: MemoryTokenStorage
+    calls: dict[str, Any]
+
+
+@contextmanager
+def linked_in_each_era(issuer: str, account: Account, mcp_url: str, calls: Callable[[str], Calls],
+                       **provider_options: Any) -> Iterator[dict[str, Linked]]:
+    """For each era: a new user links the official SDK client (sign-in, consent, token) and makes
+    ``calls(mode)``; the users' browsers are closed afterwards."""
+
+    def link(mode: str) -> Linked:
+        user = BrowserLikeUser(issuer, account)
+        storage = MemoryTokenStorage()
+
+        async def run() -> Linked:
+            provider = oauth_provider(mcp_url, user, storage=storage, **provider_options)
+            async with authorized_client(mcp_url, provider, mode=mode) as (client, log):
+                results = {label: await client.call_tool(tool, arguments)
+                           for label, (tool, arguments) in calls(mode).items()}
+            return Linked(log, user, storage, results)
+
+        return anyio.run(run)
+
+    results = {mode: link(mode) for mode in MODES}
+    try:
+        yield results
+    finally:
+        for result in results.values():
+            result.user.close()
 
 
 class RewriteTokenResponses(httpx2.AsyncBaseTransport):
