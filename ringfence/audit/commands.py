@@ -40,9 +40,8 @@ def _with_log(data_dir: Path | None, database_url: str | None, action: Callable[
         settings = Settings.load(data_dir=data_dir, database_url=database_url)
         database = Database(settings.resolved_database_url)
         try:
-            sqlite_file = database.url.database if database.url.get_backend_name() == "sqlite" else None
-            if sqlite_file and not Path(sqlite_file).exists():  # connecting would create an empty one
-                raise AuditError(f"there is no database at {sqlite_file} (check --data-dir or --database-url)")
+            if missing := database.missing_sqlite_file():
+                raise AuditError(f"there is no database at {missing} (check --data-dir or --database-url)")
             if not await has_audit_tables(database):
                 raise AuditError("there is no audit log in this database (check --database-url)")
             return await action(AuditLog(database, settings.data_dir))

@@ -113,9 +113,8 @@ def keys_rotate(data_dir: DataDirOption = None, database_url: DatabaseOption = N
 
 async def _audit_rotation(settings: Settings, kid: str) -> None:
     database = Database(settings.resolved_database_url)
-    sqlite_file = database.url.database if database.url.get_backend_name() == "sqlite" else None
-    if sqlite_file and not Path(sqlite_file).exists():  # the servers' log is elsewhere: say so, never guess
-        raise FileNotFoundError(f"no database at {sqlite_file}; pass the servers' --database-url")
+    if missing := database.missing_sqlite_file():  # the servers' log is elsewhere: say so, never guess
+        raise FileNotFoundError(f"no database at {missing}; pass the servers' --database-url")
     try:
         await database.start()
         await AuditLog(database, settings.data_dir).append(EventKind.KEY_ROTATED, principal=OPERATOR,

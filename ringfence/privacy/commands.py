@@ -54,9 +54,8 @@ def _with_database(data_dir: Path | None, database_url: str | None, app: App | N
     async def run() -> T:
         settings = Settings.load(data_dir=data_dir, database_url=database_url)
         database = Database(settings.resolved_database_url)
-        sqlite_file = database.url.database if database.url.get_backend_name() == "sqlite" else None
-        if sqlite_file and not Path(sqlite_file).exists():  # connecting would create an empty one
-            raise ConfigError(f"there is no database at {sqlite_file} (check --data-dir or --database-url)")
+        if missing := database.missing_sqlite_file():
+            raise ConfigError(f"there is no database at {missing} (check --data-dir or --database-url)")
         try:
             await database.start()
             if app is not None:

@@ -32,9 +32,9 @@ def _with_database(data_dir: Path | None, database_url: str | None, action: Call
     async def run() -> T:
         database = Database(Settings.load(data_dir=data_dir, database_url=database_url).resolved_database_url)
         try:
-            sqlite_file = database.url.database if database.url.get_backend_name() == "sqlite" else None
-            if sqlite_file and not create and not Path(sqlite_file).exists():  # connecting would create it
-                raise ConfigError(f"there is no database at {sqlite_file} (check --data-dir or --database-url)")
+            missing = None if create else database.missing_sqlite_file()
+            if missing:
+                raise ConfigError(f"there is no database at {missing} (check --data-dir or --database-url)")
             return await action(database)
         finally:
             await database.close()

@@ -77,6 +77,13 @@ class Database:
         async with self._sessions() as session, session.begin():
             yield session
 
+    def missing_sqlite_file(self) -> str | None:
+        """The SQLite file this database names, if it does not exist yet (connecting would create it
+        empty: a command that reads or records must refuse instead); ``None`` otherwise."""
+        if self.url.get_backend_name() != "sqlite" or not self.url.database:
+            return None
+        return None if Path(self.url.database).exists() else self.url.database
+
     def sqlite_sync_engine(self) -> Engine:
         """A synchronous engine on the same SQLite file, for work done whole in one worker thread.
 
