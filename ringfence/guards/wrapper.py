@@ -3,8 +3,11 @@
 It keeps the function's signature (plus, for destructive tools, the confirmation parameters),
 so the SDK still derives the input schema from it. Steps, in order: scope check (again, so a
 call that reaches the tool any other way is still checked), the user's confirmation of a
-destructive call (guards/confirmation.py), the author's function, the output guards on what it
-returns (guards/output.py), and an error result that never carries internal detail.
+destructive call (guards/confirmation.py, recorded when given), the ``tool.started`` record of a
+write or destructive call, the author's function, the output guards on what it returns
+(guards/output.py), an error result that never carries internal detail, and the ``tool.call``
+record, committed before the result is returned. A call that cannot be recorded is not answered
+as done.
 """
 
 from __future__ import annotations
@@ -91,9 +94,7 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, resource_metadata_url: str
             if events is not None and not await recorded_confirmation(events, spec, principal, check):
                 return not_run()
             if check.refused is not None:
-                return Outcome(check.refused, CONFIRMATION_OUTCOMES[check.status], check)
-        else:
-            check = None
+                return Outcome(check.refused, CONFIRMATION_OUTCOMES[check.status])
         if events is not None and spec.effect != "read" and not await recorded_start(events, spec, principal):
             return not_run()  # fail closed: a change to the user's data is never made without its audit trail
         try:
@@ -101,14 +102,14 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, resource_metadata_url: str
                 result = await fn(*args, **kwargs)
             else:
                 result = await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
-            return Outcome(result, "ok", check)
+            return Outcome(result, "ok")
         except ToolError as exc:  # the author's message is output too: no secret leaves in it
-            return Outcome(guard_result(spec, error_result(str(exc))), "error", check)
+            return Outcome(guard_result(spec, error_result(str(exc))), "error")
         except Exception:
             # The detail goes to the server log only; the caller learns nothing internal.
             logger.exception("tool %s failed", spec.name)
             return Outcome(error_result(f"{spec.name} failed unexpectedly. The server has logged the details."),
-                           "failed", check)
+                           "failed")
 
     @functools.wraps(fn)
     async def guarded(*args: Any, **kwargs: Any) -> Any:
@@ -141,11 +142,10 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, resource_metadata_url: str
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one call came to: the result to answer, its outcome name, and the confirmation verdict."""
+    """What one call came to: the result to answer, its outcome name, and the scope refusal if any."""
 
     result: Any
     name: str  # ok, error, failed, refused, declined, confirmation_required
-    confirmation: Checked | None = None
     refusal: Refusal | None = None  # the scope check's, answered as a tool result
 
 
@@ -206,7 +206,7 @@ async def recorded_start(events: Events, spec: ToolSpec, principal: Principal | 
 
 async def record_call(events: Events, spec: ToolSpec, principal: Principal | None, arguments: dict[str, Any],
                       outcome: Outcome, seconds: float) -> None:
-    """The call's audit records: the confirmation answer (when there was one), then ``tool.call``."""
+    """The call's audit records after it ended: a scope refusal, a prompt-injection flag, then ``tool.call``."""
     label = principal_label(principal)
     client_id = principal.client_id if principal else None
     if outcome.refusal is not None:
