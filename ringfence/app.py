@@ -145,8 +145,7 @@ class App:
     def attach_database(self, database: Database | None) -> None:
         self._database = database
 
-    def mcp_server(self, resource_metadata_url: str, confirm_page_url: str | None = None,
-                   events: Events | None = None) -> MCPServer:
+    def mcp_server(self, confirm_page_url: str | None = None, events: Events | None = None) -> MCPServer:
         """The SDK server with every tool registered behind its guard, metadata derived; every call is
         recorded through ``events`` when given."""
         if not self._tools:
@@ -155,7 +154,7 @@ class App:
         confirmer = Confirmer(ConfirmationStore(lambda: self.database), confirm_page_url)
         for spec in self._tools.values():
             server.add_tool(
-                guard_tool(spec, self.catalog, resource_metadata_url, confirmer, events),
+                guard_tool(spec, self.catalog, confirmer, events),
                 name=spec.name,
                 title=spec.title,
                 description=spec.description,

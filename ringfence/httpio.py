@@ -9,6 +9,9 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ringfence.refusals import PayloadTooLarge, Refusal, http_answer
 
+# Where ops/limits.py leaves the request body it read and bounded, for the route to take (read once).
+BODY_SCOPE_KEY = "ringfence.body"
+
 
 def header(scope: Scope, name: bytes) -> list[bytes]:
     """Every value of one request header (lower-case ``name``)."""
@@ -31,10 +34,13 @@ async def send_refusal(send: Send, refusal: Refusal, resource_metadata_url: str)
     await send_response(send, status, headers, body)
 
 
-async def send_tool_error(send: Send, request_id: Any, message: str) -> None:
+async def send_tool_error(send: Send, request_id: Any, message: str, meta: dict[str, Any] | None = None) -> None:
     """A JSON-RPC ``tools/call`` result with ``isError``: the call was refused, the server is fine."""
     # resultType: required by 2026-07-28 clients, ignored by handshake-era ones.
-    result = {"content": [{"type": "text", "text": message}], "isError": True, "resultType": "complete"}
+    result: dict[str, Any] = {"content": [{"type": "text", "text": message}], "isError": True,
+                              "resultType": "complete"}
+    if meta:
+        result["_meta"] = meta
     await send_json(send, 200, {"jsonrpc": "2.0", "id": request_id, "result": result})
 
 

@@ -1,8 +1,11 @@
-"""The verified caller of a tool. Tool code reads it; it never sees a token."""
+"""The verified caller of a tool, and what the gate authorized it to call. Tool code reads the
+caller; it never sees a token."""
 
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 
@@ -20,7 +23,20 @@ class Principal:
         return required <= self.scopes
 
 
-_current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("ringfence_principal", default=None)
+@dataclass(frozen=True)
+class Authorization:
+    """What the gate decided for one request: who is calling, and the one tool it may call (if any).
+
+    The gate binds it before anything of the MCP SDK or the author runs; the tool wrapper and the
+    confirmation resolver refuse a call that does not carry one for their tool (fail closed).
+    """
+
+    principal: Principal | None
+    tool: str | None = None
+
+
+_NOBODY = Authorization(None)
+_current: contextvars.ContextVar[Authorization] = contextvars.ContextVar("ringfence_authorization", default=_NOBODY)
 
 
 def current_principal() -> Principal:
@@ -29,7 +45,7 @@ def current_principal() -> Principal:
     Raises ``LookupError`` when the call carried no token (only possible in a public tool);
     use :func:`optional_principal` there.
     """
-    principal = _current.get()
+    principal = _current.get().principal
     if principal is None:
         raise LookupError("this call is anonymous: no verified principal")
     return principal
@@ -37,12 +53,20 @@ def current_principal() -> Principal:
 
 def optional_principal() -> Principal | None:
     """The verified caller, or ``None`` for an anonymous call to a public tool."""
+    return _current.get().principal
+
+
+def current_authorization() -> Authorization:
+    """What the gate authorized for the request in progress (nobody, no tool, outside one)."""
     return _current.get()
 
 
-def bind_principal(principal: Principal | None) -> contextvars.Token[Principal | None]:
-    return _current.set(principal)
-
-
-def unbind_principal(token: contextvars.Token[Principal | None]) -> None:
-    _current.reset(token)
+@contextmanager
+def authorized(principal: Principal | None, tool: str | None = None) -> Iterator[Authorization]:
+    """Bind the gate's decision for the code run inside (it follows the request into the SDK's tasks)."""
+    decision = Authorization(principal, tool)
+    token = _current.set(decision)
+    try:
+        yield decision
+    finally:
+        _current.reset(token)

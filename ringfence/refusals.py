@@ -92,6 +92,17 @@ INVALID_REQUEST = -32600
 HEADER_MISMATCH = -32020  # MCP 2026-07-28 Streamable HTTP: Mcp-Name / Mcp-Method disagree with the body
 
 
+class InvalidArguments(Refusal):
+    """A tool's arguments broke its schema or limits: answered as a tool error (the server is fine)."""
+
+    error = "invalid_arguments"
+
+    def __init__(self, description: str, *, field: str, rule: str) -> None:
+        super().__init__(description)
+        self.field = field
+        self.rule = rule
+
+
 class UnknownSession(Refusal):
     """An MCP session that belongs to another principal is answered as if it did not exist."""
 
@@ -149,6 +160,17 @@ def bearer_challenge(refusal: Refusal, resource_metadata_url: str) -> str:
         params.append(("scope", " ".join(refusal.scopes)))
     params.append(("resource_metadata", resource_metadata_url))
     return "Bearer " + ", ".join(f'{name}="{value}"' for name, value in params)
+
+
+def tool_result_challenge(refusal: Refusal, resource_metadata_url: str) -> dict[str, list[str]]:
+    """The Apps SDK form of an auth refusal, for a tool result's ``_meta``: ``mcp/www_authenticate``.
+
+    The challenge always carries ``error`` and ``error_description`` (Apps SDK auth guide): a
+    missing token is named ``invalid_token`` there, since ChatGPT needs an error code to start linking.
+    """
+    if not refusal.error:
+        refusal = InvalidToken(refusal.description, scopes=refusal.scopes)
+    return {"mcp/www_authenticate": [bearer_challenge(refusal, resource_metadata_url)]}
 
 
 def http_answer(refusal: Refusal, resource_metadata_url: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:

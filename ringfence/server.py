@@ -1,19 +1,28 @@
-"""Assembles the HTTP application: the request path of every call, in order, in one place.
+"""Assembles the HTTP application. The request path of every call, in order, in one place:
 
     SecurityHeaders            nosniff, no-referrer, no framing, CSP, no-store, HSTS on every answer (ops/headers.py)
     RequestIdMiddleware        X-Request-ID on every answer and every log line of the request (logs/)
     RequestMetrics             counts and times every request (monitor/metrics.py)
     MetricsEndpoint            /metrics for loopback peers or the metrics token (monitor/scrape.py)
-    HostOriginCheck            421 / 403: DNS-rebinding protection from the public URL
+    HostOriginCheck            421 / 403: DNS-rebinding protection from the public URL, for every route
     Cors                       preflights (204 / 403) and Access-Control-* headers (ops/cors.py)
-    RequestLimits              414 / 431 / 413 / 408: URL, headers, body size and time (ops/limits.py)
+    RequestLimits              414 / 431 / 413 / 408: URL, headers, body size and time; the body is read
+                               here, once (ops/limits.py)
       Starlette router
         /.well-known/oauth-protected-resource[/mcp]   RFC 9728 metadata
         /authorize /token /register ...               embedded authorization server (no --issuer)
-        /mcp  McpGate          400 / 401 / 403 / 413 / 503: credentials, body, per-tool scopes,
-                               then 429: rate limits, then argument screening (a tool error)
-                MCP SDK        streamable HTTP, both protocol eras
-                  guard_tool   per-call checks around the author's function
+        /mcp  McpGate          the one decision point (resource/gate.py): the body parsed once into a
+                               typed call, then authenticate (401), authorize the tool's scopes
+                               (403, or the Apps SDK tool-result form), admit the session (404),
+                               spend the rate-limit budgets (429), screen the arguments (a tool
+                               error); every refusal answered there, before any SDK or author code
+                MCP SDK        the session manager's handler: JSON-RPC over streamable HTTP, both eras;
+                               it gets the canonical JSON of what the gate checked
+                  guard_tool   around the author's function (guards/wrapper.py): the gate's decision
+                               asserted, confirmation, tool.started, the run, output guards, tool.call
+
+Host and Origin are checked once, by HostOriginCheck (the SDK's own check is off); the body is
+read and bounded once, by RequestLimits (the SDK keeps only a backstop far above that bound).
 """
 
 from __future__ import annotations
@@ -73,15 +82,13 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
     confirm_page_url = settings.base_url + "/confirm/" if settings.embedded_auth_server else None
     database = Database(settings.resolved_database_url)
     events, monitoring = observed_events(settings, database, app.tools)
-    mcp_server = app.mcp_server(settings.resource_metadata_url, confirm_page_url, events)
-    sdk_app = mcp_server.streamable_http_app(
+    mcp_server = app.mcp_server(confirm_page_url, events)
+    mcp_server.streamable_http_app(  # builds the session manager; its Starlette wrapper is not used
         streamable_http_path=MCP_PATH,
-        max_request_body_size=settings.max_body_bytes,
-        transport_security=TransportSecuritySettings(
-            enable_dns_rebinding_protection=True,
-            allowed_hosts=sorted(settings.allowed_host_headers()),
-            allowed_origins=sorted(settings.allowed_origin_headers()),
-        ),
+        # A backstop only: RequestLimits bounds the client's body. The gate's canonical JSON of it can
+        # be longer, never five times (1e15 is written 1000000000000000.0).
+        max_request_body_size=5 * settings.max_body_bytes,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
     http_client = httpx.AsyncClient(timeout=settings.http_timeout_seconds, follow_redirects=False)
     routes: list[Route] = []
@@ -97,8 +104,10 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
     else:
         verifier = build_verifier(settings, http_client)
     screen = ArgumentScreen(app.tools)
-    gate = McpGate(sdk_app, settings=settings, verifier=verifier, tools=app.tools, catalog=app.catalog,
-                   screen=screen, limiter=limiter, rate_limits=app.rate_limits, events=events)
+    gate = McpGate(mcp_server.session_manager.handle_request, verifier=verifier, tools=app.tools,
+                   catalog=app.catalog, screen=screen, limiter=limiter, rate_limits=app.rate_limits,
+                   resource_metadata_url=settings.resource_metadata_url, refusal_style=settings.refusal_style,
+                   max_token_bytes=settings.max_token_bytes, events=events)
     metadata = metadata_endpoint(resource_metadata(settings, app.catalog, app.title))
 
     @asynccontextmanager

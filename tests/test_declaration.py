@@ -117,4 +117,4 @@ def test_app_refuses_two_tools_with_the_same_name() -> None:
 def test_app_without_tools_cannot_be_served() -> None:
     """An app with nothing to call is a mistake, not a server."""
     with pytest.raises(DeclarationError, match="declares no tools"):
-        App("empty").mcp_server("http://127.0.0.1:8000/.well-known/oauth-protected-resource/mcp")
+        App("empty").mcp_server()

@@ -37,7 +37,7 @@ from sqlalchemy import BigInteger, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ringfence.declaration import ToolSpec
-from ringfence.principal import Principal
+from ringfence.principal import Principal, current_authorization
 from ringfence.store.database import Database, InternalModel
 
 logger = logging.getLogger("ringfence.confirmation")
@@ -46,6 +46,11 @@ CONFIRM_SECONDS = 300
 CONFIRMATION_PARAMETER = "confirmation"
 ELICITED_PARAMETER = "ringfence_consent"
 _NOT_ASKED = "ringfence:not-asked"  # what the resolver returns when it does not elicit
+_PREVIEW_FAILED = "ringfence:preview-failed"  # what it returns when the author's preview raised
+
+
+class PreviewFailed(RuntimeError):
+    """The author's ``preview=`` raised while asking the user (logged where it happened)."""
 
 
 class PendingConfirmation(InternalModel):
@@ -136,6 +141,8 @@ def elicitation_answer(value: object) -> bool | None:
     if isinstance(value, AcceptedElicitation):
         if value.data == _NOT_ASKED:
             return None
+        if value.data == _PREVIEW_FAILED:
+            raise PreviewFailed("the preview could not be made")
         return isinstance(value.data, Confirm) and value.data.confirm
     return False if value is not None else None
 
@@ -152,7 +159,9 @@ def confirmation_parameters(spec: ToolSpec, preview: Callable[[dict[str, Any]], 
     """The parameters a destructive tool gets besides its own: the widget's handle, and the elicitation.
 
     The elicitation resolver asks only when the client declared form elicitation and no handle
-    was sent; otherwise it answers "not asked" and the call falls back to the other two ways.
+    was sent; otherwise it answers "not asked" and the call falls back to the other two ways. The
+    SDK runs it before the tool wrapper, so it runs the author's preview only for a call the gate
+    authorized for this tool, and contains a preview that raises (the wrapper answers and records it).
     """
     own = list(resolved_signature(spec.fn).parameters.values())
 
@@ -160,8 +169,15 @@ def confirmation_parameters(spec: ToolSpec, preview: Callable[[dict[str, Any]], 
         capabilities = ctx.client_capabilities
         if arguments.get(CONFIRMATION_PARAMETER) or capabilities is None or capabilities.elicitation is None:
             return _NOT_ASKED
+        if current_authorization().tool != spec.name:
+            return _NOT_ASKED  # not authorized: nothing of the author's runs; the wrapper refuses the call
         arguments.pop(CONFIRMATION_PARAMETER, None)
-        return Elicit(f"Confirm: {await preview(arguments)}", Confirm)
+        try:
+            sentence = await preview(arguments)
+        except Exception:
+            logger.exception("the preview of a call to %s failed", spec.name)
+            return _PREVIEW_FAILED
+        return Elicit(f"Confirm: {sentence}", Confirm)
 
     handle = inspect.Parameter(CONFIRMATION_PARAMETER, inspect.Parameter.KEYWORD_ONLY, default=None,
                                annotation=Annotated[str | None, Field(

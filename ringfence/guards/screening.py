@@ -1,9 +1,13 @@
 """Argument screening: validation at the HTTP layer, where the raw JSON arguments still exist.
 
-The gate screens each ``tools/call`` before the SDK parses it: normalized arguments replace the
-originals in the body the SDK sees, and a refusal is answered by the gate as a tool error
-(a JSON-RPC result with ``isError``), so the SDK never parses the arguments and the tool never runs.
+The gate screens each ``tools/call`` of a declared tool before the SDK parses it: the normalized
+arguments are what the SDK gets, and a refusal is answered by the gate as a tool error (a JSON-RPC
+result with ``isError``), so the SDK never parses the arguments and the tool never runs.
 Arguments that look like a prompt injection are logged and counted, not refused.
+
+The SDK validates the arguments it gets once more against the tool's pydantic model (it cannot be
+told not to). Both validators come from the same signature; tests/guards/test_validator_agreement.py
+shows that whatever this screen lets through, the SDK accepts unchanged.
 """
 
 from __future__ import annotations
@@ -35,10 +39,11 @@ class ArgumentScreen:
                 self.validators[tool.name] = ArgumentValidator(tool.input_schema, spec.limits)
 
     def screen(self, tool: str, arguments: Any) -> Screened:
-        """The normalized arguments, or the refusal; a tool this app does not declare is not screened."""
+        """The normalized arguments, or the refusal (also when the tool has no validator: fail closed)."""
         validator = self.validators.get(tool)
         if validator is None:
-            return Screened(None, None)
+            logger.error("no argument validator for tool %s; its call was refused", tool)
+            return Screened(None, InputRefused("arguments", "could not be checked"))
         try:
             normalized = validator.check(arguments)
         except InputRefused as refusal:

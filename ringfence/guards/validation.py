@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError, best_match
 
 # Zero-width and joiner characters, bidirectional overrides and isolates, word joiners, the BOM,
@@ -25,6 +25,12 @@ HIDDEN_CHARACTERS = re.compile(
     "[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\U000e0000-\U000e007f"
     "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
 )
+
+
+# JSON Schema counts 1.0 as an integer; the tool's pydantic model would turn it into 1, or refuse
+# a large one. An integer parameter takes JSON integers only, so both validators agree.
+_StrictIntegers = validators.extend(Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)))
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,11 @@ class ArgumentValidator:
 
     def __init__(self, input_schema: Mapping[str, Any], limits: Limits) -> None:
         self.limits = limits
-        self._schema = Draft202012Validator(strict_schema(input_schema), format_checker=FormatChecker())
+        self._schema = _StrictIntegers(strict_schema(input_schema), format_checker=FormatChecker())
+        # The MCP SDK reads a string given to a parameter that is not plain text (``str | list[str]``,
+        # ``str | None``) as JSON when it parses to an array, object or null: a value this screen never saw.
+        properties = input_schema.get("properties", {})
+        self._json_read = frozenset(name for name, schema in properties.items() if schema.get("type") != "string")
 
     def check(self, arguments: object) -> dict[str, Any]:
         """The normalized arguments, or :class:`InputRefused`."""
@@ -83,6 +93,9 @@ class ArgumentValidator:
         error = best_match(self._schema.iter_errors(normalized))
         if error is not None:
             raise InputRefused(_field(error), _rule(error))
+        for name in self._json_read.intersection(normalized):
+            if _sdk_would_unpack(normalized[name]):
+                raise InputRefused(name, "holds JSON text; send the value itself, not a string of it")
         return normalized
 
     def _normalize(self, value: Any, path: str, depth: int) -> Any:
@@ -114,6 +127,16 @@ class ArgumentValidator:
             return unicodedata.normalize("NFC", value)
         except UnicodeError:
             raise InputRefused(path, "is not valid Unicode text") from None
+
+
+def _sdk_would_unpack(value: Any) -> bool:
+    """Whether ``value`` is a string the SDK's pre-parse replaces: JSON text of an array, object or null."""
+    if not isinstance(value, str) or value.lstrip()[:1] not in ("[", "{", "n"):
+        return False
+    try:
+        return isinstance(json.loads(value), list | dict | None)
+    except (ValueError, RecursionError):
+        return False
 
 
 def _field(error: ValidationError) -> str:

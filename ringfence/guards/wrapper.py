@@ -1,13 +1,17 @@
-"""The wrapper around each declared tool: the per-call checks that run inside the MCP SDK.
+"""The wrapper around each declared tool: what must run around the author's function, inside the SDK.
 
-It keeps the function's signature (plus, for destructive tools, the confirmation parameters),
-so the SDK still derives the input schema from it. Steps, in order: scope check (again, so a
-call that reaches the tool any other way is still checked), the user's confirmation of a
-destructive call (guards/confirmation.py, recorded when given), the ``tool.started`` record of a
-write or destructive call, the author's function, the output guards on what it returns
-(guards/output.py), an error result that never carries internal detail, and the ``tool.call``
-record, committed before the result is returned. A call that cannot be recorded is not answered
-as done.
+The gate (resource/gate.py) has already decided the call (identity, scopes, budget, arguments);
+the wrapper keeps only what wraps the run, in order:
+
+1. a fail-closed assertion that the gate authorized this call for this tool and this principal
+   (a call that reached the tool any other way is refused and recorded);
+2. the user's confirmation of a destructive call (guards/confirmation.py, recorded when given);
+3. the ``tool.started`` record of a write or destructive call, committed before it runs;
+4. the author's function, then the output guards on what it returns (guards/output.py);
+5. the ``tool.call`` record, committed before the result is returned.
+
+Author code that fails at any step (the tool, its ``preview=``) is answered as a tool error without
+internal detail, and recorded. A call that cannot be recorded is not answered as done.
 """
 
 from __future__ import annotations
@@ -37,8 +41,8 @@ from ringfence.guards.confirmation import (
 from ringfence.guards.output import META_INJECTION, guard_result, with_output_guards
 from ringfence.monitor.tracing import tool_call_span
 from ringfence.policy import ScopeCatalog, authorize
-from ringfence.principal import Principal, optional_principal
-from ringfence.refusals import InvalidToken, MissingToken, Refusal, bearer_challenge
+from ringfence.principal import Principal, current_authorization
+from ringfence.refusals import Refusal
 
 logger = logging.getLogger("ringfence.tools")
 
@@ -57,19 +61,18 @@ def error_result(message: str, meta: dict[str, Any] | None = None) -> CallToolRe
     return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True, _meta=meta)
 
 
-def refusal_result(refusal: Refusal, resource_metadata_url: str) -> CallToolResult:
-    """The Apps SDK form of an auth refusal: ``isError`` plus ``_meta["mcp/www_authenticate"]``.
+def gate_authorized(spec: ToolSpec, catalog: ScopeCatalog) -> Principal | None:
+    """The principal the gate authorized for this tool; :class:`Refusal` when the call did not pass the
+    gate for it. A fail-closed assertion: the gate refuses such calls before the SDK sees them."""
+    decision = current_authorization()
+    if decision.tool != spec.name:
+        raise Refusal(f"{spec.name} was not run: the call was not authorized.")
+    authorize(spec, decision.principal, catalog)
+    return decision.principal
 
-    The challenge always carries ``error`` and ``error_description`` (Apps SDK auth guide).
-    """
-    if not refusal.error:  # a missing token: ChatGPT needs an error code to start linking
-        refusal = InvalidToken(refusal.description, scopes=refusal.scopes)
-    challenge = bearer_challenge(refusal, resource_metadata_url)
-    return error_result(refusal.description, {"mcp/www_authenticate": [challenge]})
 
-
-def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, resource_metadata_url: str,
-               confirmer: Confirmer, events: Events | None = None) -> Callable[..., Any]:
+def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, confirmer: Confirmer | None,
+               events: Events | None = None) -> Callable[..., Any]:
     """Wrap ``spec.fn`` so that every call passes ringfence's checks before and after it runs.
 
     With ``events``, every call is recorded (``tool.call``: outcome, latency, an argument summary
@@ -84,40 +87,45 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, resource_metadata_url: str
                        UNRECORDED)
 
     async def checked_call(principal: Principal | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Outcome:
-        try:
-            authorize(spec, principal, catalog)
-        except Refusal as refusal:
-            return Outcome(refusal_result(refusal, resource_metadata_url), "refused", refusal=refusal)
         if confirmed:
+            assert confirmer is not None
             handle, elicited = kwargs.pop(CONFIRMATION_PARAMETER, None), kwargs.pop(ELICITED_PARAMETER, None)
-            check = await confirmer.check(spec, kwargs, handle, elicited, principal)
+            check = await confirmer.check(spec, kwargs, handle, elicited, principal)  # runs the author's preview
             if events is not None and not await recorded_confirmation(events, spec, principal, check):
                 return not_run()
             if check.refused is not None:
                 return Outcome(check.refused, CONFIRMATION_OUTCOMES[check.status])
         if events is not None and spec.effect != "read" and not await recorded_start(events, spec, principal):
             return not_run()  # fail closed: a change to the user's data is never made without its audit trail
+        if is_async:
+            result = await fn(*args, **kwargs)
+        else:
+            result = await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+        return Outcome(result, "ok")
+
+    async def contained_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Principal | None, Outcome]:
+        """The call's outcome, whatever the author's code does; never an exception."""
         try:
-            if is_async:
-                result = await fn(*args, **kwargs)
-            else:
-                result = await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
-            return Outcome(result, "ok")
+            principal = gate_authorized(spec, catalog)
+        except Refusal as refusal:
+            logger.error("a call to %s reached the tool without the gate's authorization; refused", spec.name)
+            return current_authorization().principal, Outcome(error_result(refusal.description), "refused")
+        try:
+            return principal, await checked_call(principal, args, kwargs)
         except ToolError as exc:  # the author's message is output too: no secret leaves in it
-            return Outcome(guard_result(spec, error_result(str(exc))), "error")
+            return principal, Outcome(guard_result(spec, error_result(str(exc))), "error")
         except Exception:
             # The detail goes to the server log only; the caller learns nothing internal.
             logger.exception("tool %s failed", spec.name)
-            return Outcome(error_result(f"{spec.name} failed unexpectedly. The server has logged the details."),
-                           "failed")
+            return principal, Outcome(
+                error_result(f"{spec.name} failed unexpectedly. The server has logged the details."), "failed")
 
     @functools.wraps(fn)
     async def guarded(*args: Any, **kwargs: Any) -> Any:
-        principal = optional_principal()
         started = time.perf_counter()
         arguments = {k: v for k, v in kwargs.items() if k not in (CONFIRMATION_PARAMETER, ELICITED_PARAMETER)}
         with tool_call_span(spec.name, spec.effect) as span:  # OpenTelemetry; a no-op unless configured
-            outcome = await checked_call(principal, args, kwargs)
+            principal, outcome = await contained_call(args, kwargs)
             span.outcome(outcome.name)
         if events is None or outcome.name == UNRECORDED:
             return outcome.result
@@ -129,6 +137,7 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, resource_metadata_url: str
         return outcome.result
 
     if confirmed:  # the SDK derives the schema from this signature: the tool's own, plus the handle
+        assert confirmer is not None
         extra = confirmation_parameters(spec, lambda arguments: confirmer.preview(spec, arguments))
         signature = resolved_signature(spec.fn)
         signature = signature.replace(parameters=[*signature.parameters.values(), *extra])
@@ -142,11 +151,10 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, resource_metadata_url: str
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one call came to: the result to answer, its outcome name, and the scope refusal if any."""
+    """What one call came to: the result to answer, and its outcome name."""
 
     result: Any
     name: str  # ok, error, failed, refused, declined, confirmation_required
-    refusal: Refusal | None = None  # the scope check's, answered as a tool result
 
 
 def unrecorded_result(spec: ToolSpec, outcome: Outcome) -> Any:
@@ -206,14 +214,9 @@ async def recorded_start(events: Events, spec: ToolSpec, principal: Principal | 
 
 async def record_call(events: Events, spec: ToolSpec, principal: Principal | None, arguments: dict[str, Any],
                       outcome: Outcome, seconds: float) -> None:
-    """The call's audit records after it ended: a scope refusal, a prompt-injection flag, then ``tool.call``."""
+    """The call's audit records after it ended: a prompt-injection flag, then ``tool.call``."""
     label = principal_label(principal)
     client_id = principal.client_id if principal else None
-    if outcome.refusal is not None:
-        await events.refused(outcome.refusal, principal, tool=spec.name, address=None, required=spec.scopes)
-        if isinstance(outcome.refusal, MissingToken):  # the first step of linking: observed, not written
-            events.notify(SecurityEvent(EventKind.TOOL_CALL, outcome.name, tool=spec.name))
-            return
     result = outcome.result
     meta = getattr(result, "meta", None) or {}
     if META_INJECTION in meta:

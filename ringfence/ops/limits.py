@@ -1,7 +1,8 @@
 """Bounded requests on every route: URL (414), headers (431), body size (413) and body time (408).
 
 The body is read here, once, within ``body_timeout_seconds`` and the route's size limit, then
-replayed to the route: a slow or endless upload ties up nothing past the bound, and every form,
+replayed to the route and left in the scope under ``BODY_SCOPE_KEY`` for the MCP gate: a slow or
+endless upload ties up nothing past the bound, and every form,
 registration and MCP message is covered by the same check. Heads that never finish are cut off
 earlier, by the HTTP protocol (ops/protocol.py).
 """
@@ -12,7 +13,7 @@ import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ringfence.config import MAX_FORM_BYTES, MCP_PATH, Settings
-from ringfence.httpio import header, read_body, replay, send_response
+from ringfence.httpio import BODY_SCOPE_KEY, header, read_body, replay, send_response
 from ringfence.refusals import HeadersTooLarge, PayloadTooLarge, Refusal, RequestTimeout, UriTooLong, http_answer
 
 MAX_HEADER_COUNT = 100
@@ -40,6 +41,7 @@ class RequestLimits:
             # The rest of the body is not read: close the connection rather than drain it.
             await send_response(send, status, [*headers, (b"connection", b"close")], answer)
             return
+        scope[BODY_SCOPE_KEY] = body
         await self.app(scope, replay(body, receive), send)
 
     def check_head(self, scope: Scope) -> None:

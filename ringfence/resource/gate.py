@@ -1,49 +1,64 @@
-"""The MCP endpoint's gate: who is calling, and may they call this tool? Decided before the SDK runs.
+"""The MCP endpoint's one decision point: every request to ``/mcp`` is decided here, before the MCP
+SDK or any code of the author's (a tool, a preview, a confirmation resolver) runs.
 
-Order, for every request to ``/mcp``:
-1. bearer credentials taken only from the ``Authorization`` header (RFC 6750 §2.1), size-capped;
-2. the body read (size-capped) and the JSON-RPC method and tool name found, from ``Mcp-Name`` on
-   2026-era requests (cross-checked against the body) and from the body otherwise;
-3. the token verified on every request, even for public methods (MCP: authorization on every request);
-4. for ``tools/call`` of a protected tool, the scope check of :func:`ringfence.policy.authorize`,
-   answered as HTTP 401/403 or, for clients that take it there, left to the tool wrapper, which
-   returns the same refusal as a tool result carrying ``_meta["mcp/www_authenticate"]``.
+The body, read and size-capped once by ops/limits.py, is parsed once into a typed :class:`McpCall`.
+Then, in this order, each step returns or raises a typed refusal (:mod:`ringfence.refusals`):
+
+1. ``authenticate``   the bearer token, from the ``Authorization`` header only (RFC 6750 §2.1),
+                      verified on every request, public methods too (MCP: authorization on every request);
+2. ``authorize``      ``tools/call`` of a protected tool: the principal holds every scope it declares;
+3. ``admit_session``  the MCP session belongs to this principal (an anonymous one may be claimed once);
+4. ``spend_budget``   ``tools/call``: the rate-limit budgets (per principal, client, address and tool);
+5. ``screen``         ``tools/call`` of a declared tool: its arguments, strictly validated and normalized.
+
+:meth:`McpGate.refuse` answers every refusal, in the form the client takes: HTTP 401/403 with
+``WWW-Authenticate`` (MCP authorization), or, for ChatGPT's calls and ``--refusal-style tool-result``,
+a tool result carrying ``_meta["mcp/www_authenticate"]`` (Apps SDK); invalid arguments as a tool
+error. A call that passes goes to the SDK as the canonical JSON of exactly what was checked, with
+the decision bound (:func:`ringfence.principal.authorized`) for the tool wrapper, which refuses any
+call that does not carry one for its tool.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ringfence.audit.records import EventKind
-from ringfence.config import RefusalStyle, Settings
+from ringfence.config import RefusalStyle
 from ringfence.declaration import ToolSpec
 from ringfence.events import Events, SecurityEvent, principal_label
-from ringfence.guards.screening import ArgumentScreen, Screened
-from ringfence.httpio import header, read_body, replay, send_refusal, send_tool_error
+from ringfence.guards.screening import ArgumentScreen
+from ringfence.httpio import BODY_SCOPE_KEY, header, replay, send_refusal, send_tool_error
 from ringfence.logs.context import bind_host_identifiers
 from ringfence.ops.ratelimit import RateLimiter
 from ringfence.ops.ratelimit_keys import RateLimits, keys_for
 from ringfence.policy import ScopeCatalog, authorize
-from ringfence.principal import Principal, bind_principal, unbind_principal
+from ringfence.principal import Principal, authorized
 from ringfence.refusals import (
     HEADER_MISMATCH,
     INVALID_REQUEST,
     PARSE_ERROR,
+    InsufficientScope,
+    InvalidArguments,
     InvalidAuthorizationRequest,
     InvalidToken,
     JsonRpcRefusal,
+    MissingToken,
     RateLimited,
     Refusal,
     UnknownSession,
+    tool_result_challenge,
 )
-from ringfence.resource.sessions import SessionOwners, owner_of
+from ringfence.resource.sessions import Owner, SessionOwners, owner_of
 from ringfence.resource.tokens import TokenVerifier
 
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
@@ -52,16 +67,27 @@ _BEARER = re.compile(rb"^[Bb][Ee][Aa][Rr][Ee][Rr] +(.*)$")
 # RFC 6750 §2.2/§2.3 names; tokens there are refused, never read.
 _TOKEN_PARAMETERS = frozenset({"access_token"})
 _FALLBACK_STYLE_META_PREFIX = "openai/"
+UNKNOWN_TOOL_BUDGET = "(unknown)"  # calls to tools the app does not declare spend from one shared budget
+
+Era = Literal["handshake", "modern"]  # 2025-11-25 and earlier (initialize, sessions), or 2026-07-28 on
 
 
 @dataclass(frozen=True)
 class McpCall:
-    """What the gate needs to know about one JSON-RPC message."""
+    """One request to ``/mcp``, parsed once: everything the steps decide on."""
 
-    method: str | None
-    tool: str | None
+    era: Era
+    method: str | None  # None for GET (the SSE stream), DELETE, and JSON-RPC responses
+    tool: str | None  # tools/call: the tool's name
+    arguments: Any  # tools/call: the arguments as sent
     meta: Mapping[str, Any]
-    message: dict[str, Any] | None = None
+    session_id: str | None
+    address: str | None
+    message: dict[str, Any] | None = None  # the JSON-RPC message of a POST
+
+    @property
+    def request_id(self) -> Any:
+        return self.message.get("id") if self.message else None
 
 
 def bearer_token(scope: Scope, max_bytes: int) -> str | None:
@@ -86,17 +112,41 @@ def bearer_token(scope: Scope, max_bytes: int) -> str | None:
     return raw.decode("ascii")
 
 
-def parse_call(body: bytes, scope: Scope) -> McpCall:
-    """Find the JSON-RPC method and tool name; refuse bodies the SDK could be confused by."""
+def parse_call(scope: Scope) -> McpCall:
+    """The request as one typed call; a body the SDK could be confused by is refused."""
+    versions = header(scope, b"mcp-protocol-version")
+    era: Era = "modern" if versions and versions[0].decode("latin-1") not in HANDSHAKE_PROTOCOL_VERSIONS \
+        else "handshake"  # the SDK routes by the same rule
+    sessions = header(scope, b"mcp-session-id")
+    client = scope.get("client")
+    session_id, address = sessions[0].decode("latin-1") if sessions else None, client[0] if client else None
+    if scope["method"] != "POST":
+        return McpCall(era, None, None, None, {}, session_id, address)
+    message = parse_message(scope.get(BODY_SCOPE_KEY, b""))
+    method, params = message.get("method"), message.get("params") or {}
+    tool = arguments = None
+    if method == "tools/call":
+        tool, arguments = params.get("name"), params.get("arguments")
+        if not isinstance(tool, str):
+            raise JsonRpcRefusal("tools/call needs a tool name.", code=INVALID_REQUEST)
+        if "id" not in message or message["id"] is None:
+            raise JsonRpcRefusal("tools/call is a request: it needs an id.", code=INVALID_REQUEST)
+    _check_routing_headers(scope, method, tool)
+    meta = params.get("_meta")
+    return McpCall(era, method, tool, arguments, meta if isinstance(meta, dict) else {}, session_id, address,
+                   message)
+
+
+def parse_message(body: bytes) -> dict[str, Any]:
+    """One JSON-RPC message; batches, non-JSON and numbers JSON cannot hold are refused."""
     try:
-        message = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        message = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise JsonRpcRefusal("The request body is not valid JSON.", code=PARSE_ERROR) from None
     if not isinstance(message, dict):
         # JSON-RPC batches were removed from MCP in 2025-06-18.
         raise JsonRpcRefusal("Send one JSON-RPC message per request.", code=INVALID_REQUEST)
-    method = message.get("method")
-    params = message.get("params")
+    method, params = message.get("method"), message.get("params")
     if method is not None and not isinstance(method, str):
         raise JsonRpcRefusal("The JSON-RPC method must be a string.", code=INVALID_REQUEST)
     if method is None and "result" not in message and "error" not in message:
@@ -104,15 +154,28 @@ def parse_call(body: bytes, scope: Scope) -> McpCall:
         raise JsonRpcRefusal("The message is neither a JSON-RPC request nor a response.", code=INVALID_REQUEST)
     if params is not None and not isinstance(params, dict):
         raise JsonRpcRefusal("The JSON-RPC params must be an object.", code=INVALID_REQUEST)
-    params = params or {}
-    tool = None
-    if method == "tools/call":
-        tool = params.get("name")
-        if not isinstance(tool, str):
-            raise JsonRpcRefusal("tools/call needs a tool name.", code=INVALID_REQUEST)
-    _check_routing_headers(scope, method, tool)
-    meta = params.get("_meta")
-    return McpCall(method=method, tool=tool, meta=meta if isinstance(meta, dict) else {}, message=message)
+    return message
+
+
+def _refuse_constant(name: str) -> Any:
+    # RFC 8259 §6: NaN and Infinity are not JSON numbers; parsers disagree about them.
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: no float holds it, and re-serialized it would read "Infinity"
+        raise ValueError("number out of range")
+    return value
+
+
+def canonical_body(message: dict[str, Any]) -> bytes:
+    """The message as the SDK gets it: re-serialized from what was checked, so no parser can read the
+    client's bytes differently (duplicate keys, odd escapes). A lone surrogate is not text (RFC 8259 §8.2)."""
+    try:
+        return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:
+        raise JsonRpcRefusal("The request body holds text that is not valid Unicode.", code=PARSE_ERROR) from None
 
 
 def _check_routing_headers(scope: Scope, method: str | None, tool: str | None) -> None:
@@ -138,138 +201,74 @@ def refuses_over_http(style: RefusalStyle, call: McpCall) -> bool:
 
 
 class McpGate:
-    """Pure ASGI: authenticates and authorizes each request, then hands it to the MCP SDK."""
+    """Pure ASGI in front of the MCP SDK's request handler: decides each request, then hands it on."""
 
     def __init__(
         self,
-        app: ASGIApp,
+        sdk: ASGIApp,
         *,
-        settings: Settings,
         verifier: TokenVerifier,
         tools: Mapping[str, ToolSpec],
         catalog: ScopeCatalog,
         screen: ArgumentScreen,
         limiter: RateLimiter,
         rate_limits: RateLimits,
+        resource_metadata_url: str,
+        refusal_style: RefusalStyle = "auto",
+        max_token_bytes: int = 8192,
         events: Events | None = None,
     ) -> None:
-        self.app = app
-        self.settings = settings
+        self.sdk = sdk
         self.verifier = verifier
         self.tools = tools
         self.catalog = catalog
-        self.screen = screen
+        self.screen_arguments = screen
         self.limiter = limiter
         self.rate_limits = rate_limits
+        self.resource_metadata_url = resource_metadata_url
+        self.refusal_style = refusal_style
+        self.max_token_bytes = max_token_bytes
         self.events = events
         self.sessions = SessionOwners()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            await self.sdk(scope, receive, send)
             return
-        principal: Principal | None = None
         call: McpCall | None = None
+        principal: Principal | None = None
         try:
-            token = bearer_token(scope, self.settings.max_token_bytes)
-            if scope["method"] == "POST":
-                body = await read_body(scope, receive, self.settings.max_body_bytes)
-                call = parse_call(body, scope)
-                bind_host_identifiers(call.meta)  # later log lines carry keyed hashes, never the values
-            else:
-                call = McpCall(method=None, tool=None, meta={})
-            tool = self.tools.get(call.tool) if call.tool else None
-            principal = await self._authenticate(token, tool)
-            if tool is not None and refuses_over_http(self.settings.refusal_style, call):
-                authorize(tool, principal, self.catalog)
-            if call.tool is not None:  # unknown tools spend too, from one shared "(unknown)" budget
-                await self._spend_budget(tool.name if tool else "(unknown)", principal, scope)
-            owner = owner_of(principal)
-            session_ids = header(scope, b"mcp-session-id")
-            if session_ids and not self.sessions.admit(session_ids[0].decode("latin-1"), owner):
-                raise UnknownSession("Session not found.")
+            call = parse_call(scope)
+            token = bearer_token(scope, self.max_token_bytes)
+            bind_host_identifiers(call.meta)  # later log lines carry keyed hashes, never the values
+            principal = await self.authenticate(call, token)
+            tool = self.tools.get(call.tool) if call.tool is not None else None
+            if tool is not None:
+                self.authorize(tool, principal)
+            self.admit_session(call, principal)
+            if call.tool is not None:
+                await self.spend_budget(call, tool, principal)
+            message = await self.screen(call, tool, principal) if tool is not None else call.message
+            body = canonical_body(message) if message is not None else b""
         except Refusal as refusal:
-            if self.events is not None:
-                client = scope.get("client")
-                declared = call.tool if call is not None and call.tool in self.tools else None
-                await self.events.refused(refusal, principal, tool=declared, address=client[0] if client else None,
-                                          required=self.tools[declared].scopes if declared else ())
-            await send_refusal(send, refusal, self.settings.resource_metadata_url)
+            await self.refuse(call, principal, refusal, send)
             return
-        if not session_ids:
-            send = self._recording_new_session(send, owner)
-        if call.message is not None:
-            body, screened = self._screened(call, body)
-            if self.events is not None and call.tool in self.tools:
-                await self._record_screening(call.tool, principal, screened)
-            if screened.refusal is not None:
-                await send_tool_error(send, call.message.get("id"), str(screened.refusal))
-                return
-            receive = replay(body, receive)
-        binding = bind_principal(principal)
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            unbind_principal(binding)
+        if call.session_id is None:
+            send = self._recording_new_session(send, owner_of(principal))
+        with authorized(principal, tool.name if tool is not None else None):
+            await self.sdk(scope, replay(body, receive), send)
 
-    def _screened(self, call: McpCall, body: bytes) -> tuple[bytes, Screened]:
-        """The body with the tool's arguments normalized, and what screening found."""
-        if call.tool is None or call.message is None:
-            return body, Screened(None, None)
-        params = call.message["params"]
-        screened = self.screen.screen(call.tool, params.get("arguments"))
-        if screened.arguments is None or screened.arguments == params.get("arguments"):
-            return body, screened
-        message = {**call.message, "params": {**params, "arguments": screened.arguments}}
-        return json.dumps(message, ensure_ascii=False).encode(), screened
+    # -- the steps, in order ---------------------------------------------------------------------
 
-    async def _record_screening(self, tool: str, principal: Principal | None, screened: Screened) -> None:
-        """A refused call is a ``tool.call`` that never ran; injection-like arguments are flagged."""
-        assert self.events is not None
-        label, client_id = principal_label(principal), principal.client_id if principal else None
-        if screened.injection is not None:
-            await self.events.record_quietly(SecurityEvent(
-                EventKind.INJECTION_FLAGGED, "flagged", principal=label, tool=tool, client_id=client_id,
-                details={"where": "arguments", **screened.injection}))
-        if screened.refusal is not None:
-            await self.events.record_quietly(SecurityEvent(
-                EventKind.TOOL_CALL, "invalid", principal=label, tool=tool, client_id=client_id,
-                details={"field": screened.refusal.field, "rule": screened.refusal.rule}))
-
-    def _recording_new_session(self, send: Send, owner: object) -> Send:
-        """Wrap ``send`` to bind the session id the SDK assigns to this request's principal."""
-
-        async def recording(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                for name, value in message.get("headers", ()):
-                    if name.lower() == b"mcp-session-id":
-                        self.sessions.created(value.decode("latin-1"), owner)  # type: ignore[arg-type]
-            await send(message)
-
-        return recording
-
-    async def _spend_budget(self, tool: str, principal: Principal | None, scope: Scope) -> None:
-        """MCP tools: servers MUST rate-limit tool invocations (per principal, client, address, tool)."""
-        client = scope.get("client")
-        keys = keys_for(
-            f"{principal.issuer}|{principal.subject}" if principal else None,
-            principal.client_id if principal else None,
-            client[0] if client else None,
-            tool,
-            self.rate_limits,
-        )
-        decision = await self.limiter.hit_all(keys)  # RateLimitUnavailable (503) when it cannot answer
-        if not decision.allowed:
-            raise RateLimited(f"Too many calls to {tool}; try again later.",
-                              retry_after=decision.retry_after_header)
-
-    async def _authenticate(self, token: str | None, tool: ToolSpec | None) -> Principal | None:
+    async def authenticate(self, call: McpCall, token: str | None) -> Principal | None:
+        """The verified caller, or ``None`` when no token was sent; a bad token is refused (401)."""
         if token is None:
             return None
         try:
             verified = await self.verifier.verify(token)
         except InvalidToken as refusal:
             # MCP authorization: a 401 SHOULD name the scopes the operation needs.
+            tool = self.tools.get(call.tool) if call.tool is not None else None
             raise InvalidToken(refusal.description, scopes=tool.scopes if tool else ()) from None
         return Principal(
             subject=verified.subject,
@@ -279,3 +278,81 @@ class McpGate:
             expires_at=verified.expires_at,
         )
 
+    def authorize(self, tool: ToolSpec, principal: Principal | None) -> None:
+        """Every scope the tool declares, or 401 (no token) / 403 ``insufficient_scope`` (MCP step-up)."""
+        authorize(tool, principal, self.catalog)
+
+    def admit_session(self, call: McpCall, principal: Principal | None) -> None:
+        """MCP security best practices: a session is never handed from one principal to another."""
+        if call.session_id is not None and not self.sessions.admit(call.session_id, owner_of(principal)):
+            raise UnknownSession("Session not found.")
+
+    async def spend_budget(self, call: McpCall, tool: ToolSpec | None, principal: Principal | None) -> None:
+        """MCP tools: servers MUST rate-limit tool invocations (per principal, client, address, tool)."""
+        keys = keys_for(
+            f"{principal.issuer}|{principal.subject}" if principal else None,
+            principal.client_id if principal else None,
+            call.address,
+            tool.name if tool is not None else UNKNOWN_TOOL_BUDGET,
+            self.rate_limits,
+        )
+        decision = await self.limiter.hit_all(keys)  # RateLimitUnavailable (503) when it cannot answer
+        if not decision.allowed:
+            raise RateLimited(f"Too many calls to {call.tool}; try again later.",
+                              retry_after=decision.retry_after_header)
+
+    async def screen(self, call: McpCall, tool: ToolSpec, principal: Principal | None) -> dict[str, Any]:
+        """The message with the tool's arguments validated and normalized (guards/screening.py)."""
+        screened = self.screen_arguments.screen(tool.name, call.arguments)
+        if self.events is not None and screened.injection is not None:  # a signal for monitoring, not a refusal
+            await self.events.record_quietly(SecurityEvent(
+                EventKind.INJECTION_FLAGGED, "flagged", principal=principal_label(principal), tool=tool.name,
+                client_id=principal.client_id if principal else None,
+                details={"where": "arguments", **screened.injection}))
+        if screened.refusal is not None:
+            raise InvalidArguments(str(screened.refusal), field=screened.refusal.field, rule=screened.refusal.rule)
+        assert call.message is not None and screened.arguments is not None
+        params = call.message["params"]
+        return {**call.message, "params": {**params, "arguments": screened.arguments}}
+
+    # -- the one place a refusal is answered -----------------------------------------------------
+
+    async def refuse(self, call: McpCall | None, principal: Principal | None, refusal: Refusal, send: Send) -> None:
+        """Record the refusal, then answer it as a tool result or over HTTP, as the client takes it."""
+        tool = self.tools.get(call.tool) if call is not None and call.tool is not None else None
+        await self._record_refusal(call, principal, tool, refusal)
+        if isinstance(refusal, InvalidArguments):
+            assert call is not None
+            await send_tool_error(send, call.request_id, refusal.description)
+        elif (tool is not None and isinstance(refusal, MissingToken | InsufficientScope)
+              and not refuses_over_http(self.refusal_style, call)):  # type: ignore[arg-type]
+            await send_tool_error(send, call.request_id, refusal.description,  # type: ignore[union-attr]
+                                  tool_result_challenge(refusal, self.resource_metadata_url))
+        else:
+            await send_refusal(send, refusal, self.resource_metadata_url)
+
+    async def _record_refusal(self, call: McpCall | None, principal: Principal | None, tool: ToolSpec | None,
+                              refusal: Refusal) -> None:
+        if self.events is None:
+            return
+        if isinstance(refusal, InvalidArguments):  # a tool.call that never ran
+            await self.events.record_quietly(SecurityEvent(
+                EventKind.TOOL_CALL, "invalid", principal=principal_label(principal),
+                tool=tool.name if tool else None, client_id=principal.client_id if principal else None,
+                details={"field": refusal.field, "rule": refusal.rule}))
+            return
+        await self.events.refused(refusal, principal, tool=tool.name if tool else None,
+                                  address=call.address if call is not None else None,
+                                  required=tool.scopes if tool else ())
+
+    def _recording_new_session(self, send: Send, owner: Owner) -> Send:
+        """Wrap ``send`` to bind the session id the SDK assigns to this request's principal."""
+
+        async def recording(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                for name, value in message.get("headers", ()):
+                    if name.lower() == b"mcp-session-id":
+                        self.sessions.created(value.decode("latin-1"), owner)
+            await send(message)
+
+        return recording

@@ -16,10 +16,6 @@ from ringfence.declaration import ToolSpec
 
 T = TypeVar("T")
 
-# Any URL will do: the schemas and descriptions do not depend on it.
-_REVIEW_METADATA_URL = "http://review.invalid/.well-known/oauth-protected-resource/mcp"
-
-
 @dataclass(frozen=True)
 class ReviewedTool:
     """One declared tool: its spec, and the ``tools/list`` entry derived from it (schemas included)."""
@@ -48,7 +44,7 @@ class ReviewedTool:
 
 def reviewed_tools(app: App) -> list[ReviewedTool]:
     """The app's tools in declaration order, with the schemas ``tools/list`` would publish."""
-    listed = {tool.name: tool for tool in _run(app.mcp_server(_REVIEW_METADATA_URL).list_tools())}
+    listed = {tool.name: tool for tool in _run(app.mcp_server().list_tools())}
     return [ReviewedTool(spec, listed[name]) for name, spec in app.tools.items()]
 
 

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from ringfence import App, ToolError
 from ringfence.guards.wrapper import guard_tool
 from ringfence.monitor.tracing import SPAN_NAME, tool_call_span
+from ringfence.principal import authorized
 
 SECRET_ARGUMENT = "alice@example.com"
 
@@ -52,8 +53,9 @@ def traced_app() -> App:
 def call(app: App, name: str) -> None:
     import anyio
 
-    guarded = guard_tool(app.tools[name], app.catalog, "http://127.0.0.1:8000/.well-known/x", confirmer=None)
-    anyio.run(lambda: guarded(email=SECRET_ARGUMENT))
+    guarded = guard_tool(app.tools[name], app.catalog, confirmer=None)
+    with authorized(None, name):  # what the gate binds for a call it let through
+        anyio.run(lambda: guarded(email=SECRET_ARGUMENT))
 
 
 def test_each_tool_call_is_one_span_with_tool_effect_and_outcome_only(spans):
