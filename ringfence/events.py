@@ -14,6 +14,7 @@ import hmac
 import json
 import logging
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -92,6 +93,9 @@ def argument_summary(arguments: Mapping[str, Any], hash_key: bytes,
     return summary
 
 
+# The keyed hash argument_summary gives, as it gives it.
+ARGUMENTS_HASH = re.compile(r"[0-9a-f]{32}")
+
 REFUSAL_RECORDS = Rate(60, 60.0)  # audit records of refusals per source address (then only observed)
 
 # Refusals worth an audit record (kind, outcome); a missing token (the first step of linking) and
@@ -165,8 +169,22 @@ class Events:
             tool=event.tool,
             outcome=event.outcome,
             latency_ms=event.latency_ms,
-            payload=self.redactor.redact_value(payload) if payload else None,
+            payload=self._redacted(payload) if payload else None,
         )
+
+    def _redacted(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """``payload`` with personal data and secrets replaced, as the audit record stores it.
+
+        The arguments hash of a call's summary is not scanned: it is no personal data, and it is new
+        on nearly every call (the redactor remembers only strings it has seen clean), so scanning it
+        would cost as much as the rest of the payload.
+        """
+        digest = payload.get("arguments_hash")
+        if not (isinstance(digest, str) and ARGUMENTS_HASH.fullmatch(digest)):
+            return self.redactor.redact_value(payload)
+        redacted = self.redactor.redact_value({key: value for key, value in payload.items() if key != "arguments_hash"})
+        redacted["arguments_hash"] = digest
+        return redacted
 
     async def record_quietly(self, event: SecurityEvent) -> None:
         """``record`` for events on a path that is refusing anyway: a failed append is logged, not raised."""

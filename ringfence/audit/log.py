@@ -13,17 +13,32 @@ gap-free sequence numbers:
   the read, and two processes could read the same head.)
 
 Within a process an ``asyncio.Lock`` also queues appends, so waiting tasks do not each hold a
-pooled connection, and on SQLite do not sleep in the busy handler. Appends that wait for it are
+connection, and on SQLite do not sleep in the busy handler. Appends that wait for it are
 committed together (group commit): the task that gets the lock writes every record waiting by
 then in one transaction, so under load a transaction carries many records, not one.
+
+Appends are the one hot path (every tool call waits for its record), so they skip SQLAlchemy's
+statement machinery and talk to the driver:
+
+- SQLite: the transaction runs on the event loop itself when the write lock is free (it is a few
+  tens of microseconds of local I/O, less than a hand-off to a worker thread); when another
+  connection holds the lock, and every ``WAL_CHECKPOINT_EVERY`` commits (a checkpoint syncs the
+  file to disk), it runs in a worker thread instead, which may wait.
+- PostgreSQL: the log keeps a connection of its own and remembers the head it last wrote. The
+  append is one statement that moves the head only if it is still the one remembered (waiting for
+  its row lock like ``FOR UPDATE``) and inserts the records only if it moved; when another
+  process moved the head in between, nothing is written and the append runs as a transaction
+  that reads the head ``FOR UPDATE`` first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -32,7 +47,9 @@ from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
+import asyncpg
 from sqlalchemy import func, insert, null, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ringfence.audit.checkpoints import Checkpoint, CheckpointFile, CheckpointKey
@@ -63,7 +80,11 @@ DEFAULT_CHECKPOINT_EVERY = 100
 QUERY_BATCH_SIZE = 500
 # How long an append waits for the chain lock before it fails, rather than hang a request.
 # (SQLite's own busy timeout, from Python's sqlite3, is the same 5 seconds.)
-LOCK_TIMEOUT = "5s"
+LOCK_TIMEOUT_MS = 5000
+# SQLite: this log's connections never checkpoint the write-ahead log on commit (an fsync must not
+# block the event loop); every this many commits, the commit and a checkpoint run in a worker thread.
+# About 4 pages a commit, so about SQLite's own 1000-page interval.
+WAL_CHECKPOINT_EVERY = 250
 # PostgreSQL advisory lock taken while the head row is created: the first 8 bytes of
 # SHA-256("ringfence_audit"), so it does not collide with an app's own advisory locks by accident.
 SCHEMA_LOCK_KEY = int.from_bytes(hashlib.sha256(b"ringfence_audit").digest()[:8], "big", signed=True)
@@ -72,13 +93,61 @@ SCHEMA_LOCK_KEY = int.from_bytes(hashlib.sha256(b"ringfence_audit").digest()[:8]
 # The chain head, locked for the transaction (SQLite has no FOR UPDATE: BEGIN IMMEDIATE locks instead).
 HEAD = select(AuditHead.seq, AuditHead.record_hash).where(AuditHead.id == 1).with_for_update()
 
+# The appends' own SQL, for the drivers directly: a record's columns in STORED_FIELDS order, its
+# payload stored as its canonical JSON text.
+STORED_FIELDS = ("seq", "ts", "kind", "principal", "tool", "outcome", "latency_ms", "payload", "payload_salt",
+                 "payload_hash", "prev_hash", "record_hash")  # fmt: skip
+
+SQLITE_HEAD = "SELECT seq, record_hash FROM ringfence_audit_head WHERE id = 1"
+SQLITE_INSERT = """
+    INSERT INTO ringfence_audit (seq, ts, kind, principal, tool, outcome, latency_ms, payload, payload_salt,
+                                 payload_hash, prev_hash, record_hash)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+SQLITE_CHECKPOINT = """
+    INSERT INTO ringfence_audit_checkpoints (seq, record_hash, ts, key_id, signature) VALUES (?, ?, ?, ?, ?)
+"""
+SQLITE_MOVE_HEAD = "UPDATE ringfence_audit_head SET seq = ?, record_hash = ? WHERE id = 1"
+
+POSTGRES_HEAD = "SELECT seq, record_hash FROM ringfence_audit_head WHERE id = 1 FOR UPDATE"
+# Moves the head from ($1, $2) to the last record ($3, $4) and inserts the records (one array per
+# column), or, if the head is no longer ($1, $2), does nothing. The UPDATE waits for the head's row
+# lock like FOR UPDATE, then checks the row as committed.
+POSTGRES_APPEND = """
+    WITH moved AS (
+        UPDATE ringfence_audit_head SET seq = $3, record_hash = $4
+        WHERE id = 1 AND seq = $1 AND record_hash = $2
+        RETURNING id
+    )
+    INSERT INTO ringfence_audit (seq, ts, kind, principal, tool, outcome, latency_ms, payload, payload_salt,
+                                 payload_hash, prev_hash, record_hash)
+    SELECT r.seq, r.ts, r.kind, r.principal, r.tool, r.outcome, r.latency_ms, r.payload::json, r.payload_salt,
+           r.payload_hash, r.prev_hash, r.record_hash
+    FROM moved, unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::float8[],
+                       $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])
+        AS r(seq, ts, kind, principal, tool, outcome, latency_ms, payload, payload_salt, payload_hash, prev_hash,
+             record_hash)
+"""
+POSTGRES_CHECKPOINT = """
+    INSERT INTO ringfence_audit_checkpoints (seq, record_hash, ts, key_id, signature) VALUES ($1, $2, $3, $4, $5)
+"""
+# The appending connection's session: waits for the head no longer than other appends, and reads
+# the head as of each statement (READ COMMITTED) whatever the server's default.
+POSTGRES_SESSION = {"lock_timeout": f"{LOCK_TIMEOUT_MS}ms", "default_transaction_isolation": "read committed"}
+
 
 @dataclass
 class PendingRecord:
-    """A record waiting for its group commit: its fields, and the future that gets it once committed."""
+    """A record waiting for its group commit: its fields, its payload's stored text, and the future
+    that gets it once committed."""
 
     fields: dict[str, Any]
+    payload_text: str | None
     written: asyncio.Future[AuditRecord]
+
+
+# The rows of a batch as written (payloads as objects), each with its checkpoint if one was due.
+Added = list[tuple[dict[str, Any], Checkpoint | None]]
 
 
 @dataclass
@@ -111,6 +180,9 @@ class AuditLog:
         self._lock: asyncio.Lock | None = None
         self._lock_loop: asyncio.AbstractEventLoop | None = None
         self._pending: list[PendingRecord] = []
+        self._sqlite_commits = 0  # since the last checkpoint of the write-ahead log
+        self._postgres: asyncpg.Connection | None = None  # of this event loop
+        self._postgres_head: ChainHead | None = None  # as this process last wrote it
 
     # Writing --------------------------------------------------------------------------------
 
@@ -131,12 +203,12 @@ class AuditLog:
         """
         kind = str(kind)
         check_fields(kind, principal, tool, outcome)
-        stored_payload, salt, digest = prepare_payload(payload)
+        stored_payload, payload_text, salt, digest = prepare_payload(payload)
         pending = PendingRecord(
             {"kind": kind, "principal": principal, "tool": tool, "outcome": outcome,
              "latency_ms": normalize_latency(latency_ms), "payload": stored_payload, "payload_salt": salt,
              "payload_hash": digest},
-            asyncio.get_running_loop().create_future(),
+            payload_text, asyncio.get_running_loop().create_future(),
         )
         self._waiting().append(pending)
         # Group commit: whoever holds the lock writes every record waiting by then, in one
@@ -144,38 +216,62 @@ class AuditLog:
         async with self._process_lock():
             if not pending.written.done():
                 batch, self._pending = self._pending, []
-                # Its own task, shielded: cancelling this appender (a client cancelling its call)
-                # must not abort a transaction that carries other callers' records.
-                writer = asyncio.ensure_future(self._write(batch))
-                try:
-                    await asyncio.shield(writer)
-                except asyncio.CancelledError:
-                    await asyncio.wait([writer])  # keep the lock until the batch is settled
-                    raise
+                if not self._written_now(batch):
+                    # Its own task, shielded: cancelling this appender (a client cancelling its
+                    # call) must not abort a transaction that carries other callers' records.
+                    writer = asyncio.ensure_future(self._write(batch))
+                    try:
+                        await asyncio.shield(writer)
+                    except asyncio.CancelledError:
+                        await asyncio.wait([writer])  # keep the lock until the batch is settled
+                        raise
         return pending.written.result()
+
+    def _written_now(self, batch: list[PendingRecord]) -> bool:
+        """SQLite: write ``batch`` on this thread if the write lock is free (there is no await, so
+        nothing to cancel); ``False`` when it must go to a worker thread instead."""
+        if not self._sqlite or not self._ready or self._sqlite_commits >= WAL_CHECKPOINT_EVERY:
+            return False
+        try:
+            outcome: Added | Exception = self._append_sqlite(batch)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:  # another connection is writing: wait there
+                return False
+            outcome = exc
+        except Exception as exc:
+            outcome = exc
+        self._settle(batch, outcome)
+        return True
 
     async def _write(self, batch: list[PendingRecord]) -> None:
         """Append ``batch`` in one transaction, then resolve each record's future (or fail them all)."""
         try:
+            await self._ensure_ready()
             if self._sqlite:
-                await self._ensure_ready()
-                added = await anyio.to_thread.run_sync(self._append_sqlite, [pending.fields for pending in batch])
+                added = await anyio.to_thread.run_sync(lambda: self._append_sqlite(batch, wait=True))
             else:
-                async with self._open_chain() as (connection, head):
-                    added = [await self._add_record(connection, head, **pending.fields) for pending in batch]
-        except BaseException as exc:  # the batch failed (or the writer was cancelled at shutdown): all learn it
+                added = await self._append_postgres(batch)
+        except Exception as exc:
+            self._settle(batch, exc)  # each appender raises it from its own future
+            return
+        except BaseException:  # the writer was cancelled at shutdown: all learn it
+            self._settle(batch, AuditError("the append was cancelled"))
+            raise
+        self._settle(batch, added)
+
+    def _settle(self, batch: list[PendingRecord], outcome: Added | Exception) -> None:
+        """Resolve each record's future with the record written, or all with the batch's error."""
+        if isinstance(outcome, Exception):
+            error = _as_sqlalchemy_error(outcome)
             for pending in batch:
                 if not pending.written.done():
-                    pending.written.set_exception(
-                        exc if isinstance(exc, Exception) else AuditError("the append was cancelled")
-                    )
-            if not isinstance(exc, Exception):
-                raise
-            return  # each appender raises it from its own future
-        for pending, (record, checkpoint) in zip(batch, added, strict=True):
+                    pending.written.set_exception(error)
+            return
+        for pending, (values, checkpoint) in zip(batch, outcome, strict=True):
             if checkpoint is not None:
                 self._copy_checkpoint(checkpoint)
-            pending.written.set_result(record)
+            if not pending.written.done():
+                pending.written.set_result(AuditRecord.stored(values))
 
     async def erase_payloads(self, *, principal: str | None = None, before: datetime | None = None) -> int:
         """Remove the payloads of ``principal``'s records and/or of records older than ``before``.
@@ -202,11 +298,11 @@ class AuditLog:
             )
             erased = result.rowcount
             if erased:
-                stored_payload, salt, digest = prepare_payload({
+                stored_payload, _, salt, digest = prepare_payload({
                     "principal": principal, "before": None if before is None else format_time(before),
                     "records": erased,
                 })  # fmt: skip
-                _, checkpoint = await self._add_record(
+                checkpoint = await self._add_record(
                     connection, head, kind=EventKind.PAYLOADS_ERASED.value, principal="ringfence", tool=None,
                     outcome="ok", latency_ms=None, payload=stored_payload, payload_salt=salt, payload_hash=digest,
                 )
@@ -308,7 +404,7 @@ class AuditLog:
             if self._sqlite:
                 await connection.exec_driver_sql("BEGIN IMMEDIATE")
             else:
-                await connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+                await connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'")
             row = (await connection.execute(HEAD)).one()
             head = ChainHead(row.seq, row.record_hash)
             yield connection, head
@@ -331,31 +427,93 @@ class AuditLog:
             checkpoint = self._signing_key().sign(seq, digest, ts)
         return values, checkpoint
 
-    async def _add_record(self, connection: AsyncConnection, head: ChainHead,
-                          **fields: Any) -> tuple[AuditRecord, Checkpoint | None]:
+    async def _add_record(self, connection: AsyncConnection, head: ChainHead, **fields: Any) -> Checkpoint | None:
         """Add the next record (and its checkpoint, if one is due) in the locked transaction."""
         values, checkpoint = self._next_record(head, fields)
         await connection.execute(insert(AuditRecord), values)
         if checkpoint is not None:
             await connection.execute(insert(AuditCheckpoint), checkpoint.as_json())
-        return AuditRecord(**values), checkpoint
+        return checkpoint
 
-    def _append_sqlite(self, batch: list[dict[str, Any]]) -> list[tuple[AuditRecord, Checkpoint | None]]:
-        """SQLite: the whole group commit in this (worker) thread, the same statements as :meth:`_open_chain`."""
-        added = []
-        with self.database.sqlite_sync_engine().begin() as connection:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock before the head is read
-            row = connection.execute(HEAD).one()
-            head = ChainHead(row.seq, row.record_hash)
-            for fields in batch:
-                values, checkpoint = self._next_record(head, fields)
-                connection.execute(insert(AuditRecord), values)
-                if checkpoint is not None:
-                    connection.execute(insert(AuditCheckpoint), checkpoint.as_json())
-                added.append((AuditRecord(**values), checkpoint))
-            connection.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=head.seq,
-                                                                                 record_hash=head.record_hash))
+    def _chain(self, head: ChainHead, batch: list[PendingRecord]) -> Added:
+        """The rows of ``batch`` after ``head`` (and their checkpoints); moves ``head`` to the last one."""
+        return [self._next_record(head, pending.fields) for pending in batch]
+
+    def _append_sqlite(self, batch: list[PendingRecord], *, wait: bool = False) -> Added:
+        """SQLite: the whole group commit, in the calling thread. Fails with ``SQLITE_BUSY`` at once
+        if another connection holds the write lock, unless ``wait`` (in a worker thread)."""
+        pooled = self.database.sqlite_sync_engine().raw_connection()
+        connection: sqlite3.Connection = pooled.driver_connection
+        try:
+            connection.execute(f"PRAGMA busy_timeout = {LOCK_TIMEOUT_MS if wait else 0}")
+            connection.execute("PRAGMA wal_autocheckpoint = 0")  # see WAL_CHECKPOINT_EVERY
+            try:
+                connection.execute("BEGIN IMMEDIATE")  # the write lock before the head is read
+                head = _head(connection.execute(SQLITE_HEAD).fetchone())
+                added = self._chain(head, batch)
+                connection.executemany(SQLITE_INSERT, _stored_rows(batch, added))
+                connection.executemany(SQLITE_CHECKPOINT, [
+                    tuple(checkpoint.as_json().values()) for _, checkpoint in added if checkpoint is not None
+                ])  # fmt: skip
+                connection.execute(SQLITE_MOVE_HEAD, (head.seq, head.record_hash))
+                connection.commit()
+            except BaseException:
+                connection.rollback()
+                raise
+            self._sqlite_commits += 1
+            if wait and self._sqlite_commits >= WAL_CHECKPOINT_EVERY:
+                self._sqlite_commits = 0
+                try:  # the records are committed: a checkpoint that fails is retried later, not reported
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:
+                    logger.warning("could not checkpoint the SQLite write-ahead log: %s", exc)
+        finally:
+            pooled.close()  # back to the pool
         return added
+
+    async def _append_postgres(self, batch: list[PendingRecord]) -> Added:
+        """PostgreSQL: the whole group commit, in one statement when this process wrote the head last."""
+        connection = await self._postgres_connection()
+        try:
+            if self._postgres_head is not None:
+                head = dataclasses.replace(self._postgres_head)
+                added = self._chain(head, batch)
+                # A checkpoint is committed with its record, so only the transaction below inserts one.
+                unsigned = all(checkpoint is None for _, checkpoint in added)
+                if unsigned and await self._insert_postgres(connection, self._postgres_head, head, batch, added):
+                    self._postgres_head = head
+                    return added
+            async with connection.transaction():
+                before = _head(await connection.fetchrow(POSTGRES_HEAD))
+                head = dataclasses.replace(before)
+                added = self._chain(head, batch)
+                if not await self._insert_postgres(connection, before, head, batch, added):
+                    raise AuditError("the audit log's chain head moved while it was locked")
+                for _, checkpoint in added:
+                    if checkpoint is not None:
+                        await connection.execute(POSTGRES_CHECKPOINT, *checkpoint.as_json().values())
+        except BaseException:
+            self._postgres_head = None  # unknown: read it under the lock next time
+            raise
+        self._postgres_head = head
+        return added
+
+    @staticmethod
+    async def _insert_postgres(connection: asyncpg.Connection, before: ChainHead, after: ChainHead,
+                               batch: list[PendingRecord], added: Added) -> bool:  # fmt: skip
+        """Move the head from ``before`` to ``after`` and insert the rows; ``False`` (nothing
+        written) if the head is no longer ``before``."""
+        rows = _stored_rows(batch, added)
+        status = await connection.execute(POSTGRES_APPEND, before.seq, before.record_hash, after.seq,
+                                          after.record_hash, *(list(column) for column in zip(*rows, strict=True)))
+        return status == f"INSERT 0 {len(rows)}"
+
+    async def _postgres_connection(self) -> asyncpg.Connection:
+        """This log's own connection (appends hold the process lock, so one at a time use it)."""
+        if self._postgres is None or self._postgres.is_closed():
+            self._postgres_head = None
+            self._postgres = await self.database.connect_postgres(**POSTGRES_SESSION)
+        return self._postgres
 
     async def _ensure_ready(self) -> None:
         """Migrate the tables, create the head row and the checkpoint key, once per instance."""
@@ -409,12 +567,39 @@ class AuditLog:
         loop = asyncio.get_running_loop()
         if self._lock is None or self._lock_loop is not loop:
             self._lock, self._lock_loop, self._pending = asyncio.Lock(), loop, []
+            self._postgres = None  # a connection belongs to the event loop that opened it
         return self._lock
 
     def _waiting(self) -> list[PendingRecord]:
         """The records of this event loop waiting to be written."""
         self._process_lock()
         return self._pending
+
+
+def _as_sqlalchemy_error(exc: Exception) -> Exception:
+    """A driver's error as SQLAlchemy's, the form in which callers see every other database error
+    (asyncpg's as SQLAlchemy's asyncpg dialect would raise it)."""
+    if isinstance(exc, sqlite3.Error):
+        return DBAPIError.instance(None, None, exc, sqlite3.Error)
+    if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+        return IntegrityError(None, None, exc)
+    if isinstance(exc, asyncpg.InterfaceError):
+        return InterfaceError(None, None, exc)
+    if isinstance(exc, asyncpg.PostgresError):
+        return DBAPIError(None, None, exc)
+    return exc  # ours (AuditError), or OSError: the server cannot be reached
+
+
+def _head(row: Any) -> ChainHead:
+    if row is None:  # _ensure_ready creates it; someone deleted it since
+        raise AuditError("the audit log's chain head row is missing")
+    return ChainHead(*row)
+
+
+def _stored_rows(batch: list[PendingRecord], added: Added) -> list[tuple[Any, ...]]:
+    """Each record's values in ``STORED_FIELDS`` order, the payload as its stored text."""
+    return [tuple(pending.payload_text if field == "payload" else values[field] for field in STORED_FIELDS)
+            for pending, (values, _) in zip(batch, added, strict=True)]
 
 
 def _record_from_row(row: Any) -> AuditRecord:
@@ -424,4 +609,4 @@ def _record_from_row(row: Any) -> AuditRecord:
             fields["payload"] = json.loads(fields["payload"])
         except ValueError:
             pass
-    return AuditRecord(**fields)
+    return AuditRecord.stored(fields)

@@ -29,6 +29,9 @@ MAX_PRINCIPAL_LENGTH = 255
 MAX_TOOL_LENGTH = 255
 MAX_OUTCOME_LENGTH = 64
 
+# The encoder of canonical_json, made once: json.dumps builds a new one on every call with these options.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
 
 class EventKind(StrEnum):
     """The events ringfence records. Other ``area.event`` names are accepted too."""
@@ -56,8 +59,7 @@ def canonical_json(value: Any) -> bytes:
     Raises ``ValueError`` for what has no such form (NaN, infinities, lone surrogates) and
     ``TypeError`` for what is not JSON at all.
     """
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return text.encode("utf-8")
+    return _CANONICAL.encode(value).encode("utf-8")
 
 
 def sha256_hex(data: bytes) -> str:
@@ -70,7 +72,11 @@ def payload_hash(payload: Any, salt: str) -> str:
     Erasure removes the salt with the payload, so the hash that stays in the chain can no longer
     confirm a guess at the erased payload (``{"contact_id": 7}`` is easy to guess).
     """
-    return hmac.new(bytes.fromhex(salt), canonical_json(payload), hashlib.sha256).hexdigest()
+    return _keyed_hash(canonical_json(payload), salt)
+
+
+def _keyed_hash(canonical: bytes, salt: str) -> str:
+    return hmac.new(bytes.fromhex(salt), canonical, hashlib.sha256).hexdigest()
 
 
 def record_hash(
@@ -140,13 +146,15 @@ def normalize_latency(latency_ms: float | None) -> float | None:
     return round(value, 3)
 
 
-def prepare_payload(payload: Any) -> tuple[Any, str | None, str | None]:
-    """The payload as it reads back from the database (tuples become lists, …), a new salt, and its hash."""
+def prepare_payload(payload: Any) -> tuple[Any, str | None, str | None, str | None]:
+    """The payload as it reads back from the database (tuples become lists, …), its canonical JSON
+    (the text to store: what its hash covers), a new salt, and its hash."""
     if payload is None:
-        return None, None, None
+        return None, None, None, None
     # An object, never a bare number: SQLite would store the text '1.0' as the integer 1.
     if not isinstance(payload, dict):
         raise TypeError(f"audit payload must be a JSON object (a dict), not {type(payload).__name__}")
     stored = json.loads(canonical_json(payload))
+    text = canonical_json(stored)  # not always the first text: {10: 1, 9: 2} sorts its keys as numbers
     salt = secrets.token_hex(16)
-    return stored, salt, payload_hash(stored, salt)
+    return stored, text.decode("utf-8"), salt, _keyed_hash(text, salt)

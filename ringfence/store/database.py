@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import asyncpg
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -53,6 +55,7 @@ class Database:
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._schema_ready = False
         self._sqlite_sync: Engine | None = None
+        self._postgres_connections: list[asyncpg.Connection] = []
 
     async def start(self) -> None:
         """Create the data folder for SQLite, migrate ringfence's tables, create the app's missing ones."""
@@ -85,10 +88,10 @@ class Database:
         return None if Path(self.url.database).exists() else self.url.database
 
     def sqlite_sync_engine(self) -> Engine:
-        """A synchronous engine on the same SQLite file, for work done whole in one worker thread.
+        """A synchronous engine on the same SQLite file, for short work done whole in one thread.
 
         Each statement through the async engine is several hand-offs to aiosqlite's thread; a
-        transaction run here is one (the audit log's appends use it).
+        transaction run here is at most one (the audit log's appends use it).
         """
         if self._sqlite_sync is None:
             self._sqlite_sync = create_engine(self.url.set(drivername="sqlite"),
@@ -96,10 +99,28 @@ class Database:
             event.listen(self._sqlite_sync, "connect", sqlite_pragmas)
         return self._sqlite_sync
 
+    async def connect_postgres(self, **server_settings: str) -> asyncpg.Connection:
+        """A PostgreSQL connection of its own, outside the pool, with these session settings; closed by
+        :meth:`close`.
+
+        For a hot path that cannot afford SQLAlchemy's cost per statement nor the pool's ping per
+        checkout (the audit log's appends); its owner opens another one when it breaks.
+        """
+        _, params = self.engine.dialect.create_connect_args(self.url)
+        params.pop("prepared_statement_cache_size", None)  # SQLAlchemy's option, not asyncpg's
+        connection = await asyncpg.connect(**params, server_settings=server_settings)
+        self._postgres_connections = [c for c in self._postgres_connections if not c.is_closed()] + [connection]
+        return connection
+
     async def close(self) -> None:
         await self.engine.dispose()
         if self._sqlite_sync is not None:
             self._sqlite_sync.dispose()
+        connections, self._postgres_connections = self._postgres_connections, []
+        for connection in connections:
+            # Best effort: one opened under an earlier event loop cannot be closed from this one.
+            with contextlib.suppress(Exception):
+                await connection.close(timeout=5)
 
 
 def sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def]

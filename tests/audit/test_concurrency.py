@@ -80,6 +80,18 @@ def test_three_processes_appending_at_once_on_sqlite_make_one_chain(tmp_path: Pa
 
 
 @pytest.mark.anyio
+async def test_log_instances_taking_turns_make_one_chain(database: Database, data_dir: Path) -> None:
+    """Each finds the head moved by the other since its own last append (on PostgreSQL, where a log
+    remembers the head it wrote, its append then reads the head under the lock), checkpoints included."""
+    logs = [AuditLog(database, data_dir, checkpoint_every=5), AuditLog(database, data_dir, checkpoint_every=5)]
+    records = [await logs[number % 2].append("tool.call", principal=f"log-{number % 2}", outcome="ok",
+                                              payload={"n": number}) for number in range(12)]  # fmt: skip
+    report = await logs[0].verify()
+    assert [record.seq for record in records] == list(range(1, 13))
+    assert report.ok and report.checkpoint_seq == 10, report.summary()
+
+
+@pytest.mark.anyio
 async def test_concurrent_tasks_and_log_instances_on_sqlite_make_one_chain(tmp_path: Path) -> None:
     """Two AuditLog objects (two asyncio locks) on one database, each with four tasks.
 

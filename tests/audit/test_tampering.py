@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from ringfence.audit import AuditError, AuditLog, DamageKind
 from ringfence.audit.checkpoints import CHECKPOINT_FILE, KEY_FILE, CheckpointKey
@@ -103,6 +104,21 @@ async def test_record_added_after_the_last_one_is_named_as_inserted(log: AuditLo
     async with database.engine.begin() as connection:
         await connection.execute(RECORDS.insert().values(**{**forged, "record_hash": rehash(forged)}))
     assert await damage_of(log) == (4, DamageKind.INSERTED)
+
+
+async def test_appending_after_a_record_added_with_plain_sql_fails_as_a_database_error(
+    log: AuditLog, database: Database,
+) -> None:
+    """The next sequence number is taken: the append fails (the caller fails closed) with SQLAlchemy's
+    error, as every database error reaches callers, and writes nothing."""
+    await fill(log, 3)
+    last = (await rows(database))[3]
+    async with database.engine.begin() as connection:
+        await connection.execute(RECORDS.insert().values(**{**last, "seq": 4}))
+    for _ in range(2):
+        with pytest.raises(IntegrityError):
+            await log.append("tool.call", principal="p", outcome="ok", payload={"n": 1})
+    assert sorted(await rows(database)) == [1, 2, 3, 4]
 
 
 async def test_record_hash_recomputed_after_a_change_breaks_the_next_link(log: AuditLog, database: Database) -> None:
