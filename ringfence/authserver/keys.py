@@ -56,12 +56,16 @@ class KeyRing:
         self._seen_mtime: float | None = None
         self._read_at = float("-inf")
         self._unknown_kid_read_at = float("-inf")
+        self._published = KeySet([])
 
     def load(self, *, force: bool = False) -> None:
-        """Read the folder (creating it and a first key if needed); cheap when nothing changed."""
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        """Read the folder (creating it and a first key if needed); one ``stat`` when nothing changed."""
         # The time is taken before the files are read: a key written meanwhile is read next time.
-        mtime = self.folder.stat().st_mtime
+        try:
+            mtime = os.stat(self.folder).st_mtime
+        except FileNotFoundError:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            mtime = os.stat(self.folder).st_mtime
         stale = self._clock() - self._read_at >= REREAD_SECONDS
         if not force and not stale and mtime == self._seen_mtime and self._keys:
             return
@@ -84,14 +88,17 @@ class KeyRing:
 
     def knows(self, kid: str | None) -> bool:
         """Whether ``kid`` is published; an unknown one makes the ring re-read the folder (rate-limited)."""
+        return kid is None or _has_kid(self.keys_for(kid), kid)
+
+    def keys_for(self, kid: str | None) -> KeySet:
+        """The published keys, re-read first when ``kid`` is not among them (at most once every
+        :data:`UNKNOWN_KID_SECONDS`): a key rotated in by another instance is read now."""
         published = self.published()
-        if kid is None or _has_kid(published, kid):
-            return True
-        if self._clock() - self._unknown_kid_read_at < UNKNOWN_KID_SECONDS:
-            return False
+        if kid is None or _has_kid(published, kid) or self._clock() - self._unknown_kid_read_at < UNKNOWN_KID_SECONDS:
+            return published
         self._unknown_kid_read_at = self._clock()
         self.load(force=True)
-        return _has_kid(self.published(), kid)
+        return self.published()
 
     @property
     def active(self) -> SigningKey:
@@ -103,10 +110,13 @@ class KeyRing:
         self.load()
         now = time.time() if now is None else now
         keep = [
-            key for key, successor in zip(self._keys, [*self._keys[1:], None], strict=True)
+            key.key for key, successor in zip(self._keys, [*self._keys[1:], None], strict=True)
             if successor is None or now < successor.created_at + self.retire_after
         ]
-        return KeySet([key.key for key in keep])
+        # The same set object while its keys are the same: token caches check it by identity.
+        if [id(key) for key in keep] != [id(key) for key in self._published.keys]:
+            self._published = KeySet(keep)
+        return self._published
 
     def public_jwks(self) -> dict:
         return self.published().as_dict(private=False)

@@ -46,6 +46,20 @@ class AuthorizationCode(InternalModel):
     used_at: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class Grant(InternalModel):
+    """What one authorization (a code exchanged) gave a client; its access tokens name it (``sid``)
+    and its refresh tokens are one rotation family. Revoked, or gone with its user, it ends them all."""
+
+    __tablename__ = "ringfence_grants"
+    __table_args__ = (Index("ix_ringfence_grants_user", "user_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the refresh-token family id
+    user_id: Mapped[int] = mapped_column(ForeignKey("ringfence_users.id", ondelete="CASCADE"))
+    client_id: Mapped[str] = mapped_column(String(2048))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
 class RefreshToken(InternalModel):
     """One refresh token of a rotation family; reuse of a used one revokes the whole family."""
 

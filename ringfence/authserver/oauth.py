@@ -4,7 +4,8 @@ What ringfence changes (see ../shared/reference/python-libraries.md §3):
 - PKCE is required and ``S256`` only; verifiers are compared in constant time (OAuth 2.1 §4.1.1).
 - Codes are single use (atomically), live 60 s, and are bound to client, redirect URI, PKCE
   challenge, user and RFC 8707 resource; a reused code revokes what it issued.
-- Access tokens are RFC 9068 JWTs with ``aud`` = the resource (not the client id), 15 minutes.
+- Access tokens are RFC 9068 JWTs with ``aud`` = the resource (not the client id), 15 minutes,
+  naming their grant (``sid``): revoking the grant ends them within a second (live_grants.py).
 - Refresh tokens rotate on every use; a reused one revokes its whole family (OAuth 2.1 §4.3.1).
 - Requested scopes are narrowed to what the client may have, never refused.
 
@@ -37,11 +38,12 @@ from joserfc.jwk import KeySet
 from ringfence.authserver.cimd import ClientMetadataError
 from ringfence.authserver.clients import ClientResolver, OAuthClient, RedirectPolicy
 from ringfence.authserver.keys import KeyRing
+from ringfence.authserver.live_grants import GRANT_CLAIM, LiveGrants, LiveGrantVerifier
 from ringfence.authserver.models import AuthorizationCode, RefreshToken, RegisteredClient
 from ringfence.authserver.scopes import ScopePolicy
 from ringfence.authserver.store import AuthStore, now, secret_hash
 from ringfence.refusals import InvalidToken
-from ringfence.resource.tokens import JwtVerifier, VerifiedToken
+from ringfence.resource.tokens import JwtVerifier, TokenCache, TokenVerifier, VerifiedToken
 
 ACCESS_TOKEN_SECONDS = 15 * 60
 REFRESH_TOKEN_SECONDS = 30 * 24 * 3600
@@ -56,12 +58,6 @@ class InvalidTargetError(OAuth2Error):
     """RFC 8707 §2: the requested resource is invalid, unknown, or differs from the one authorized."""
 
     error = "invalid_target"
-
-
-class UnsupportedTokenType(OAuth2Error):
-    """RFC 7009 §2.2.1, with the 400 the RFC names (Authlib's class answers 401)."""
-
-    error = "unsupported_token_type"
 
 
 @dataclass(frozen=True)
@@ -122,7 +118,7 @@ class StoredRefreshToken:
 
 @dataclass(frozen=True)
 class VerifiedAccessToken:
-    """Authlib's view of one of our JWT access tokens, already verified."""
+    """Authlib's view of one of our JWT access tokens, already verified (its grant live)."""
 
     token: VerifiedToken
     audience: str
@@ -263,6 +259,18 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
     def get_audiences(self, client, user: Grantee, scope):  # type: ignore[no-untyped-def]
         return user.resource  # RFC 8707 §2 / MCP: aud is the resource, never the client id
 
+    def get_extra_claims(self, client, grant_type, user: Grantee, scope) -> dict[str, str]:  # type: ignore[no-untyped-def]
+        return {GRANT_CLAIM: user.family_id}  # the grant whose revocation ends this token
+
+
+def access_token_verifier(issuer: str, resource: str, keys: KeyRing, grants: LiveGrants, *,
+                          leeway: int) -> TokenVerifier:
+    """This server's access tokens for ``resource``: checked against the key ring (no HTTP),
+    remembered until they expire, and refused within a second of their grant's revocation."""
+    jwt = JwtVerifier(issuer=issuer, audience=resource, algorithms=("ES256",), keys=KeyRingSource(keys),
+                      leeway=leeway, grant_claim=GRANT_CLAIM, cache=TokenCache())
+    return LiveGrantVerifier(jwt, grants)
+
 
 class McpAuthorizationServer(AuthorizationServer):
     """The embedded server's Authlib core; HTTP adaptation lives in :mod:`ringfence.authserver.routes`."""
@@ -277,6 +285,8 @@ class McpAuthorizationServer(AuthorizationServer):
         resources: frozenset[str],
         scopes: ScopePolicy,
         redirects: RedirectPolicy,
+        grants: LiveGrants,
+        leeway: int,
     ) -> None:
         super().__init__(scopes_supported=sorted(scopes.supported))
         self.issuer = issuer
@@ -286,10 +296,9 @@ class McpAuthorizationServer(AuthorizationServer):
         self.resources = resources
         self.scopes = scopes
         self.redirects = redirects
+        # The verifiers of the gate too: one cache per resource, one grant check for all.
         self.own_token_verifiers = {
-            resource: JwtVerifier(issuer=issuer, audience=resource, algorithms=("ES256",),
-                                  keys=KeyRingSource(keys), leeway=30)
-            for resource in resources
+            resource: access_token_verifier(issuer, resource, keys, grants, leeway=leeway) for resource in resources
         }
         self.register_token_generator("default", AccessTokenGenerator(issuer, keys))
         default_resource = next(iter(resources)) if len(resources) == 1 else None
@@ -348,7 +357,7 @@ class McpAuthorizationServer(AuthorizationServer):
         return Grantee(user.id, user.subject, resource, family_id) if user else None
 
     def verify_own_access_token(self, token: str) -> VerifiedAccessToken | None:
-        """One of this server's access tokens, still valid, or ``None``."""
+        """One of this server's access tokens, still valid and its grant live, or ``None``."""
         for resource, verifier in self.own_token_verifiers.items():
             try:
                 return VerifiedAccessToken(_run(verifier.verify, token), resource)
@@ -384,8 +393,7 @@ class KeyRingSource:
         self._keys = keys
 
     async def keys(self, kid: str | None) -> KeySet:
-        self._keys.knows(kid)  # a key rotated in by another instance is read now, not at the next re-read
-        return self._keys.published()
+        return self._keys.keys_for(kid)  # a key rotated in by another instance is read now
 
 
 class Registration(ClientRegistrationEndpoint):
@@ -470,9 +478,8 @@ def _token_record(server: McpAuthorizationServer, token: str) -> StoredRefreshTo
 
 
 class Revocation(RevocationEndpoint):
-    """RFC 7009. Revoking a refresh token revokes its family. Access tokens are stateless JWTs that
-    expire within 15 minutes; presenting one is answered ``unsupported_token_type`` (§2.2.1) rather
-    than a success that would not be true."""
+    """RFC 7009. Revoking either token revokes its grant: the refresh-token family and every access
+    token of it (§2.1: the server MAY revoke related tokens), refused within a second everywhere."""
 
     CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
     server: McpAuthorizationServer
@@ -481,9 +488,8 @@ class Revocation(RevocationEndpoint):
         return _token_record(self.server, token_string)
 
     def revoke_token(self, token, request) -> None:  # type: ignore[no-untyped-def]
-        if not isinstance(token, StoredRefreshToken):
-            raise UnsupportedTokenType("Access tokens cannot be revoked; they expire within 15 minutes.")
-        _run(self.server.store.revoke_family, token.record.family_id)
+        grant_id = token.record.family_id if isinstance(token, StoredRefreshToken) else token.token.grant_id
+        _run(self.server.store.revoke_family, grant_id)
 
 
 class Introspection(IntrospectionEndpoint):

@@ -15,9 +15,9 @@ from ringfence.authserver.clients import ClientResolver, RedirectPolicy
 from ringfence.authserver.endpoints import ProtocolEndpoints
 from ringfence.authserver.events import AuthEvents
 from ringfence.authserver.keys import KeyRing
-from ringfence.authserver.live_accounts import LiveAccountVerifier
+from ringfence.authserver.live_grants import LiveGrants
 from ringfence.authserver.metadata import server_metadata
-from ringfence.authserver.oauth import ACCESS_TOKEN_SECONDS, KeyRingSource, McpAuthorizationServer
+from ringfence.authserver.oauth import ACCESS_TOKEN_SECONDS, McpAuthorizationServer
 from ringfence.authserver.pages import Pages
 from ringfence.authserver.scopes import ScopePolicy
 from ringfence.authserver.sessions import BrowserSessions
@@ -30,7 +30,7 @@ from ringfence.guards.confirmation import ConfirmationStore
 from ringfence.ops.ratelimit import InProcessRateLimiter, RateLimiter
 from ringfence.privacy.declaration import PersonalData
 from ringfence.privacy.subjects import SubjectData
-from ringfence.resource.tokens import JwtVerifier, TokenVerifier
+from ringfence.resource.tokens import TokenVerifier
 from ringfence.store.database import Database
 
 logger = logging.getLogger("ringfence.authserver")
@@ -48,7 +48,7 @@ class EmbeddedAuthServer:
         # Sign-in and registration throttles: shared through Redis when the tool-call limits are.
         limiter = limiter or InProcessRateLimiter()
         self.database = database
-        self._live_verifiers: list[LiveAccountVerifier] = []
+        self.grants = LiveGrants(database)  # what every revocation here tells the token checks at once
         self.issuer = settings.effective_issuer
         self.keys = KeyRing(settings.data_dir / "keys", token_lifetime=ACCESS_TOKEN_SECONDS)
         self.users = UserStore(database)
@@ -56,7 +56,7 @@ class EmbeddedAuthServer:
         # the https servers that host client metadata documents.
         self.fetcher = ClientMetadataFetcher(allow_loopback=settings.allow_loopback_client_metadata,
                                              ssl_context=ssl.create_default_context())
-        store = AuthStore(database)
+        store = AuthStore(database, revoked=self.grants.forget)
         scopes = ScopePolicy(frozenset(scope_text), default_scopes)
         self.server = McpAuthorizationServer(
             issuer=self.issuer,
@@ -68,6 +68,8 @@ class EmbeddedAuthServer:
             scopes=scopes,
             redirects=RedirectPolicy(settings.allowed_redirect_uris,
                                      allow_loopback=settings.allow_loopback_redirect_uris),
+            grants=self.grants,
+            leeway=settings.clock_leeway_seconds,
         )
         secure = settings.base_url.startswith("https://")
         self.endpoints = ProtocolEndpoints(self.server, server_metadata(self.issuer, sorted(scope_text)),
@@ -77,24 +79,17 @@ class EmbeddedAuthServer:
                            logins=Throttle(limiter, SIGN_IN_RATE, "sign-in"), scope_text=scope_text, app_name=app_name,
                            confirmations=ConfirmationStore(lambda: database),
                            subjects=SubjectData(database, settings.data_dir, personal_data),
-                           account_deleted=self._forget_account,
+                           account_deleted=self.grants.forget_subject,
                            events=AuthEvents(events))
 
     def routes(self) -> list[Route]:
         return [*self.endpoints.routes(), *self.pages.routes()]
 
     def verifier(self, resource: str) -> TokenVerifier:
-        """Verifies this server's tokens for ``resource`` straight from the key ring (no HTTP), and
-        refuses those of deleted accounts."""
-        jwt = JwtVerifier(issuer=self.issuer, audience=resource, algorithms=("ES256",),
-                          keys=KeyRingSource(self.keys), leeway=self.settings.clock_leeway_seconds)
-        verifier = LiveAccountVerifier(jwt, self.database)
-        self._live_verifiers.append(verifier)
-        return verifier
-
-    def _forget_account(self, subject: str) -> None:
-        for verifier in self._live_verifiers:
-            verifier.forget(subject)
+        """Verifies this server's tokens for ``resource`` straight from the key ring (no HTTP),
+        remembered until they expire, and refuses them within a second of their grant's revocation
+        or their account's deletion (on every instance; at once on this one)."""
+        return self.server.own_token_verifiers[resource]
 
     async def start(self) -> None:
         self.keys.load()

@@ -1,4 +1,10 @@
-"""Opaque access tokens checked through the issuer's RFC 7662 introspection endpoint."""
+"""Opaque access tokens checked through the issuer's RFC 7662 introspection endpoint.
+
+Introspection is how such an issuer revokes its tokens, so an active answer is remembered for at
+most :data:`REMEMBERED_SECONDS`, and never past the token's ``exp`` (RFC 7662 §4: a cached answer
+must not outlive it, and revocation is seen only when the issuer is asked again). Inactive answers
+and failures are never remembered.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,10 @@ import time
 import httpx
 
 from ringfence.refusals import InvalidToken, VerifierUnavailable
-from ringfence.resource.tokens import VerifiedToken, scopes_from_claims
+from ringfence.resource.tokens import TokenCache, VerifiedToken, scopes_from_claims
 
 MAX_INTROSPECTION_BYTES = 64 * 1024
+REMEMBERED_SECONDS = 1.0
 
 
 class IntrospectionVerifier:
@@ -25,6 +32,7 @@ class IntrospectionVerifier:
         audience: str,
         client: httpx.AsyncClient,
         leeway: int,
+        cache: TokenCache[VerifiedToken] | None = None,
     ) -> None:
         self._url = url
         self._auth = httpx.BasicAuth(client_id, client_secret)  # RFC 7662 §2.1: the caller authenticates
@@ -32,8 +40,20 @@ class IntrospectionVerifier:
         self._audience = audience
         self._client = client
         self._leeway = leeway
+        self._cache = cache
+        self._clock = cache.clock if cache is not None else time.time
 
     async def verify(self, token: str) -> VerifiedToken:
+        if self._cache is None:
+            return await self._introspect(token)
+        verified = self._cache.get(token)
+        if verified is None:
+            verified = await self._introspect(token)
+            until = self._clock() + REMEMBERED_SECONDS
+            self._cache.put(token, verified, min(until, verified.expires_at or until))
+        return verified
+
+    async def _introspect(self, token: str) -> VerifiedToken:
         try:
             response = await self._client.post(
                 self._url,
@@ -54,7 +74,7 @@ class IntrospectionVerifier:
         return self._check(claims)
 
     def _check(self, claims: dict) -> VerifiedToken:
-        now = time.time()
+        now = self._clock()
         iss = claims.get("iss", self._issuer)
         if iss != self._issuer:
             raise InvalidToken("The access token was issued by an untrusted issuer.")
@@ -63,7 +83,7 @@ class IntrospectionVerifier:
         if self._audience not in audiences:  # RFC 8707 §2: fail closed when no audience is given
             raise InvalidToken("The access token was not issued for this server.")
         exp = claims.get("exp")
-        if not isinstance(exp, int | float) or exp + self._leeway < now:
+        if not isinstance(exp, int | float) or exp + self._leeway <= now:  # RFC 7519 §4.1.4: not on or after exp
             raise InvalidToken("The access token has expired.")
         nbf = claims.get("nbf")
         if isinstance(nbf, int | float) and nbf - self._leeway > now:

@@ -3,15 +3,24 @@
 Everything here fails closed: a token is accepted only when its signature, issuer, audience and
 lifetime have all been checked; when the keys cannot be fetched the call is refused with
 :class:`VerifierUnavailable`, never let through.
+
+A :class:`JwtVerifier` given a :class:`TokenCache` remembers what it verified, under the SHA-256 of
+the token (never the token), until the token's ``exp`` and never past it: a client's repeated calls
+then skip the signature check. Only successes are remembered, and only while the issuer's key set
+is the very one they were checked against (a rotation, a refetched JWKS or a removed key makes each
+token be checked again once). Whatever else may end a token early (revocation, a deleted account)
+is checked by the verifier that wraps this one, on every call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import warnings
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 from joserfc import jws, jwt
@@ -23,6 +32,7 @@ from ringfence.refusals import InvalidToken, VerifierUnavailable
 MAX_JWKS_BYTES = 256 * 1024
 # RFC 9068 §2.1: typ "at+jwt"; plain "JWT" (or none) is what most identity providers still send.
 ACCEPTED_TYP = frozenset({"at+jwt", "application/at+jwt", "jwt"})
+CACHED_TOKENS = 10_000  # verified tokens remembered at once by a verifier; the oldest makes room
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,7 @@ class VerifiedToken:
     scopes: frozenset[str]
     issuer: str
     expires_at: int | None
+    grant_id: str | None = None  # the grant the token came from, when its issuer names it
 
 
 class TokenVerifier(Protocol):
@@ -61,6 +72,78 @@ def scopes_from_claims(claims: dict[str, Any]) -> frozenset[str]:
 
 def looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class ExpiringMap(Generic[K, V]):
+    """At most ``max_entries`` values, each forgotten at its own time by ``clock``; when full, the
+    oldest entry makes room. Used for verified tokens and for confirmed grants."""
+
+    def __init__(self, max_entries: int, clock: Callable[[], float]) -> None:
+        self._max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[K, tuple[V, float]] = {}  # insertion order: oldest first
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: K) -> V | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if self._clock() < entry[1]:
+            return entry[0]
+        self._entries.pop(key, None)
+        return None
+
+    def put(self, key: K, value: V, until: float) -> None:
+        """Remember ``value`` until ``until`` (by the clock), not at all when that has passed."""
+        self._entries.pop(key, None)
+        if until <= self._clock():
+            return
+        if len(self._entries) >= self._max_entries:
+            del self._entries[next(iter(self._entries))]
+        self._entries[key] = (value, until)
+
+    def discard(self, key: K) -> None:
+        self._entries.pop(key, None)
+
+    def discard_values(self, matches: Callable[[V], bool]) -> None:
+        for key in [key for key, (value, _) in self._entries.items() if matches(value)]:
+            del self._entries[key]
+
+
+def token_key(token: str) -> bytes:
+    """What a cache files a token under: its SHA-256, so that no cache holds a usable token."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
+@dataclass(frozen=True)
+class CachedToken:
+    verified: VerifiedToken
+    kid: str | None
+    keys: KeySet  # the key set the signature was checked against; any other means: check again
+
+
+class TokenCache(Generic[V]):
+    """What a verifier concluded about tokens, filed by :func:`token_key`, each until a time by
+    ``clock``: wall time, as ``exp`` is (the verifier checks ``exp`` by the same clock)."""
+
+    def __init__(self, max_entries: int = CACHED_TOKENS, *, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self._entries: ExpiringMap[bytes, V] = ExpiringMap(max_entries, clock)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, token: str) -> V | None:
+        return self._entries.get(token_key(token))
+
+    def put(self, token: str, value: V, until: float) -> None:
+        self._entries.put(token_key(token), value, until)
 
 
 class JwksCache:
@@ -121,14 +204,30 @@ class JwtVerifier:
         algorithms: tuple[str, ...],
         keys: KeySource,
         leeway: int,
+        grant_claim: str | None = None,
+        cache: TokenCache[CachedToken] | None = None,
     ) -> None:
         self._issuer = issuer
         self._audience = audience
         self._algorithms = list(algorithms)
         self._keys = keys
         self._leeway = leeway
+        self._grant_claim = grant_claim  # required when set: the claim naming the token's grant
+        self._cache = cache
+        self._clock = cache.clock if cache is not None else time.time
 
     async def verify(self, token: str) -> VerifiedToken:
+        cached = self._cache.get(token) if self._cache is not None else None
+        if cached is not None and await self._keys.keys(cached.kid) is cached.keys:
+            return cached.verified
+        verified, kid, keys = await self._verify(token)
+        if self._cache is not None and verified.expires_at is not None:
+            # Until exp, never past it (the leeway is for clock skew on the first check, not a grace).
+            self._cache.put(token, CachedToken(verified, kid, keys), verified.expires_at)
+        return verified
+
+    async def _verify(self, token: str) -> tuple[VerifiedToken, str | None, KeySet]:
+        """The token checked in full, with its ``kid`` and the key set that verified it."""
         if not looks_like_jwt(token):
             raise InvalidToken("The access token is not a JWT.")
         try:
@@ -154,6 +253,7 @@ class JwtVerifier:
             raise InvalidToken("The token is not an access token.")
         claims = decoded.claims
         registry = jwt.JWTClaimsRegistry(
+            now=lambda: int(self._clock()),
             leeway=self._leeway,
             iss={"essential": True, "value": self._issuer},  # OAuth 2.1 §5.2: exact issuer
             aud={"essential": True, "value": self._audience},  # RFC 8707 §2: aud must contain the resource
@@ -164,6 +264,9 @@ class JwtVerifier:
             registry.validate(claims)
         except JoseError as exc:
             raise InvalidToken(_claim_problem(exc)) from None
+        grant_id = claims.get(self._grant_claim) if self._grant_claim else None
+        if self._grant_claim and (not isinstance(grant_id, str) or not grant_id):
+            raise InvalidToken(f"The access token has a missing or invalid {self._grant_claim} claim.")
         client_id = claims.get("client_id", claims.get("azp"))
         return VerifiedToken(
             subject=str(claims["sub"]),
@@ -171,7 +274,8 @@ class JwtVerifier:
             scopes=scopes_from_claims(claims),
             issuer=self._issuer,
             expires_at=int(claims["exp"]),
-        )
+            grant_id=grant_id,
+        ), kid, keys
 
 
 def _claim_problem(exc: JoseError) -> str:

@@ -7,13 +7,20 @@ import httpx
 from ringfence.config import Settings
 from ringfence.refusals import InvalidToken
 from ringfence.resource.introspection import IntrospectionVerifier
-from ringfence.resource.tokens import JwksCache, JwtVerifier, TokenVerifier, VerifiedToken, looks_like_jwt
+from ringfence.resource.tokens import (
+    JwksCache,
+    JwtVerifier,
+    TokenCache,
+    TokenVerifier,
+    VerifiedToken,
+    looks_like_jwt,
+)
 
 
 class JwtOrIntrospection:
     """JWT-shaped tokens are verified locally; anything else is introspected."""
 
-    def __init__(self, jwt: JwtVerifier | None, introspection: IntrospectionVerifier | None) -> None:
+    def __init__(self, jwt: TokenVerifier | None, introspection: TokenVerifier | None) -> None:
         self._jwt = jwt
         self._introspection = introspection
 
@@ -26,7 +33,10 @@ class JwtOrIntrospection:
 
 
 def build_verifier(settings: Settings, client: httpx.AsyncClient) -> TokenVerifier:
-    """The verifier for an external identity provider (``--issuer``)."""
+    """The verifier for an external identity provider (``--issuer``).
+
+    JWT verifications are remembered until each token's ``exp``; introspection answers (how such an
+    issuer revokes its tokens) for at most a second."""
     assert settings.issuer is not None
     jwt = introspection = None
     if settings.jwks_url:
@@ -41,6 +51,7 @@ def build_verifier(settings: Settings, client: httpx.AsyncClient) -> TokenVerifi
                 refresh_interval=settings.jwks_refresh_interval_seconds,
             ),
             leeway=settings.clock_leeway_seconds,
+            cache=TokenCache(),
         )
     if settings.introspection_url:
         introspection = IntrospectionVerifier(
@@ -51,5 +62,6 @@ def build_verifier(settings: Settings, client: httpx.AsyncClient) -> TokenVerifi
             audience=settings.expected_audience,
             client=client,
             leeway=settings.clock_leeway_seconds,
+            cache=TokenCache(),
         )
     return JwtOrIntrospection(jwt, introspection)

@@ -123,3 +123,12 @@ def test_token_opens_the_mcp_endpoint_it_was_issued_for(embedded: EmbeddedServer
     """The resource server (same process) accepts its own authorization server's token."""
     response = embedded.process.call_tool("add_contact", {"name": "Token Check"}, token=issued[0].token)
     assert response.status_code == 200
+
+
+def test_every_token_names_its_grant_and_a_refreshed_token_the_same_one(issued: list[Issued]) -> None:
+    """``sid``: the grant whose revocation ends the token (refreshing keeps the grant, a new sign-in makes one)."""
+    first, second = issued[0].claims["sid"], issued[1].claims["sid"]
+    assert first and second and first != second
+    refreshed = issued[0].client.refresh(issued[0].response["refresh_token"])
+    assert refreshed.status_code == 200
+    assert jwt_claims(refreshed.json()["access_token"])["sid"] == first

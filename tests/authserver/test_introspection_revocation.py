@@ -1,8 +1,8 @@
 """RFC 7662 introspection and RFC 7009 revocation at the embedded authorization server.
 
 Introspection is for authenticated (confidential) clients only (RFC 7662 §2.1). Revoking a refresh
-token revokes its whole rotation family; access tokens are short-lived JWTs (15 minutes) and are
-not revocable one by one.
+token or an access token revokes its grant: the whole rotation family and every access token of it
+(what that does to tool calls is in test_revocation.py).
 """
 
 from __future__ import annotations
@@ -155,7 +155,23 @@ def test_a_client_may_not_introspect_another_clients_token(embedded: EmbeddedSer
     assert response.json() == {"active": False}
 
 
-def test_revoking_an_access_token_says_it_is_unsupported(public: DirectClient, user: BrowserLikeUser) -> None:
-    """RFC 7009 §2.2.1: access tokens are stateless and expire within 15 minutes; say so, never a false 200."""
-    tokens = public.tokens(user)
-    oauth_error(revoke(public, tokens["access_token"]), 400, "unsupported_token_type")
+def test_revoking_an_access_token_revokes_its_grant(confidential: DirectClient, user: BrowserLikeUser) -> None:
+    """RFC 7009 §2.1: the server MAY revoke related tokens; the access token is then inactive (RFC 7662 §2.2),
+    and so is the refresh token issued with it."""
+    tokens = confidential.tokens(user)
+    response = httpx.post(f"{confidential.issuer}/revoke", data={"token": tokens["access_token"]},
+                          headers=basic_auth(confidential.client_id, confidential.client_secret))
+    assert response.status_code == 200
+    assert introspect(confidential, tokens["access_token"]).json() == {"active": False}
+    assert introspect(confidential, tokens["refresh_token"]).json() == {"active": False}
+    oauth_error(confidential.refresh(tokens["refresh_token"]), 400, "invalid_grant")
+
+
+def test_an_access_token_of_a_revoked_refresh_token_is_inactive(confidential: DirectClient,
+                                                                 user: BrowserLikeUser) -> None:
+    """RFC 7662 §2.2: a revoked token is not active; revoking the refresh token revoked its grant."""
+    tokens = confidential.tokens(user)
+    response = httpx.post(f"{confidential.issuer}/revoke", data={"token": tokens["refresh_token"]},
+                          headers=basic_auth(confidential.client_id, confidential.client_secret))
+    assert response.status_code == 200
+    assert introspect(confidential, tokens["access_token"]).json() == {"active": False}
