@@ -33,6 +33,15 @@ WINDOW_OVERLAP = 32 * 1024
 MIN_HASH_KEY_BYTES = 16
 _DIGIT = re.compile(r"\d")
 _PRIORITY = {name: rank for rank, name in enumerate(TYPES)}
+_LITERALS = tuple(sorted({literal for rule in RULES for literal in rule.literals}))
+_FOLDED_LITERALS = tuple(sorted({literal for rule in RULES for literal in rule.folded_literals}))
+_ANY_LITERAL = re.compile("|".join(map(re.escape, _LITERALS)))
+_ANY_FOLDED_LITERAL = re.compile("|".join(map(re.escape, _FOLDED_LITERALS)))
+_NO_LITERALS = (False,) * len(_LITERALS)
+_NO_FOLDED_LITERALS = (False,) * len(_FOLDED_LITERALS)
+_NO_ANCHORS: frozenset[str] = frozenset()
+_DIGITS_THAT_MATTER = max(rule.min_digits for rule in RULES)  # more digits than this enable no further rule
+_MAX_KEYS = 4096  # prefilter keys remembered per redactor (a key is a few booleans, a count and anchor words)
 _PEM_BODY_LINE = re.compile(r"[A-Za-z0-9+/=]*|(?:Proc-Type|DEK-Info|Comment):.*")
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SECRET_KEY_NAME = re.compile(
@@ -79,48 +88,91 @@ class Redactor:
         self.replacement = replacement
         self._hash_key = hash_key
         self._rules: tuple[Rule, ...] = tuple(rule for rule in RULES if rule.type in wanted)
+        self._by_key: dict[tuple[Any, ...], tuple[tuple[int, Rule], ...]] = {}
 
     # -- finding ---------------------------------------------------------------------------------
 
     def find(self, text: str) -> list[Finding]:
         """Non-overlapping findings in order; on overlap the higher-priority type, then the longer, wins."""
-        candidates: list[tuple[int, int, int, str]] = []
+        return _resolve(self._candidates(text), text)
+
+    def types_found(self, text: str) -> set[str]:
+        """The types of :meth:`find`'s findings, without making them when one candidate or none is found."""
+        candidates = self._candidates(text)
+        if not candidates:
+            return set()
+        if len(candidates) == 1:  # what _resolve would keep
+            return {candidates[0][3]}
+        return {finding.type for finding in _resolve(candidates, text)}
+
+    def _candidates(self, text: str) -> list[tuple[int, int, int, str]]:
+        """``(priority, start, end, type)`` of every rule's findings, overlapping ones included."""
         length = len(text)
-        lowered = text.lower()
-        if len(lowered) != length:  # a few characters lower-case to two; anchors then fall back to search
-            lowered = None
-        rules = self._applicable(text, lowered)
-        for window_start in range(0, max(length, 1), WINDOW):
+        folded = text.lower()
+        lowered = folded if len(folded) == length else None  # a few lower-case to two: rules then search
+        # What the cheap prefilters look at, reduced to a small key; the rules for a key are
+        # remembered (the key is a count, a flag and a few words, never the text).
+        if text.isascii():  # then \d is 0-9, and deleting those from the bytes counts them in one C pass
+            digits = length - len(text.encode().translate(None, b"0123456789"))
+        else:
+            digits = len(_DIGIT.findall(text))
+        anchors = ANCHOR_SCAN.findall(folded)
+        # One search says whether any literal is there at all: most strings hold none.
+        literals = _NO_LITERALS
+        if _ANY_LITERAL.search(text):
+            literals = tuple([needle in text for needle in _LITERALS])
+        folded_literals = _NO_FOLDED_LITERALS
+        if _ANY_FOLDED_LITERAL.search(folded):
+            folded_literals = tuple([needle in folded for needle in _FOLDED_LITERALS])
+        key = (
+            digits if digits < _DIGITS_THAT_MATTER else _DIGITS_THAT_MATTER,
+            folded != text,  # an ASCII capital changes under lower()
+            frozenset(anchors) if anchors else _NO_ANCHORS,
+            literals,
+            folded_literals,
+        )
+        rules = self._by_key.get(key)
+        if rules is None:
+            rules = self._applicable(key)
+        candidates: list[tuple[int, int, int, str]] = []
+        if not rules:
+            return candidates
+        if length <= WINDOW:  # one window, the usual case: every rule scans the whole text
+            for priority, rule in rules:
+                for start, end in rule.spans(text, 0, length, lowered):
+                    candidates.append((priority, start, end, rule.type))
+            return candidates
+        for window_start in range(0, length, WINDOW):
             window_end = min(length, window_start + WINDOW + WINDOW_OVERLAP)
             keep_before = window_start + WINDOW if window_end < length else length + 1
-            for rule in rules:
+            for priority, rule in rules:
                 if rule.windowed:
-                    priority = _PRIORITY[rule.type]
                     for start, end in rule.spans(text, window_start, window_end, lowered):
                         if start < keep_before:
                             candidates.append((priority, start, end, rule.type))
-        for rule in rules:
+        for priority, rule in rules:
             if not rule.windowed:
                 for start, end in rule.spans(text, 0, length, lowered):
-                    candidates.append((_PRIORITY[rule.type], start, end, rule.type))
-        return _resolve(candidates, text)
+                    candidates.append((priority, start, end, rule.type))
+        return candidates
 
-    def _applicable(self, text: str, lowered: str | None) -> list[Rule]:
-        """The rules whose cheap prefilters pass on this text."""
-        has_digit = _DIGIT.search(text) is not None
-        folded = lowered if lowered is not None else text.lower()
-        anchors = set(ANCHOR_SCAN.findall(folded))
-        rules = []
-        for rule in self._rules:
-            if rule.needs_digit and not has_digit:
-                continue
-            if rule.anchors and anchors.isdisjoint(rule.anchors):
-                continue
-            if rule.literals and not _contains_any(text, rule.literals):
-                continue
-            if rule.folded_literals and not _contains_any(folded, rule.folded_literals):
-                continue
-            rules.append(rule)
+    def _applicable(self, key: tuple[Any, ...]) -> tuple[tuple[int, Rule], ...]:
+        """``(priority, rule)`` for the rules whose prefilters pass on a text of this key, remembered."""
+        digits, changed, anchors, literals, folded_literals = key
+        present = {needle for needle, found in zip(_LITERALS, literals, strict=True) if found}
+        present_folded = {needle for needle, found in zip(_FOLDED_LITERALS, folded_literals, strict=True) if found}
+        rules = tuple(
+            (_PRIORITY[rule.type], rule)
+            for rule in self._rules
+            if digits >= rule.min_digits
+            and (changed or not rule.needs_upper)
+            and not (rule.anchors and anchors.isdisjoint(rule.anchors))
+            and not (rule.literals and present.isdisjoint(rule.literals))
+            and not (rule.folded_literals and present_folded.isdisjoint(rule.folded_literals))
+        )
+        if len(self._by_key) >= _MAX_KEYS:
+            self._by_key.clear()
+        self._by_key[key] = rules
         return rules
 
     # -- replacing -------------------------------------------------------------------------------
@@ -231,13 +283,6 @@ class Redactor:
 def _pointer_token(key: object) -> str:
     """RFC 6901 §3: "~" is written "~0" and "/" is written "~1"."""
     return str(key).replace("~", "~0").replace("/", "~1")
-
-
-def _contains_any(text: str, needles: tuple[str, ...]) -> bool:
-    for needle in needles:
-        if needle in text:
-            return True
-    return False
 
 
 def opens_private_key(line: str) -> bool:

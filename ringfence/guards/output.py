@@ -30,6 +30,10 @@ In order:
    injection: a finding is flagged in ``_meta["ringfence/injection"]`` and counted, never removed.
 
 A clean result of a tool without ``open_world`` comes out exactly as the SDK would have sent it.
+
+The SDK sends a return value twice, as ``structuredContent`` and as its JSON in text content; when
+the text is exactly that JSON, the data is scanned once (:func:`scan_shared` says when that finds
+exactly what scanning both finds, and falls back to scanning both otherwise).
 """
 
 from __future__ import annotations
@@ -45,12 +49,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import anyio.to_thread
+import pydantic_core
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, EmbeddedResource, InputRequiredResult, TextContent, TextResourceContents
 
 from ringfence.declaration import ToolSpec
 from ringfence.detect import InjectionDetector, Redactor
-from ringfence.detect.redactor import Finding, is_secret_key
+from ringfence.detect.patterns import ANCHOR_SCAN
+from ringfence.detect.redactor import WINDOW, Finding, is_secret_key
 from ringfence.guards.validation import Limits
 
 logger = logging.getLogger("ringfence.output")
@@ -124,6 +130,8 @@ class GuardStats:
     def record(self, **deltas: Any) -> None:
         with self._lock:
             for name, delta in deltas.items():
+                if not delta:  # most counters of most results stay as they are
+                    continue
                 current = getattr(self, name)
                 if isinstance(current, Counter):
                     current.update(delta)
@@ -154,6 +162,7 @@ class GuardStats:
 STATS = GuardStats()
 
 _SCANNER = Redactor(types=SECRET_TYPES + PII_TYPES)
+_SECRETS = frozenset(SECRET_TYPES)
 _INJECTION = InjectionDetector()
 
 
@@ -162,7 +171,8 @@ _INJECTION = InjectionDetector()
 
 def result_size(result: CallToolResult) -> int:
     """Bytes of the result's JSON as it goes on the wire (UTF-8, camelCase, no nulls)."""
-    return len(result.model_dump_json(by_alias=True, exclude_none=True).encode())
+    # The bytes model_dump_json would decode, counted as they come (no str made and encoded again).
+    return len(result.__pydantic_serializer__.to_json(result, by_alias=True, exclude_none=True))
 
 
 def oversized_result(size: int, limit: int) -> CallToolResult:
@@ -243,6 +253,124 @@ def scrub_value(value: Any, scan: Scan, replace_types: frozenset[str], secret: b
     return value
 
 
+def sdk_texts(value: Any) -> list[str]:
+    """The texts of the content items the SDK's converter makes of a tool's return ``value``
+    (``_convert_to_content`` in ``mcp/server/mcpserver/utilities/func_metadata.py``): one per element
+    of a list, a string as it is, anything else as JSON indented by 2."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list | tuple):
+        return [pydantic_core.to_json(value, fallback=str, indent=2).decode()]
+    texts: list[str] = []
+    for item in value:
+        if type(item) is dict:  # the usual element, first
+            texts.append(pydantic_core.to_json(item, fallback=str, indent=2).decode())
+        elif isinstance(item, str):
+            texts.append(item)
+        elif isinstance(item, list | tuple):
+            texts.extend(sdk_texts(item))
+        elif item is not None:
+            texts.append(pydantic_core.to_json(item, fallback=str, indent=2).decode())
+    return texts
+
+
+def json_tokens(value: Any, keys: set[str], strings: set[str]) -> bool:
+    """Add the keys and strings of a JSON value to ``keys`` and ``strings``, and each integer of seven
+    digits or more (as :func:`scrub_value` reads it) to ``strings``; False if it is not plain JSON."""
+    containers = [value]
+    while containers:
+        container = containers.pop()
+        if type(container) is dict:
+            keys.update(container)
+            items: Iterable[Any] = container.values()
+        elif type(container) is list:
+            items = container
+        else:
+            items = (container,)
+        for item in items:
+            kind = type(item)
+            if kind is str:
+                strings.add(item)
+            elif kind is dict or kind is list:
+                containers.append(item)
+            elif kind is int:
+                if abs(item) >= 1_000_000:
+                    strings.add(str(item))
+            elif not (item is None or kind is bool or kind is float):
+                return False
+    return all(type(key) is str for key in keys)
+
+
+# Keys found clean (no secret name, no label anchor, no finding) are remembered: a tool's results
+# carry the same keys, its output schema's field names, call after call, so this holds for real
+# traffic and not only for a benchmark that repeats one result. Only field-name-shaped keys are kept
+# (a mapping keyed by people's names or e-mail addresses leaves nothing here) and the memory is
+# dropped whole when full. Values are not remembered: they differ from call to call.
+_CLEAN_KEYS: set[str] = set()
+_MAX_CLEAN_KEYS = 4096
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def scan_shared(
+    content: Iterable[Any], structured: dict[str, Any] | None, scan: Scan, replace_types: frozenset[str]
+) -> bool:
+    """Scan text content and structured content once when the texts are the SDK's JSON of the
+    structured content; True if that settled both (nothing in them to replace), else False and the
+    caller scrubs each as usual.
+
+    The SDK sends a tool's return value twice, as ``structuredContent`` and as its JSON text, so
+    scanning both costs double. When each text is exactly that JSON (checked by serializing the value
+    again, as the SDK does) and holds no backslash, every key and string of the value stands in the
+    text as it is, between quotes, and a scan of the text finds what scans of each key and string
+    find: no rule's match takes in a quote, and to every rule a quote reads like the end of the text.
+    Numbers below seven digits and floats hold no finding (the structured scan skips them too).
+    What could read differently goes the slow way instead:
+
+    - label-led rules match from a label into what follows it (``"password": "…"``, ``"dob": "…"``):
+      so a key holding a label anchor does, and a text holding ``cookie`` (``"cookie:",`` takes the
+      comma for a value);
+    - a secret-named key, which the structured scan replaces whole (:func:`scrub_value`);
+    - a private key runs on to its footer, maybe in a later string: it is a secret, and anything to
+      replace, a secret above all, goes the slow way;
+    - a character that lower-cases to two changes how anchors are found in the whole text.
+    """
+    if structured is None:
+        return False
+    texts = [item.text for item in content if isinstance(item, TextContent)]
+    if len(structured) == 1 and "result" in structured and texts == sdk_texts(structured["result"]):
+        part = structured["result"]  # a wrapped return value: {"result": value}
+    elif len(texts) == 1 and texts == sdk_texts(structured):
+        part = structured
+    else:
+        return False
+    for text in texts:
+        folded = text.lower()
+        if "\\" in text or len(folded) != len(text) or len(text) > WINDOW or "cookie" in folded:
+            return False
+    keys: set[str] = set()
+    strings: set[str] = set()
+    if not json_tokens(part, keys, strings):
+        return False
+    found: set[str] = set()
+    for key in keys - _CLEAN_KEYS:
+        if is_secret_key(key) or ANCHOR_SCAN.search(key.lower()):
+            return False
+        key_types = _SCANNER.types_found(key)
+        if not key_types and _FIELD_NAME.fullmatch(key):
+            if len(_CLEAN_KEYS) >= _MAX_CLEAN_KEYS:
+                _CLEAN_KEYS.clear()
+            _CLEAN_KEYS.add(key)
+        found |= key_types
+    for string in strings:
+        found |= _SCANNER.types_found(string)
+    if not found.isdisjoint(replace_types):
+        return False
+    scan.personal.update(type_ for type_ in found if type_ in COVERED_BY)
+    return True
+
+
 def undeclared_types(found: Iterable[str], declared: Iterable[str]) -> list[str]:
     """The personal-data types in ``found`` that none of the ``declared`` data classes covers."""
     classes = frozenset(declared)
@@ -303,7 +431,7 @@ def guard_result(
         STATS.record(results=1, oversized=1)
         return oversized_result(size, limit)
 
-    replace_types = frozenset(SECRET_TYPES)
+    replace_types = _SECRETS
     if undeclared_action == "redact":
         replace_types |= {type_ for type_ in PII_TYPES if not (COVERED_BY[type_] & spec.returns)}
     scan = Scan()
@@ -314,10 +442,15 @@ def guard_result(
         meta, dropped = drop_identifiers(result.meta)
         meta = scrub_value(meta, scan, replace_types)
 
+    structured = result.structured_content
+    shared = scan_shared(result.content, structured, scan, replace_types)
     content = []
     for item in result.content:
         if isinstance(item, TextContent):
-            item = item.model_copy(update={"text": scrub_text(item.text, scan, replace_types)})
+            if not shared:
+                text = scrub_text(item.text, scan, replace_types)
+                if text != item.text:  # copied only when changed: a clean result is sent as it came
+                    item = item.model_copy(update={"text": text})
         elif isinstance(item, EmbeddedResource) and isinstance(item.resource, TextResourceContents):
             resource = item.resource.model_copy(update={"text": scrub_text(item.resource.text, scan, replace_types)})
             item = item.model_copy(update={"resource": resource})
@@ -325,8 +458,7 @@ def guard_result(
             item = item.model_copy(update={"meta": scrub_value(item.meta, scan, replace_types)})
         content.append(item)
 
-    structured = result.structured_content
-    if structured is not None:
+    if structured is not None and not shared:
         structured = scrub_value(structured, scan, replace_types)
 
     undeclared = undeclared_types(scan.personal, spec.returns)
@@ -365,8 +497,8 @@ def guard_result(
 
     STATS.record(
         results=1,
-        redacted=Counter(scan.redacted),
-        undeclared=Counter(undeclared),
+        redacted=scan.redacted,  # Counter.update counts each element of a set or list once
+        undeclared=undeclared,
         dropped_keys=len(dropped),
         untrusted=int(spec.open_world),
         injections=int(injection is not None),
@@ -375,6 +507,21 @@ def guard_result(
         return result
     meta = {**(meta or {}), **flags}
     return result.model_copy(update={"content": content, "structured_content": structured, "meta": meta})
+
+
+# A result with at most this much text is scanned on the event loop (well under a millisecond):
+# cheaper than the hop to a worker thread, which larger results still take.
+INLINE_SCAN_BYTES = 16 * 1024
+
+
+def text_bytes(result: CallToolResult) -> int:
+    """About how much a scan of ``result`` reads: its text content, which the SDK makes from
+    ``structuredContent`` too (characters, a cheap stand-in for bytes). A result with anything else
+    (``_meta``, resources, images) counts as large: it is scanned off the event loop."""
+    if (result.meta is not None or not all(isinstance(item, TextContent) for item in result.content)
+            or (result.structured_content is not None and not result.content)):
+        return INLINE_SCAN_BYTES + 1
+    return sum(len(item.text) for item in result.content)  # type: ignore[union-attr]
 
 
 def with_output_guards(spec: ToolSpec) -> Callable[..., Any]:
@@ -397,9 +544,13 @@ def with_output_guards(spec: ToolSpec) -> Callable[..., Any]:
 
         @functools.wraps(fn)
         async def guarded_async(*args: Any, **kwargs: Any) -> Any:
-            value = await fn(*args, **kwargs)
+            converted = metadata.convert_result(await fn(*args, **kwargs))
+            if isinstance(converted, InputRequiredResult):
+                return converted
+            if text_bytes(converted) <= INLINE_SCAN_BYTES:
+                return guard_result(spec, converted)
             # Scanning a result near the cap takes a few hundred milliseconds: not on the event loop.
-            return await anyio.to_thread.run_sync(finish, value)
+            return await anyio.to_thread.run_sync(guard_result, spec, converted)
 
         return guarded_async
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+import re
 import string
 import time
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from ringfence.detect import TYPES, Finding, Redactor, redact_value
 from ringfence.detect.checksums import IBAN_LENGTHS, iban_valid, luhn_valid
+from ringfence.detect.patterns import ANCHOR_SCAN, RULES
 
 REDACTOR = Redactor()
 
@@ -350,6 +352,39 @@ def test_hash_redaction_is_idempotent(parts: list[str]) -> None:
     redactor = Redactor(replacement="hash", hash_key=KEY)
     once = redactor.redact("; ".join(parts))
     assert redactor.redact(once) == once
+
+
+# --- prefilters: they save work and never a finding -----------------------------------------------
+
+
+class EveryRule(Redactor):
+    """Runs every rule on every text, so that what the prefilters skip can be checked against it."""
+
+    def _applicable(self, key):  # type: ignore[no-untyped-def]
+        return tuple((TYPES.index(rule.type), rule) for rule in self._rules)  # not remembered
+
+
+TRIGGERS = sorted({a for rule in RULES for a in rule.anchors} | {"@", ".", ":", "://", "eyJ", "-----BEGIN ", "Bearer "})
+PIECES = st.one_of(SENSITIVE, FILLER, st.sampled_from(TRIGGERS), st.text(alphabet=string.printable, max_size=20),
+                   st.text(alphabet="0123456789 .-+()/:=@ABCDEFGHIJKLMNOPQRSTUVWXYZ", max_size=24))  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(parts=st.lists(PIECES, max_size=5))
+def test_prefilters_skip_no_finding(parts: list[str]) -> None:
+    """Digit counts, capitals, literals and anchors only decide which rules are worth running."""
+    text = " ".join(parts)
+    assert REDACTOR.find(text) == EveryRule().find(text)
+    assert REDACTOR.types_found(text) == {finding.type for finding in REDACTOR.find(text)}
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(parts=st.lists(st.sampled_from(TRIGGERS) | st.text(alphabet="abcdeknoprstwy_-. é", max_size=6), max_size=8))
+def test_the_anchor_trie_finds_what_the_longest_first_alternation_finds(parts: list[str]) -> None:
+    anchors = sorted({a for rule in RULES for a in rule.anchors}, key=len, reverse=True)
+    alternation = re.compile("|".join(map(re.escape, anchors)))
+    text = "".join(parts).lower()
+    assert ANCHOR_SCAN.findall(text) == alternation.findall(text)
 
 
 # --- bounded time on hostile input (a safety bound, not a benchmark) ------------------------------

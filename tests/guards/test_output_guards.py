@@ -6,13 +6,20 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import string
 from collections.abc import Iterator
+from typing import Any
 
+import pydantic_core
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, EmbeddedResource, TextContent, TextResourceContents
 from pydantic import BaseModel
 
 from ringfence.declaration import declare_tool
+from ringfence.detect import Redactor
 from ringfence.guards import output
 from ringfence.guards.output import (
     COVERED_BY,
@@ -396,6 +403,111 @@ def test_log_lines_name_the_tool_and_types_never_values(caplog: pytest.LogCaptur
     guard_result(spec_of(noop), text_result(f"{API_KEY} jane@example.com"))
     assert "noop" in caplog.text and "API_KEY" in caplog.text and "EMAIL" in caplog.text
     assert API_KEY not in caplog.text and "jane@example.com" not in caplog.text
+
+
+# -- data the SDK sends twice (structured content and its JSON text) is scanned once ----------------
+
+
+def returns_object() -> dict[str, Any]: ...
+
+
+def returns_list() -> list[Any]: ...
+
+
+CONVERT = {fn: Tool.from_function(fn).fn_metadata.convert_result for fn in (returns_object, returns_list)}
+
+
+def contact(index: int) -> dict[str, Any]:
+    return {"id": index, "name": f"Ada Lovelace {index}", "email": f"ada{index}@example.com",
+            "phone": "+44 20 7946 0018"}  # fmt: skip
+
+
+def guarded_both_ways(result: CallToolResult, returns: list[str], action: str) -> tuple[dict, dict]:
+    """The result guarded as it is, and with each text and the structured content scanned apart."""
+    spec = spec_of(noop, returns=returns)
+    once = guard_result(spec, result, undeclared_action=action)  # type: ignore[arg-type]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(output, "scan_shared", lambda *args: False)
+        apart = guard_result(spec, result, undeclared_action=action)  # type: ignore[arg-type]
+    return once.model_dump(by_alias=True), apart.model_dump(by_alias=True)
+
+
+def test_the_sdk_s_two_copies_of_a_result_are_scanned_once() -> None:
+    result = CONVERT[returns_list]([contact(index) for index in range(20)])
+    assert len(result.content) == 20 and result.structured_content == {"result": [contact(i) for i in range(20)]}
+    scan = output.Scan()
+    assert output.scan_shared(result.content, result.structured_content, scan, frozenset(SECRET_TYPES))
+    assert scan.personal == {"EMAIL", "PHONE"} and not scan.redacted
+    assert guard_result(spec_of(noop, returns=["contact"]), result) is result
+    once, apart = guarded_both_ways(result, ["public"], "flag")
+    assert once == apart and once["_meta"] == {"ringfence/undeclared": ["EMAIL", "PHONE"]}
+
+
+STEP_ASIDE = {
+    "a label at the end of a key runs into its value": {"xtoken": "abcdef123456", "id": 1},
+    "a date of birth labelled by its key": {"dob": "1990-01-02"},
+    "a cookie label reads the comma after its string": {"a": "cookie:", "b": "x"},
+    "an escaped string differs from its text": {"note": "line one\nline two \"quoted\""},
+    "a character that lower-cases to two": {"name": "\u0130stanbul ada@example.com"},
+    "a secret-named key": {"privateKey": "hunter2"},  # no label anchor in it: is_secret_key decides
+    "a secret in a value": {"note": f"use {API_KEY}"},
+    "a private key split over two strings": {
+        "a": PRIVATE_KEY.split("\n")[0] + " ada@example.com", "b": "-----END RSA PRIVATE KEY-----"
+    },
+}
+
+
+@pytest.mark.parametrize("value", STEP_ASIDE.values(), ids=STEP_ASIDE.keys())
+def test_what_a_text_scan_would_read_differently_is_scanned_the_slow_way(value: dict[str, Any]) -> None:
+    result = CONVERT[returns_object](value)
+    assert not output.scan_shared(result.content, result.structured_content, output.Scan(), frozenset(SECRET_TYPES))
+    once, apart = guarded_both_ways(result, ["public"], "flag")
+    assert once == apart
+
+
+def test_a_text_that_is_not_the_json_of_the_structured_content_is_scanned_apart() -> None:
+    result = text_result("call jane@example.com", structured_content={"n": 1})
+    assert not output.scan_shared(result.content, result.structured_content, output.Scan(), frozenset(SECRET_TYPES))
+    assert guard_result(spec_of(noop), result).meta == {"ringfence/undeclared": ["EMAIL"]}
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(number=st.integers(-999_999, 999_999) | st.floats(allow_nan=False))
+def test_numbers_below_seven_digits_and_floats_hold_no_finding(number: float) -> None:
+    """Why the shared scan reads only the keys, the strings and the integers of seven digits or more."""
+    assert Redactor().find(pydantic_core.to_json(number).decode()) == []
+
+
+WORDS = ["Ada Lovelace", "ada@example.com", "+44 20 7946 0018", "4111 1111 1111 1111", "DE89 3704 0044 0532 0130 00",
+         "123-45-6789", "192.168.1.10", "fe80::1", "1990-01-02", "password", "token", "cookie:", "dob", "born", "data",
+         "Bearer abcdefgh12345678", API_KEY, JWT, "-----BEGIN PRIVATE KEY-----", "-----END PRIVATE KEY-----",
+         "postgres://admin:hunter22@db/x", "SSN: 123456789", "authorization", "\\", '"', "\n", "\u0130", "\u017f",
+         "\u00e9", ":", "=", " ", ","]  # fmt: skip
+TEXT = st.lists(st.sampled_from(WORDS) | st.text(max_size=6), max_size=4).map("".join)
+KEYS = ["id", "name", "email", "phone", "note", "password", "privateKey", "auth", "xtoken", "dob", "cookie", "token="]
+KEY = st.sampled_from(KEYS) | TEXT
+SCALAR = (TEXT | st.integers() | st.integers(10**6, 10**19) | st.sampled_from([4111111111111111, 378282246310005])
+          | st.floats(allow_nan=False) | st.booleans() | st.none())  # fmt: skip
+VALUE = st.recursive(SCALAR, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEY, inner, max_size=4),
+                     max_leaves=12)  # fmt: skip
+NAME = st.text(alphabet=string.ascii_letters + "éøł '-.0123456789", max_size=24)
+PHONE = st.from_regex(r"\+44 20 7946 \d{4}|\(555\) 123-\d{4}|0\d{2,4} \d{6,8}", fullmatch=True)
+CONTACT = st.fixed_dictionaries({"id": st.integers(0, 10**7), "name": NAME | TEXT, "email": st.emails() | TEXT,
+                                 "phone": PHONE | TEXT})  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    value=st.lists(CONTACT, max_size=5) | st.lists(VALUE, max_size=4) | st.dictionaries(KEY, VALUE, max_size=4),
+    returns=st.sampled_from([["public"], ["contact"], ["personal", "financial"]]),
+    action=st.sampled_from(["flag", "redact"]),
+)
+def test_the_shared_scan_finds_what_scanning_text_and_structured_content_apart_finds(
+    value: list[Any] | dict[str, Any], returns: list[str], action: str
+) -> None:
+    result = CONVERT[returns_list if isinstance(value, list) else returns_object](value)
+    once, apart = guarded_both_ways(result, returns, action)
+    assert once == apart
 
 
 # -- end to end: a real `ringfence serve` --------------------------------------------------------
