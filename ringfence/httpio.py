@@ -34,11 +34,12 @@ async def send_refusal(send: Send, refusal: Refusal, resource_metadata_url: str)
     await send_response(send, status, headers, body)
 
 
-async def send_tool_error(send: Send, request_id: Any, message: str, meta: dict[str, Any] | None = None) -> None:
+async def send_tool_error(send: Send, request_id: Any, message: str, meta: dict[str, Any] | None = None, *,
+                          modern: bool) -> None:
     """A JSON-RPC ``tools/call`` result with ``isError``: the call was refused, the server is fine."""
-    # resultType: required by 2026-07-28 clients, ignored by handshake-era ones.
-    result: dict[str, Any] = {"content": [{"type": "text", "text": message}], "isError": True,
-                              "resultType": "complete"}
+    result: dict[str, Any] = {"content": [{"type": "text", "text": message}], "isError": True}
+    if modern:
+        result["resultType"] = "complete"  # MCP 2026-07-28: every result says whether it is complete
     if meta:
         result["_meta"] = meta
     await send_json(send, 200, {"jsonrpc": "2.0", "id": request_id, "result": result})

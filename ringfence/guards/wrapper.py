@@ -47,7 +47,6 @@ from ringfence.refusals import Refusal
 logger = logging.getLogger("ringfence.tools")
 
 
-NOT_RUN = frozenset({"refused", "declined", "confirmation_required"})  # outcomes of calls whose tool never ran
 UNRECORDED = "unrecorded"  # a write or destructive call not run because its start could not be recorded
 # How each confirmation verdict that stops a call is reported as the call's outcome.
 CONFIRMATION_OUTCOMES = {"declined": "declined", "invalid": "declined", "required": "confirmation_required"}
@@ -84,9 +83,10 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, confirmer: Confirmer | Non
 
     def not_run() -> Outcome:
         return Outcome(error_result(f"{spec.name} was not run: it could not be recorded. Try again shortly."),
-                       UNRECORDED)
+                       UNRECORDED, ran=False)
 
-    async def checked_call(principal: Principal | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Outcome:
+    async def before_run(principal: Principal | None, kwargs: dict[str, Any]) -> Outcome | None:
+        """The confirmation and the ``tool.started`` record: an outcome that stops the call, or ``None``."""
         if confirmed:
             assert confirmer is not None
             handle, elicited = kwargs.pop(CONFIRMATION_PARAMETER, None), kwargs.pop(ELICITED_PARAMETER, None)
@@ -94,14 +94,24 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, confirmer: Confirmer | Non
             if events is not None and not await recorded_confirmation(events, spec, principal, check):
                 return not_run()
             if check.refused is not None:
-                return Outcome(check.refused, CONFIRMATION_OUTCOMES[check.status])
+                return Outcome(check.refused, CONFIRMATION_OUTCOMES[check.status], ran=False)
         if events is not None and spec.effect != "read" and not await recorded_start(events, spec, principal):
             return not_run()  # fail closed: a change to the user's data is never made without its audit trail
+        return None
+
+    async def run(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Outcome:
         if is_async:
-            result = await fn(*args, **kwargs)
-        else:
-            result = await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
-        return Outcome(result, "ok")
+            return Outcome(await fn(*args, **kwargs), "ok")
+        return Outcome(await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs)), "ok")
+
+    def author_failure(exc: Exception, *, ran: bool) -> Outcome:
+        """A tool (or its preview) that raised: its ToolError message, else a generic one."""
+        if isinstance(exc, ToolError):  # the author's message is output too: no secret leaves in it
+            return Outcome(guard_result(spec, error_result(str(exc))), "error", ran=ran)
+        # The detail goes to the server log only; the caller learns nothing internal.
+        logger.exception("tool %s failed", spec.name, exc_info=exc)
+        return Outcome(error_result(f"{spec.name} failed unexpectedly. The server has logged the details."),
+                       "failed", ran=ran)
 
     async def contained_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Principal | None, Outcome]:
         """The call's outcome, whatever the author's code does; never an exception."""
@@ -109,16 +119,17 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, confirmer: Confirmer | Non
             principal = gate_authorized(spec, catalog)
         except Refusal as refusal:
             logger.error("a call to %s reached the tool without the gate's authorization; refused", spec.name)
-            return current_authorization().principal, Outcome(error_result(refusal.description), "refused")
+            return current_authorization().principal, Outcome(error_result(refusal.description), "refused", ran=False)
         try:
-            return principal, await checked_call(principal, args, kwargs)
-        except ToolError as exc:  # the author's message is output too: no secret leaves in it
-            return principal, Outcome(guard_result(spec, error_result(str(exc))), "error")
-        except Exception:
-            # The detail goes to the server log only; the caller learns nothing internal.
-            logger.exception("tool %s failed", spec.name)
-            return principal, Outcome(
-                error_result(f"{spec.name} failed unexpectedly. The server has logged the details."), "failed")
+            stopped = await before_run(principal, kwargs)
+        except Exception as exc:
+            return principal, author_failure(exc, ran=False)
+        if stopped is not None:
+            return principal, stopped
+        try:
+            return principal, await run(args, kwargs)
+        except Exception as exc:
+            return principal, author_failure(exc, ran=True)
 
     @functools.wraps(fn)
     async def guarded(*args: Any, **kwargs: Any) -> Any:
@@ -151,21 +162,22 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, confirmer: Confirmer | Non
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one call came to: the result to answer, and its outcome name."""
+    """What one call came to: the result to answer, its outcome name, and whether the tool itself ran."""
 
     result: Any
     name: str  # ok, error, failed, refused, declined, confirmation_required
+    ran: bool = True
 
 
 def unrecorded_result(spec: ToolSpec, outcome: Outcome) -> Any:
     """What a call answers when its record could not be written.
 
-    A call that never ran (refused, declined, waiting for confirmation) keeps its answer: there is
-    nothing to account for, and the caller needs the challenge or the confirmation link. A call
+    A call whose tool never ran (refused, declined, waiting for confirmation, its preview failed)
+    keeps its answer: nothing changed, and the caller needs the challenge or the confirmation link. A call
     that ran is not answered as done: its result is withheld, and a write says it must not be
     repeated blindly.
     """
-    if outcome.name in NOT_RUN:
+    if not outcome.ran:
         return outcome.result
     if spec.effect == "read":
         return error_result(f"{spec.name} could not be recorded, so its result is withheld. Try again shortly.")

@@ -321,13 +321,13 @@ class McpGate:
         """Record the refusal, then answer it as a tool result or over HTTP, as the client takes it."""
         tool = self.tools.get(call.tool) if call is not None and call.tool is not None else None
         await self._record_refusal(call, principal, tool, refusal)
-        if isinstance(refusal, InvalidArguments):
-            assert call is not None
-            await send_tool_error(send, call.request_id, refusal.description)
-        elif (tool is not None and isinstance(refusal, MissingToken | InsufficientScope)
-              and not refuses_over_http(self.refusal_style, call)):  # type: ignore[arg-type]
-            await send_tool_error(send, call.request_id, refusal.description,  # type: ignore[union-attr]
-                                  tool_result_challenge(refusal, self.resource_metadata_url))
+        if call is not None and isinstance(refusal, InvalidArguments):
+            await send_tool_error(send, call.request_id, refusal.description, modern=call.era == "modern")
+        elif (call is not None and tool is not None and isinstance(refusal, MissingToken | InsufficientScope)
+              and not refuses_over_http(self.refusal_style, call)):
+            await send_tool_error(send, call.request_id, refusal.description,
+                                  tool_result_challenge(refusal, self.resource_metadata_url),
+                                  modern=call.era == "modern")
         else:
             await send_refusal(send, refusal, self.resource_metadata_url)
 
