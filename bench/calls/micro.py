@@ -9,6 +9,7 @@ ES256 access token from the authorization server's key ring, results of 1 and 20
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import time
 import uuid
@@ -19,20 +20,27 @@ from typing import Any
 
 from joserfc import jwt
 from mcp.server.mcpserver.tools import Tool
+from starlette.applications import Starlette
+from starlette.routing import Route
 
 from ringfence.audit.log import AuditLog
 from ringfence.authserver.keys import KeyRing
 from ringfence.authserver.oauth import KeyRingSource
+from ringfence.config import MCP_PATH, Settings
 from ringfence.events import Events, SecurityEvent
 from ringfence.guards.output import guard_result
 from ringfence.guards.screening import ArgumentScreen
+from ringfence.httpio import BODY_SCOPE_KEY, send_json
 from ringfence.loader import load_app
+from ringfence.monitor.service import Monitoring
 from ringfence.ops.ratelimit import InProcessRateLimiter
 from ringfence.ops.ratelimit_keys import keys_for
 from ringfence.ops.ratelimit_redis import RedisRateLimiter
 from ringfence.policy import authorize
 from ringfence.principal import Principal
-from ringfence.resource.tokens import JwtVerifier
+from ringfence.resource.gate import canonical_body, parse_call
+from ringfence.resource.tokens import JwtVerifier, TokenCache
+from ringfence.server import hardened, outermost
 from ringfence.store.database import Database
 
 ISSUER = "http://127.0.0.1:8000"
@@ -65,6 +73,45 @@ async def measure(name: str, what: str, operation: Callable[[], Awaitable[Any] |
     return Cost(name, what, statistics.median(samples) / 1000, iterations)
 
 
+def mcp_scope(body: bytes) -> dict[str, Any]:
+    """An ASGI scope of a 2025-11-25 ``POST /mcp``, as RequestLimits hands it on (body already read)."""
+    return {"type": "http", "method": "POST", "path": MCP_PATH, "raw_path": MCP_PATH.encode(), "query_string": b"",
+            "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000), "scheme": "http",
+            "headers": [(b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json"),
+                        (b"accept", b"application/json, text/event-stream"),
+                        (b"content-length", str(len(body)).encode()), (b"mcp-protocol-version", b"2025-11-25")],
+            BODY_SCOPE_KEY: body}
+
+
+def http_layers(work: Path) -> Callable[[], Awaitable[None]]:
+    """One request through every HTTP layer in front of the gate (server.outermost, hardened, metrics)
+    to a route that answers at once: what those layers cost a call."""
+    settings = Settings(public_url=ISSUER, data_dir=work / "layers")
+    monitoring = Monitoring(settings, {}, Events(None, b"k" * 32))
+
+    class Answer:
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            await send_json(send, 200, {"jsonrpc": "2.0", "id": 7, "result": {}})
+
+    routes = [Route(MCP_PATH, Answer())]
+    asgi = outermost(monitoring.wrap(hardened(Starlette(routes=routes), settings), routes), settings)
+    body = b'{"jsonrpc":"2.0","id":7,"method":"tools/list"}'
+
+    async def request() -> None:
+        scope = mcp_scope(body)
+        del scope[BODY_SCOPE_KEY]
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: Any) -> None:
+            pass
+
+        await asgi(scope, receive, send)
+
+    return request
+
+
 def contacts(count: int) -> list[dict[str, Any]]:
     return [{"id": i, "name": f"Ada Lovelace {i}", "email": f"ada{i}@example.com", "phone": "+44 20 7946 0018"}
             for i in range(count)]
@@ -73,7 +120,7 @@ def contacts(count: int) -> list[dict[str, Any]]:
 async def guard_costs(work: Path, *, iterations: int, postgres_url: str | None, redis_url: str | None) -> list[Cost]:
     """Every per-call check, alone; the storage-backed ones on each backend available."""
     app = load_app(str(Path(__file__).with_name("contacts_unmetered.py")))
-    server = app.mcp_server(ISSUER + "/.well-known/oauth-protected-resource/mcp")
+    server = app.mcp_server()
     screen = ArgumentScreen(app.tools)
     await screen.load(server)
     search, add = app.tools["search_contacts"], app.tools["add_contact"]
@@ -81,6 +128,8 @@ async def guard_costs(work: Path, *, iterations: int, postgres_url: str | None, 
     ring = KeyRing(work / "keys", token_lifetime=900)
     ring.load()
     verifier = JwtVerifier(issuer=ISSUER, audience=RESOURCE, algorithms=("ES256",), keys=KeyRingSource(ring), leeway=30)
+    cached_verifier = JwtVerifier(issuer=ISSUER, audience=RESOURCE, algorithms=("ES256",), keys=KeyRingSource(ring),
+                                  leeway=30, cache=TokenCache())
     now = int(time.time())
     claims = {"iss": ISSUER, "aud": RESOURCE, "sub": "u-" + uuid.uuid4().hex, "client_id": "bench", "iat": now,
               "exp": now + 900, "jti": uuid.uuid4().hex, "scope": "contacts:read contacts:write"}
@@ -95,9 +144,17 @@ async def guard_costs(work: Path, *, iterations: int, postgres_url: str | None, 
     limiter = InProcessRateLimiter()
     keys = keys_for(f"{ISSUER}|{claims['sub']}", "bench", "127.0.0.1", "search_contacts", app.rate_limits)
 
+    search_body = json.dumps({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                              "params": {"name": "search_contacts", "arguments": {"query": "ada"}}}).encode()
     costs = [
+        await measure("HTTP layers", "security headers, request id, metrics, Host/Origin, CORS, limits, router",
+                      http_layers(work), iterations),
+        await measure("parse", "the body into a typed call, and its canonical JSON for the SDK (gate)",
+                      lambda: canonical_body(parse_call(mcp_scope(search_body)).message), iterations),
         await measure("token verification", "ES256 JWT: signature, iss, aud, exp (JwtVerifier)",
                       lambda: verifier.verify(token), iterations),
+        await measure("token verification, cached", "a repeat call's token: SHA-256 lookup, key set unchanged",
+                      lambda: cached_verifier.verify(token), iterations * 10),
         await measure("argument validation", "add_contact's 3 strings: strict schema, limits, NFC, injection scan",
                       lambda: screen.screen("add_contact", arguments), iterations),
         await measure("scope check", "policy.authorize", lambda: authorize(search, principal, app.catalog),

@@ -12,6 +12,7 @@ records without being readable. Hash mode needs a key; there is no default key.
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -236,7 +237,7 @@ class Redactor:
         ``api_key``, ...) is replaced wholesale, including every leaf below it. Integers of seven
         digits or more are checked too (a card number may arrive as a JSON number).
         """
-        return self._walk(value, "", secret=False, found=None)
+        return self._walk(value, None, secret=False, found=None)
 
     def find_value(self, value: Any) -> list[tuple[str, Finding]]:
         """``(JSON pointer, finding)`` for every finding :meth:`redact_value` would replace."""
@@ -244,14 +245,17 @@ class Redactor:
         self._walk(value, "", secret=False, found=found)
         return found
 
-    def _walk(self, value: Any, path: str, secret: bool, found: list[tuple[str, Finding]] | None) -> Any:
+    def _walk(self, value: Any, path: str | None, secret: bool, found: list[tuple[str, Finding]] | None) -> Any:
+        """``path`` is the JSON pointer of ``value`` when findings are collected, else ``None`` (not built)."""
         if isinstance(value, Mapping):
             return {
-                key: self._walk(item, f"{path}/{_pointer_token(key)}", secret or is_secret_key(key), found)
+                key: self._walk(item, None if path is None else f"{path}/{_pointer_token(key)}",
+                                secret or is_secret_key(key), found)
                 for key, item in value.items()
             }
         if isinstance(value, list | tuple):
-            return [self._walk(item, f"{path}/{index}", secret, found) for index, item in enumerate(value)]
+            return [self._walk(item, None if path is None else f"{path}/{index}", secret, found)
+                    for index, item in enumerate(value)]
         if isinstance(value, bool) or value is None:
             return value
         if isinstance(value, int | float):
@@ -266,7 +270,7 @@ class Redactor:
             findings = [Finding("SECRET", 0, len(text))] if text else []
         else:
             findings = self.find(text)
-        if found is not None:
+        if found is not None and path is not None:
             found.extend((path, finding) for finding in findings)
         if not findings:
             return value
@@ -297,6 +301,11 @@ def is_secret_key(key: object) -> bool:
     """Whether a mapping key names a secret: ``password``, ``accessToken``, ``x-api-key``, ``Cookie``..."""
     if not isinstance(key, str) or len(key) > 100:
         return False
+    return _names_secret(key)
+
+
+@functools.lru_cache(maxsize=4096)  # log lines and results repeat the same field names on every call
+def _names_secret(key: str) -> bool:
     name = _CAMEL_BOUNDARY.sub("_", key).lower().replace("-", "_")
     return _SECRET_KEY_NAME.search(name) is not None
 

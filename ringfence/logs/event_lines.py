@@ -9,9 +9,12 @@ from ringfence.logs.context import keyed_hash
 
 logger = logging.getLogger("ringfence.security")
 
-# Worth an operator's attention; everything else is INFO.
+# Worth an operator's attention; everything else is INFO, but for DEBUG_KINDS.
 WARNING_KINDS = frozenset({"auth.failure", "scope.refused", "injection.flagged", "ratelimit.exceeded", "alert.raised"})
 WARNING_OUTCOMES = frozenset({"failed", "refused", "invalid"})
+# A write's ``tool.started`` is for the audit trail (a call that dies mid-way is still on record);
+# its ``tool.call`` line, a moment later, tells the operator the same and how it ended.
+DEBUG_KINDS = frozenset({"tool.started"})
 
 
 class EventLogObserver:
@@ -24,6 +27,10 @@ class EventLogObserver:
     def observe(self, event: SecurityEvent) -> None:
         kind = str(event.kind)
         level = logging.WARNING if kind in WARNING_KINDS or event.outcome in WARNING_OUTCOMES else logging.INFO
+        if kind in DEBUG_KINDS and level == logging.INFO:
+            level = logging.DEBUG
+        if not logger.isEnabledFor(level):
+            return  # nothing to format
         fields = {
             "event": kind,
             "outcome": event.outcome,

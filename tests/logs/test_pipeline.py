@@ -140,19 +140,33 @@ def test_a_missing_malformed_repeated_or_personal_request_id_is_not_kept(values:
 
 # -- security events as lines ------------------------------------------------------------------------
 
-def observed_line(event: SecurityEvent) -> dict:
+def observed_lines(event: SecurityEvent, level: int = logging.INFO) -> list[dict]:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(RedactingFormatter(Redactor(replacement="hash", hash_key=b"k" * 32)))
     logger = logging.getLogger("ringfence.security")
     logger.addHandler(handler)
-    level, logger.level = logger.level, logging.INFO
+    saved, logger.level = logger.level, level
     try:
         EventLogObserver().observe(event)
     finally:
         logger.removeHandler(handler)
-        logger.setLevel(level)
-    return json.loads(stream.getvalue())
+        logger.setLevel(saved)
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def observed_line(event: SecurityEvent) -> dict:
+    [line] = observed_lines(event)
+    return line
+
+
+def test_a_writes_start_is_a_debug_line_its_outcome_the_info_line() -> None:
+    """``tool.started`` is for the audit trail; at INFO the operator reads the call's ``tool.call`` line."""
+    started = SecurityEvent("tool.started", "started", tool="add_contact")
+    assert observed_lines(started) == []
+    [line] = observed_lines(started, logging.DEBUG)
+    assert (line["level"], line["event"]) == ("DEBUG", "tool.started")
+    assert observed_line(SecurityEvent("tool.call", "ok", tool="add_contact"))["level"] == "INFO"
 
 
 def test_an_event_is_one_line_with_the_principal_hashed_and_details_redacted() -> None:

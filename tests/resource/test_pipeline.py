@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -25,7 +24,6 @@ from tests.support.http import assert_no_internals, challenge, result_text, tool
 from tests.support.idp import TestIdentityProvider, new_subject
 from tests.support.inprocess import (
     CHATGPT,
-    CLIENTS,
     METADATA_URL,
     RAN,
     RESOURCE,
@@ -33,28 +31,14 @@ from tests.support.inprocess import (
     Client,
     Servers,
     auth_refusal,
-    client_of,
     gets_tool_results,
     notes_app,
-    serve_each_style,
     server_requests,
     spend_budget,
     token_for,
 )
 
 GENERIC_FAILURE = "{} failed unexpectedly. The server has logged the details."
-
-
-@pytest.fixture(scope="module")
-def servers(idp: TestIdentityProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    with serve_each_style(idp, tmp_path_factory) as servers:
-        yield servers
-
-
-@pytest.fixture(params=CLIENTS, ids="-".join)
-def client(request: pytest.FixtureRequest, servers: Servers) -> Client:
-    """Every kind of client (each refusal style; ChatGPT under auto), in both protocol eras."""
-    return client_of(servers, *request.param)
 
 
 @pytest.fixture(params=["modern", "handshake"])

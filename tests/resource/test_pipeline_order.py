@@ -12,38 +12,21 @@ for every kind of client (each refusal style; ChatGPT under auto) in both protoc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.support.http import tool_result
 from tests.support.idp import TestIdentityProvider
 from tests.support.inprocess import (
-    CLIENTS,
     RAN,
     Client,
     Era,
     Servers,
     auth_refusal,
-    client_of,
     result_challenge,
-    serve_each_style,
     server_requests,
     spend_budget,
     token_for,
 )
-
-
-@pytest.fixture(scope="module")
-def servers(idp: TestIdentityProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    with serve_each_style(idp, tmp_path_factory) as servers:
-        yield servers
-
-
-@pytest.fixture(params=CLIENTS, ids="-".join)
-def client(request: pytest.FixtureRequest, servers: Servers) -> Client:
-    """Every kind of client (each refusal style; ChatGPT under auto), in both protocol eras."""
-    return client_of(servers, *request.param)
 
 
 @pytest.fixture(autouse=True)
