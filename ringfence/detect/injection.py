@@ -121,6 +121,8 @@ def _run_rules(folded: Folded, rules: Iterable[InjectionRule]) -> Iterator[Injec
     else:
         hits = _keyword_hits(text)
         present = set(hits)
+    if not present:
+        return  # every rule needs one of its keywords (the usual case for a short argument)
     for rule in rules:
         if present.isdisjoint(rule.keywords):
             continue
