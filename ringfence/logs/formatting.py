@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ringfence.config import LogFormat
-from ringfence.detect.redactor import Redactor
+from ringfence.detect.redactor import Redactor, is_secret_key
 from ringfence.logs.context import HOST_FIELD_PREFIX, current_context
 
 Event = dict[str, Any]
@@ -95,6 +95,8 @@ def redactor_processor(redactor: Redactor) -> Processor:
                 out[key] = {name: redactor.redact(text) for name, text in value.items()}
             elif isinstance(value, str) and (key in _FIXED or key.startswith(HOST_FIELD_PREFIX)):
                 out[key] = redactor.redact(value)  # by value only: these names are ringfence's own
+            elif isinstance(value, str) and not is_secret_key(key):  # what redact_value does with it, directly
+                out[redactor.redact(key)] = redactor.redact(value)
             else:  # keys may hold personal data too; values under a secret-looking key go whole
                 out[redactor.redact(key)] = redactor.redact_value({key: _redacted_keys(redactor, value)})[key]
         return out
