@@ -4,7 +4,9 @@ The embedded server's access tokens are stateless JWTs (15 minutes), each naming
 claim the grant it came from (made when the authorization code was exchanged; its refresh tokens
 are one rotation family). Every revocation marks the grant revoked in the database: RFC 7009
 revocation at ``/revoke``, the app disconnected on ``/account``, a replayed code (RFC 6749 §4.1.2)
-or refresh token (OAuth 2.1 §4.3.1). Deleting an account deletes its grants.
+or refresh token (OAuth 2.1 §4.3.1). Deleting an account deletes its grants, and the purge deletes a
+grant once none of its tokens can still be valid (ringfence/privacy/retention.py): a token whose
+grant no longer exists is refused, like a revoked one.
 
 Each call checks, with one indexed lookup, that its token's grant is unrevoked and belongs to a
 current account with the token's subject. A grant found live is trusted for

@@ -102,8 +102,8 @@ def disclosure(app: App, settings: Settings) -> str:
         ]
     lines += [
         "- The operator can do the same: `ringfence user export` and `ringfence user delete`.",
-        "- A deletion removes the account and its sign-in sessions, tokens and consents, pending confirmations, "
-        "the app's records about you, and the details of your audit records.",
+        "- A deletion removes the account and its sign-in sessions, grants, tokens and consents, pending "
+        "confirmations, the app's records about you, and the details of your audit records.",
         "",
     ]
     return "\n".join(lines)

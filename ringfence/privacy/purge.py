@@ -23,10 +23,18 @@ from ringfence.audit.log import AuditLog
 from ringfence.audit.models import AuditRecord
 from ringfence.audit.records import format_time
 from ringfence.audit.verification import has_audit_tables
-from ringfence.authserver.models import AuthorizationCode, BrowserSession, Consent, RefreshToken, RegisteredClient
+from ringfence.authserver.models import (
+    AuthorizationCode,
+    BrowserSession,
+    Consent,
+    Grant,
+    RefreshToken,
+    RegisteredClient,
+)
 from ringfence.config import Settings
 from ringfence.guards.confirmation import PendingConfirmation
 from ringfence.privacy.declaration import PersonalData
+from ringfence.privacy.retention import GRANT_KEPT_SECONDS
 from ringfence.store.database import Database
 
 logger = logging.getLogger("ringfence.privacy")
@@ -60,6 +68,7 @@ class Purge:
         steps: list[tuple[str, Callable[[], Awaitable[int | None]]]] = [
             ("authorization_codes", lambda: self._rows(self._expired_codes(moment), dry_run)),
             ("refresh_tokens", lambda: self._rows(self._dead_families(moment), dry_run)),
+            ("grants", lambda: self._rows(self._spent_grants(moment), dry_run)),
             ("browser_sessions", lambda: self._rows(self._expired_sessions(moment), dry_run)),
             ("confirmations", lambda: self._rows(self._expired_confirmations(moment), dry_run)),
             ("idle_clients", lambda: self._rows(self._idle_clients(moment), dry_run)),
@@ -83,15 +92,28 @@ class Purge:
         grace = self.settings.retention_authorization_code_hours * HOUR
         return AuthorizationCode, [AuthorizationCode.expires_at < moment - grace]
 
-    def _dead_families(self, moment: float) -> tuple[type, list]:
+    def _kept_families(self, moment: float) -> Select:
         # A family stays whole while any token of it could still be valid (or was revoked recently):
         # its used tokens are what lets a replayed one revoke the family (OAuth 2.1 §4.3.1).
         cutoff = moment - self.settings.retention_refresh_token_days * DAY
-        alive = select(RefreshToken.family_id).where(or_(
+        return select(RefreshToken.family_id).where(or_(
             RefreshToken.revoked_at.is_(None) & (RefreshToken.expires_at >= cutoff),
             RefreshToken.revoked_at >= cutoff,
         ))
-        return RefreshToken, [RefreshToken.family_id.not_in(alive)]
+
+    def _dead_families(self, moment: float) -> tuple[type, list]:
+        return RefreshToken, [RefreshToken.family_id.not_in(self._kept_families(moment))]
+
+    def _spent_grants(self, moment: float) -> tuple[type, list]:
+        # A grant goes with the last refresh token of its family that the purge keeps (the same
+        # condition, so a dry run counts what the real pass deletes), and not before the access tokens
+        # it issued, or revoked, have expired (a token whose grant is gone is refused all the same).
+        cutoff = moment - GRANT_KEPT_SECONDS
+        return Grant, [
+            Grant.id.not_in(self._kept_families(moment)),
+            Grant.created_at < cutoff,
+            or_(Grant.revoked_at.is_(None), Grant.revoked_at < cutoff),
+        ]
 
     def _expired_sessions(self, moment: float) -> tuple[type, list]:
         return BrowserSession, [BrowserSession.expires_at < moment]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ringfence.authserver.oauth import ACCESS_TOKEN_SECONDS
 from ringfence.config import Settings
 from ringfence.privacy.declaration import PersonalData
 
@@ -17,6 +18,13 @@ CODE_LIFETIME = "60 seconds"
 REFRESH_LIFETIME = "30 days from its issue, rotated on every use"
 SESSION_LIFETIME = "12 hours"
 CONFIRMATION_LIFETIME = "5 minutes"
+
+# A grant (one sign-in of one client, named by its access tokens' ``sid``) is kept while the purge keeps
+# any refresh token of its family, and this long after it was made and after it was revoked: past the
+# longest access-token lifetime, with a margin for clock leeway (at most 5 minutes) and the moment
+# between a code's redemption and its refresh token's storage. A token whose grant is gone is refused.
+GRANT_MARGIN_SECONDS = 3600
+GRANT_KEPT_SECONDS = ACCESS_TOKEN_SECONDS + GRANT_MARGIN_SECONDS
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,10 @@ def _plural(count: int, unit: str) -> str:
     return f"{count} {unit}" if count == 1 else f"{count} {unit}s"
 
 
+def _duration(seconds: int) -> str:
+    return _plural(seconds // 3600, "hour") if seconds % 3600 == 0 else _plural(seconds // 60, "minute")
+
+
 def retention_table(settings: Settings, personal_data: Mapping[str, PersonalData] | None = None) -> list[RetentionRule]:
     """Every kind of stored data with its configured retention, in a fixed order."""
     rules = [
@@ -45,6 +57,12 @@ def retention_table(settings: Settings, personal_data: Mapping[str, PersonalData
             f"until every token of the same sign-in has expired or been revoked, plus "
             f"{_plural(settings.retention_refresh_token_days, 'day')}: a reused old token still revokes the "
             "whole family while any of it could be valid", "RINGFENCE_RETENTION_REFRESH_TOKEN_DAYS"),
+        RetentionRule(
+            "grants", "grants: each sign-in of an app to an account (which app, when, whether revoked; its access "
+            "and refresh tokens name it)",
+            f"while any refresh token of the same sign-in is kept, and at least "
+            f"{_duration(GRANT_KEPT_SECONDS)} after it was made or revoked: {_duration(ACCESS_TOKEN_SECONDS)}, "
+            f"the lifetime of its access tokens, plus {_duration(GRANT_MARGIN_SECONDS)}"),
         RetentionRule("browser_sessions", f"sign-in sessions of the account pages (hashes; {SESSION_LIFETIME})",
                       "until they expire or the user signs out"),
         RetentionRule(

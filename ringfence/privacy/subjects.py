@@ -4,9 +4,9 @@ A person is named by the token subject (the ``sub`` their access tokens carry, w
 ``current_principal().subject``). Deletion runs in an order that is safe to repeat after a failure
 part-way; each step is idempotent:
 
-1. the embedded authorization server's account, codes, refresh tokens, consents and sign-in
-   sessions: one transaction, so access ends at once (the server also refuses the account's
-   still-unexpired access tokens from then on);
+1. the embedded authorization server's account, codes, grants, refresh tokens, consents and
+   sign-in sessions: one transaction, so access ends at once (the server also refuses the account's
+   still-unexpired access tokens from then on, their grants being gone);
 2. pending confirmations owned by the subject;
 3. the app's records, through each ``App.personal_data`` declaration's ``delete`` hook;
 4. the subject's audit payloads (erased; the chain still verifies);
@@ -28,7 +28,7 @@ from ringfence.audit.log import AuditLog
 from ringfence.audit.models import AuditRecord
 from ringfence.audit.records import EventKind
 from ringfence.audit.verification import has_audit_tables
-from ringfence.authserver.models import AuthorizationCode, BrowserSession, Consent, RefreshToken, User
+from ringfence.authserver.models import AuthorizationCode, BrowserSession, Consent, Grant, RefreshToken, User
 from ringfence.guards.confirmation import PendingConfirmation
 from ringfence.privacy.declaration import PersonalData
 from ringfence.store.database import Database
@@ -124,13 +124,16 @@ class SubjectData:
 
     async def _delete_account(self, subject: str) -> dict[str, int]:
         """The account and everything hanging off it, in one transaction."""
-        counts = {"account": 0, "authorization_codes": 0, "refresh_tokens": 0, "consents": 0, "browser_sessions": 0}
+        counts = {"account": 0, "authorization_codes": 0, "grants": 0, "refresh_tokens": 0, "consents": 0,
+                  "browser_sessions": 0}
         async with self.database.session() as session:
             user_id = await session.scalar(select(User.id).where(User.subject == subject))
             if user_id is None:
                 return counts
-            for kind, table in (("authorization_codes", AuthorizationCode), ("refresh_tokens", RefreshToken),
-                                ("consents", Consent), ("browser_sessions", BrowserSession)):
+            # The grants would also go with the account (foreign key cascade); deleted here to be counted.
+            for kind, table in (("authorization_codes", AuthorizationCode), ("grants", Grant),
+                                ("refresh_tokens", RefreshToken), ("consents", Consent),
+                                ("browser_sessions", BrowserSession)):
                 result = await session.execute(delete(table).where(table.user_id == user_id))  # type: ignore[attr-defined]
                 counts[kind] = int(result.rowcount or 0)
             result = await session.execute(delete(User).where(User.id == user_id))
@@ -177,20 +180,25 @@ class SubjectData:
             user = await session.scalar(select(User).where(User.subject == subject))
             document["account"] = None if user is None else {
                 "username": user.username, "subject": user.subject, "created_at": _time(user.created_at)}
-            consents, grants = [], []
+            consents, grants, refresh_tokens = [], [], []
             if user is not None:
                 for consent in await session.scalars(select(Consent).where(Consent.user_id == user.id)
                                                      .order_by(Consent.client_id)):
                     consents.append({"client_id": consent.client_id, "client_name": consent.client_name,
                                      "scopes": consent.scope.split(), "updated_at": _time(consent.updated_at)})
+                # A grant is one sign-in of one client; its id (the tokens' ``sid``) is not shown.
+                for grant in await session.scalars(select(Grant).where(Grant.user_id == user.id)
+                                                   .order_by(Grant.created_at, Grant.id)):
+                    grants.append({"client_id": grant.client_id, "created_at": _time(grant.created_at),
+                                   "revoked_at": _time(grant.revoked_at)})
                 tokens = select(RefreshToken).where(RefreshToken.user_id == user.id).order_by(
                     RefreshToken.created_at, RefreshToken.family_id)
                 for token in await session.scalars(tokens):
-                    grants.append({"client_id": token.client_id, "scopes": token.scope.split(),
-                                   "resource": token.resource, "issued_at": _time(token.created_at),
-                                   "expires_at": _time(token.expires_at), "used_at": _time(token.used_at),
-                                   "revoked_at": _time(token.revoked_at)})
-            document["consents"], document["refresh_tokens"] = consents, grants
+                    refresh_tokens.append({
+                        "client_id": token.client_id, "scopes": token.scope.split(), "resource": token.resource,
+                        "issued_at": _time(token.created_at), "expires_at": _time(token.expires_at),
+                        "used_at": _time(token.used_at), "revoked_at": _time(token.revoked_at)})
+            document["consents"], document["grants"], document["refresh_tokens"] = consents, grants, refresh_tokens
             pending = select(PendingConfirmation).where(self._owned_by(subject)).order_by(
                 PendingConfirmation.expires_at, PendingConfirmation.page_id)
             document["confirmations"] = [

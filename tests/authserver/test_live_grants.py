@@ -4,7 +4,8 @@ A token's grant (its ``sid``) must be unrevoked and belong to a current account 
 subject. A live grant is looked up at most once a second (injected clock); a revocation made by
 another process is seen within that second, one made through this process's store, or an account
 deleted here, at once. When the database cannot answer, the token is refused (503), never let through.
-A token naming no grant is refused; refresh tokens stored before migration 0002 become grants.
+A token naming no grant, or a grant the purge deleted, is refused; refresh tokens stored before
+migration 0002 become grants.
 The end-to-end versions (real servers, the real OAuth flow) are in test_revocation.py and
 tests/instances/test_revocation.py.
 """
@@ -30,6 +31,9 @@ from ringfence.authserver.models import Consent, Grant
 from ringfence.authserver.oauth import access_token_verifier
 from ringfence.authserver.store import AuthStore, secret_hash
 from ringfence.authserver.users import UserStore
+from ringfence.config import Settings
+from ringfence.privacy.purge import Purge
+from ringfence.privacy.retention import GRANT_KEPT_SECONDS
 from ringfence.refusals import InvalidToken, VerifierUnavailable
 from ringfence.resource.tokens import VerifiedToken
 from ringfence.store.database import Database
@@ -163,6 +167,23 @@ async def test_a_token_naming_no_grant_is_refused(database: Database) -> None:
     grants = LiveGrants(database, clock=Clock())
     assert await refused(grants, replace(token, grant_id=None))
     assert await refused(grants, replace(token, grant_id="no-such-grant"))
+
+
+async def test_a_grant_deleted_by_the_purge_has_its_tokens_refused_not_accepted(
+        database: Database, tmp_path: Path) -> None:
+    """The purge deletes a grant once none of its tokens can matter; if one still came, it is refused."""
+    token = await grant_for(database, "ada")  # made long ago (created_at 0), no refresh token
+    revoked = await grant_for(database, "bob", grant_id="grant-revoked")
+    await AuthStore(database).revoke_family("grant-revoked")
+    clock = Clock()
+    grants = LiveGrants(database, clock=clock)
+    await grants.check(token)  # live, and confirmed for a second
+    report = await Purge(database, tmp_path, Settings(data_dir=tmp_path / "data")).run(
+        now=time.time() + GRANT_KEPT_SECONDS + 1)
+    assert report.counts["grants"] == 2
+    clock.now += CONFIRMED_SECONDS
+    assert await refused(grants, token)
+    assert await refused(grants, revoked)
 
 
 async def test_an_unreachable_database_refuses_the_token_with_503(database: Database) -> None:

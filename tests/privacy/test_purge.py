@@ -7,16 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 import pytest
 from sqlalchemy import select
 
 from ringfence.audit.log import AuditLog
-from ringfence.authserver.models import AuthorizationCode, BrowserSession, Consent, RefreshToken, RegisteredClient, User
+from ringfence.authserver.models import (
+    AuthorizationCode,
+    BrowserSession,
+    Consent,
+    Grant,
+    RefreshToken,
+    RegisteredClient,
+    User,
+)
 from ringfence.config import Settings
 from ringfence.guards.confirmation import PendingConfirmation
 from ringfence.privacy.purge import Purge
@@ -26,32 +32,6 @@ pytestmark = pytest.mark.anyio
 
 HOUR, DAY = 3600, 86400
 T = int(time.time())
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A SQLite file, or the module's PostgreSQL database emptied."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'ringfence.db'}"
-    url: str = request.getfixturevalue("postgres_url")
-    asyncio.run(_empty(url))
-    return url
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await database.start()
-    yield database
-    await database.close()
-
-
-async def _empty(url: str) -> None:
-    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://", 1))
-    try:
-        await connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    finally:
-        await connection.close()
 
 
 def settings(tmp_path: Path) -> Settings:
@@ -70,6 +50,11 @@ def token(name: str, family: str, *, expires_at: int, used: bool = False, revoke
     return RefreshToken(token_hash=name, family_id=family, client_id=client_id, user_id=1, scope="contacts:read",
                         resource="http://127.0.0.1/mcp", created_at=expires_at - 30 * DAY, expires_at=expires_at,
                         used_at=expires_at - 29 * DAY if used else None, revoked_at=revoked_at)
+
+
+def grant(family: str, created_at: int, *, revoked_at: int | None = None, user_id: int = 1,
+          client_id: str = "client-a") -> Grant:
+    return Grant(id=family, user_id=user_id, client_id=client_id, created_at=created_at, revoked_at=revoked_at)
 
 
 def client(client_id: str, created_at: int) -> RegisteredClient:
@@ -102,6 +87,11 @@ async def seed(database: Database) -> None:
             token("grace-1", "grace", expires_at=T - 6 * DAY),  # expired, still within the grace
             token("revoked-old-1", "revoked-old", expires_at=T + 20 * DAY, revoked_at=T - 8 * DAY),
             token("revoked-new-1", "revoked-new", expires_at=T + 20 * DAY, revoked_at=T - 6 * DAY),
+            # Grants: kept while their family is, and at least 75 minutes after being made or revoked.
+            grant("dead", T - 50 * DAY), grant("alive", T - 70 * DAY), grant("grace", T - 36 * DAY),
+            grant("revoked-old", T - 10 * DAY, revoked_at=T - 8 * DAY),
+            grant("revoked-new", T - 10 * DAY, revoked_at=T - 6 * DAY),
+            grant("no-refresh-old", T - 2 * HOUR), grant("no-refresh-new", T - 30 * 60),
             # Sign-in sessions: gone at expiry.
             BrowserSession(id_hash="session-expired", user_id=1, csrf_token="c", expires_at=T - 1),
             BrowserSession(id_hash="session-live", user_id=1, csrf_token="c", expires_at=T + HOUR),
@@ -129,6 +119,7 @@ async def test_purge_removes_exactly_what_is_past_retention(database: Database, 
     assert await remaining(database, AuthorizationCode.code_hash) == {"code-recent-used", "code-live"}
     assert await remaining(database, RefreshToken.token_hash) == {
         "alive-1", "alive-2", "alive-3", "grace-1", "revoked-new-1"}
+    assert await remaining(database, Grant.id) == {"alive", "grace", "revoked-new", "no-refresh-new"}
     assert await remaining(database, BrowserSession.id_hash) == {"session-live"}
     assert await remaining(database, PendingConfirmation.handle_hash) == {"confirm-recent", "confirm-live"}
     assert await remaining(database, RegisteredClient.client_id) == {
@@ -136,7 +127,7 @@ async def test_purge_removes_exactly_what_is_past_retention(database: Database, 
     assert await remaining(database, Consent.client_id) == {"client-consented"}  # kept until revoked
     assert await remaining(database, User.subject) == {"alice"}
     assert report.failed == []
-    assert report.counts == {"authorization_codes": 2, "refresh_tokens": 3, "browser_sessions": 1,
+    assert report.counts == {"authorization_codes": 2, "refresh_tokens": 3, "grants": 3, "browser_sessions": 1,
                              "confirmations": 2, "idle_clients": 1, "audit_payloads": 0}
 
 
@@ -145,6 +136,7 @@ async def test_purge_is_idempotent_and_a_dry_run_changes_nothing(database: Datab
     purge = Purge(database, tmp_path, settings(tmp_path))
     counted = await purge.run(now=T, dry_run=True)
     assert await remaining(database, RefreshToken.token_hash) >= {"dead-1", "dead-2", "revoked-old-1"}
+    assert await remaining(database, Grant.id) >= {"dead", "revoked-old", "no-refresh-old"}
     done = await purge.run(now=T)
     assert counted.counts == done.counts
     again = await purge.run(now=T)

@@ -158,6 +158,9 @@ def test_user_export_holds_the_users_data_and_no_secret(server: EmbeddedServer, 
     assert [contact["name"] for contact in document["app_data"]["contacts"]] == ["Edsger Dijkstra"]
     assert [consent["client_id"] for consent in document["consents"]] == [dave.client.client_id]
     assert document["refresh_tokens"] and document["audit_records"]
+    assert [(grant["client_id"], grant["revoked_at"]) for grant in document["grants"]] == [
+        (dave.client.client_id, None)]
+    assert jwt_claims(dave.access_token)["sid"] not in text  # the grant's id is not shown
     refresh = dave.tokens["refresh_token"]
     for secret in (refresh, hashlib.sha256(refresh.encode()).hexdigest(), dave.access_token, "$argon2", PASSWORD):
         assert secret not in text
