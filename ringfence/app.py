@@ -14,7 +14,7 @@ from ringfence.guards.confirmation import ConfirmationStore, Confirmer
 from ringfence.guards.validation import Limits
 from ringfence.guards.wrapper import guard_tool
 from ringfence.ops.ratelimit_keys import RateLimits
-from ringfence.policy import ScopeCatalog, annotations_for, tool_meta_for
+from ringfence.policy import PAGE, ScopeCatalog, annotations_for, confirmation_channels, tool_meta_for
 from ringfence.privacy.declaration import DeleteHook, ExportHook, PersonalData, PurgeHook, declare_personal_data
 from ringfence.store.database import Database
 
@@ -67,13 +67,16 @@ class App:
         limits: Limits | None = None,
         preview: Callable[..., Any] | None = None,
         log_arguments: Iterable[str] = (),
+        confirm: str | None = None,
     ) -> Callable[[F], F]:
         """Declare a tool: ``effect`` is ``"read"``, ``"write"`` or ``"destructive"`` (required);
         ``scopes`` are all required to call it (none: a public tool); ``returns`` names the data
         classes in its results; ``open_world`` says it reaches beyond the user's account;
         ``limits`` replaces the app's argument limits for this tool; ``preview`` (destructive tools)
         takes the call's arguments and says, in a sentence, what the call would do;
-        ``log_arguments`` names parameters whose values (redacted) its log and audit records include.
+        ``log_arguments`` names parameters whose values (redacted) its log and audit records include;
+        ``confirm="page"`` (destructive tools) accepts only the signed-in confirmation page as the
+        user's confirmation, never the client's elicitation answer or widget button (default ``"any"``).
         """
 
         def decorator(fn: F) -> F:
@@ -91,6 +94,7 @@ class App:
                 limits=limits or self.limits,
                 preview=preview,
                 log_arguments=log_arguments,
+                confirm=confirm,
             )
             self.catalog.check_declared(spec)
             if spec.name in self._tools:
@@ -145,13 +149,20 @@ class App:
     def attach_database(self, database: Database | None) -> None:
         self._database = database
 
+    def check_confirmation_page(self, confirm_page_url: str | None) -> None:
+        """Refuse to serve a tool declared ``confirm="page"`` where there is no confirmation page to confirm it."""
+        page_only = sorted(spec.name for spec in self._tools.values() if confirmation_channels(spec) == {PAGE})
+        if page_only and confirm_page_url is None:
+            raise DeclarationError(f"tools {page_only} declare confirm=\"page\", which needs the confirmation page "
+                                   "of the embedded authorization server (serve without --issuer)")
+
     def mcp_server(self, confirm_page_url: str | None = None, events: Events | None = None) -> MCPServer:
         """The SDK server with every tool registered behind its guard, metadata derived; every call is
         recorded through ``events`` when given."""
         if not self._tools:
             raise DeclarationError(f"app {self.name!r} declares no tools")
         server = MCPServer(self.name, title=self.title, instructions=self.instructions, version=self.version)
-        confirmer = Confirmer(ConfirmationStore(lambda: self.database), confirm_page_url)
+        confirmer = Confirmer(ConfirmationStore(lambda: self.database), confirm_page_url, self.title)
         for spec in self._tools.values():
             server.add_tool(
                 guard_tool(spec, self.catalog, confirmer, events),

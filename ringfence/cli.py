@@ -47,9 +47,20 @@ RedisOption = Annotated[
     str | None,
     typer.Option(help="Redis for rate limits and sign-in throttles shared by instances. [env RINGFENCE_REDIS_URL]"),
 ]
+TrustedProxyOption = Annotated[
+    list[str] | None,
+    typer.Option(help="Address or network (CIDR) of a reverse proxy whose forwarding header names the client "
+                      "(repeatable). Default: none, forwarding headers ignored. [env RINGFENCE_TRUSTED_PROXIES]"),
+]
+TrustedProxyHeaderOption = Annotated[
+    str | None,
+    typer.Option(help="The header your proxies write: x-forwarded-for or forwarded (RFC 7239); the other is "
+                      "ignored. [env RINGFENCE_TRUSTED_PROXY_HEADER; default x-forwarded-for]"),
+]
 LogLevelOption = Annotated[str, typer.Option(help="debug, info, warning or error.")]
 LogFormatOption = Annotated[
-    str | None, typer.Option(help="json (one object per line) or text (for development). [env RINGFENCE_LOG_FORMAT]")
+    str | None, typer.Option(help="json (one object per line) or text (readable). [env RINGFENCE_LOG_FORMAT; "
+                                  "default text on a terminal, else json]")
 ]
 LogFileOption = Annotated[
     Path | None, typer.Option(help="Also write the log to this file, rotated daily. [env RINGFENCE_LOG_FILE]")
@@ -100,6 +111,8 @@ def serve(
     allowed_redirect_uri: RedirectUriOption = None,
     allow_loopback_client_metadata: LoopbackMetadataOption = None,
     redis_url: RedisOption = None,
+    trusted_proxy: TrustedProxyOption = None,
+    trusted_proxy_header: TrustedProxyHeaderOption = None,
     alert_webhook_url: Annotated[
         str | None, typer.Option(help="POST suspicious-activity alerts here (https). [env RINGFENCE_ALERT_WEBHOOK_URL]")
     ] = None,
@@ -136,16 +149,20 @@ def serve(
             allowed_redirect_uris=tuple(allowed_redirect_uri) if allowed_redirect_uri else None,
             allow_loopback_client_metadata=allow_loopback_client_metadata,
             redis_url=redis_url,
+            trusted_proxies=tuple(trusted_proxy) if trusted_proxy else None,
+            trusted_proxy_header=trusted_proxy_header,
             alert_webhook_url=alert_webhook_url,
             metrics=metrics,
             log_format=log_format,
             log_file=log_file,
             log_retention_days=log_retention_days,
         )
-        start_logging(log_level, settings)
+        start_logging(log_level, settings, keyed=False)  # options checked; nothing written yet
         app = load_app(target)
+        probe_database(settings)  # the first write: the data folder and the database
+        start_logging(log_level, settings)
+        private_data(settings)
         asgi = build_asgi(app, settings)
-        probe_database(settings)
     except (ConfigError, DeclarationError, LoadError) as exc:
         fail(str(exc))
     except Exception as exc:  # an error in the app's own module: one line, not a traceback
@@ -175,6 +192,8 @@ def auth_server(
                                             "(a browser-based client's; CORS; repeatable).")
     ] = None,
     redis_url: RedisOption = None,
+    trusted_proxy: TrustedProxyOption = None,
+    trusted_proxy_header: TrustedProxyHeaderOption = None,
     log_level: LogLevelOption = "info",
     log_format: LogFormatOption = None,
     log_file: LogFileOption = None,
@@ -182,6 +201,7 @@ def auth_server(
 ) -> None:
     """Run the authorization server alone, for resource servers started with --issuer PUBLIC_URL."""
     from ringfence.monitor.service import describe_monitoring
+    from ringfence.ops.proxies import describe_proxies
     from ringfence.policy import ScopeCatalog, default_scopes
     from ringfence.server import build_auth_server_asgi
 
@@ -191,21 +211,25 @@ def auth_server(
             allowed_redirect_uris=tuple(allowed_redirect_uri) if allowed_redirect_uri else None,
             allow_loopback_client_metadata=allow_loopback_client_metadata,
             allowed_origins=tuple(allowed_origin) if allowed_origin else None, redis_url=redis_url,
+            trusted_proxies=tuple(trusted_proxy) if trusted_proxy else None, trusted_proxy_header=trusted_proxy_header,
             log_format=log_format, log_file=log_file, log_retention_days=log_retention_days,
         )
-        start_logging(log_level, settings)
+        start_logging(log_level, settings, keyed=False)  # options checked; nothing written yet
         for url in resource:
             check_resource_url(url)
         apps = [load_app(target) for target in scopes_from]
         scopes = {scope.name: scope for app in apps for scope in app.catalog.scopes.values()}
         catalog = ScopeCatalog(scopes.values())
         defaults = default_scopes(tool for app in apps for tool in app.tools.values())
+        probe_database(settings)  # the first write: the data folder and the database
+        start_logging(log_level, settings)
+        private_data(settings)
         asgi = build_auth_server_asgi(settings, catalog, resources=frozenset(resource), default=defaults)
-        probe_database(settings)
     except (ConfigError, DeclarationError, LoadError) as exc:
         fail(str(exc))
     logger.info("authorization server %s issuing tokens for %s", settings.base_url, ", ".join(resource))
-    for line in describe_monitoring(settings):
+    for line in [*describe_proxies(settings.trusted_proxies, settings.trusted_proxy_header),
+                 *describe_monitoring(settings)]:
         logger.info(line)
     for line in settings.unsafe_options():
         logger.warning("UNSAFE option enabled: %s", line)
@@ -235,12 +259,33 @@ def probe_database(settings: Settings) -> None:
         raise ConfigError(f"cannot open the database ({problem}); check --database-url and --data-dir") from None
 
 
-def start_logging(level: str, settings: Settings) -> None:
-    """Every logger through the one redacting pipeline (ringfence/logs), as the settings say."""
-    from ringfence.logs import configure_logging
+def private_data(settings: Settings) -> None:
+    """The data folder and the SQLite files readable by their owner only (ringfence/store/private.py):
+    what an earlier version or another tool left readable by others is tightened, with a warning."""
+    from ringfence.store.database import Database
+    from ringfence.store.private import tighten
 
-    configure_logging(level, format=settings.log_format, data_dir=settings.data_dir, log_file=settings.log_file,
-                      retention_days=settings.log_retention_days)
+    sqlite = Database(settings.resolved_database_url).sqlite_file
+    files = [] if sqlite is None else [sqlite, sqlite.with_name(sqlite.name + "-wal"),
+                                       sqlite.with_name(sqlite.name + "-shm")]
+    changed = tighten(settings.data_dir, *files)
+    if changed:
+        logger.warning("made %d files and folders private to this account (folders 0700, files 0600); other "
+                       "accounts could read them, e.g. %s", len(changed), changed[0])
+
+
+def start_logging(level: str, settings: Settings, *, keyed: bool = True) -> None:
+    """Every logger through the one redacting pipeline (ringfence/logs), as the settings say.
+
+    Not ``keyed``: nothing is written (no pseudonym key, no log file), so that a start refused
+    before the app is loaded leaves no trace; values are then redacted to their type."""
+    from ringfence.logs import configure_logging
+    from ringfence.logs.configuration import check_log_file
+
+    if not keyed and settings.log_file is not None:
+        check_log_file(settings.log_file)
+    configure_logging(level, format=settings.log_format, data_dir=settings.data_dir if keyed else None,
+                      log_file=settings.log_file if keyed else None, retention_days=settings.log_retention_days)
 
 
 def run_server(asgi: object, settings: Settings, log_level: str) -> None:

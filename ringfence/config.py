@@ -27,6 +27,7 @@ ASYMMETRIC_ALGORITHMS = frozenset(
 
 RefusalStyle = Literal["auto", "http", "tool-result"]
 LogFormat = Literal["json", "text"]
+ForwardingHeader = Literal["x-forwarded-for", "forwarded"]
 
 # Apps SDK auth guide: ChatGPT's redirect URIs; {callback_id} stands for one path segment.
 CHATGPT_REDIRECT_URIS = (
@@ -85,6 +86,17 @@ class Settings(BaseSettings):
     shutdown_timeout_seconds: int = Field(10, ge=1, le=600)  # open requests get this long on shutdown
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
+    # Reverse proxies whose forwarding header names the client (ringfence/ops/proxies.py; README
+    # "HTTP hardening"). None by default: forwarding headers are then ignored.
+    trusted_proxies: tuple[str, ...] = ()
+    trusted_proxy_header: ForwardingHeader = "x-forwarded-for"
+
+    # 2025-era MCP sessions held open at once (ringfence/resource/sessions.py; README "Rate limits"):
+    # in all, anonymous ones in all and per address (IPv6 per /64), and per signed-in principal.
+    max_sessions: int = Field(10_000, ge=1, le=1_000_000)
+    max_anonymous_sessions: int = Field(2_500, ge=0, le=1_000_000)
+    max_anonymous_sessions_per_address: int = Field(100, ge=0, le=1_000_000)
+    max_sessions_per_principal: int = Field(1_000, ge=1, le=1_000_000)
 
     # Embedded authorization server (when no --issuer is given).
     allowed_redirect_uris: tuple[str, ...] = CHATGPT_REDIRECT_URIS
@@ -103,12 +115,19 @@ class Settings(BaseSettings):
     retention_audit_payload_days: int = Field(365, ge=1, le=3650)  # the chain itself is kept
     purge_interval_minutes: int = Field(60, ge=1, le=24 * 60)
 
+    # Audit log (ringfence/audit/schedule.py; README "Audit log"): the newest record is signed after
+    # this many new records or this many seconds, whichever comes first: the most a database
+    # writer could cut from the end of the log unnoticed.
+    audit_checkpoint_records: int = Field(1000, ge=1, le=1_000_000)
+    audit_checkpoint_seconds: int = Field(60, ge=1, le=86_400)
+
     # How a tool call refused for a missing token or scope is answered (see README).
     refusal_style: RefusalStyle = "auto"
 
-    # Logs (ringfence/logs; README "Logs"): JSON lines on standard error, optionally also a file
-    # rotated daily, of which log_retention_days old files are kept.
-    log_format: LogFormat = "json"
+    # Logs (ringfence/logs; README "Logs"): JSON lines on standard error (text when it is a terminal,
+    # unless log_format says), optionally also a file rotated daily, of which log_retention_days old
+    # files are kept.
+    log_format: LogFormat | None = None
     log_file: Path | None = None
     log_retention_days: int = Field(30, ge=1, le=3650)
 
@@ -215,6 +234,12 @@ class Settings(BaseSettings):
                 raise ConfigError(f"allowed origin {origin!r} is not an origin; give scheme://host[:port], "
                                   "such as http://localhost:6274")
             _check_origin("allowed origin", origin, allow_path=False)
+        for network in self.trusted_proxies:
+            _check_trusted_proxy(network)
+        if not self.max_anonymous_sessions_per_address <= self.max_anonymous_sessions <= self.max_sessions \
+                or self.max_sessions_per_principal > self.max_sessions:
+            raise ConfigError("session limits must fit in each other: per address <= anonymous <= max_sessions, "
+                              "and per principal <= max_sessions")
         if self.max_url_bytes > self.max_header_bytes:
             raise ConfigError("max_url_bytes is larger than max_header_bytes; the URL is part of the request head")
         if self.max_header_bytes < self.max_token_bytes + 2048:
@@ -269,6 +294,19 @@ def check_resource_url(url: str) -> None:
     _check_origin("resource", url, allow_path=True)
     if url.endswith("/"):
         raise ConfigError(f"resource {url!r} ends with '/'; give the canonical URI without it")
+
+
+def _check_trusted_proxy(network: str) -> None:
+    """A proxy's address or network; not one that holds every address (any client could then name
+    itself, since no hop would be left untrusted)."""
+    try:
+        parsed = ipaddress.ip_network(network)
+    except ValueError:
+        raise ConfigError(f"trusted proxy {network!r} is not an IP address or network such as 10.0.0.0/8 "
+                          "(no host bits set after the prefix)") from None
+    if parsed.prefixlen == 0:
+        raise ConfigError(f"trusted proxy {network!r} trusts every address, so any client could choose its own; "
+                          "list your proxies' addresses")
 
 
 def _check_webhook_url(url: str) -> None:

@@ -17,6 +17,12 @@ from ringfence.guards.validation import Limits
 Effect = Literal["read", "write", "destructive"]
 EFFECTS: tuple[str, ...] = get_args(Effect)
 
+# How a destructive call may be confirmed: "any" way the client supports (MCP elicitation, the
+# widget's button, the confirmation page), or only the signed-in confirmation page ("page"), which
+# no client can answer for the user. ringfence.policy.confirmation_channels derives the channels.
+ConfirmBy = Literal["any", "page"]
+CONFIRM_BY: tuple[str, ...] = get_args(ConfirmBy)
+
 # The kinds of data a tool may return; the output scan and the privacy disclosure read them.
 DataClass = Literal[
     "public",
@@ -83,6 +89,7 @@ class ToolSpec:
     limits: Limits = field(default_factory=Limits)
     preview: Callable[..., Any] | None = None  # destructive tools: what a call would do, in a sentence
     log_arguments: tuple[str, ...] = ()  # parameters whose (redacted) values records may include
+    confirm: ConfirmBy | None = None  # destructive tools: how the user may confirm a call (None: not confirmed)
 
     @property
     def is_public(self) -> bool:
@@ -104,6 +111,7 @@ def declare_tool(
     limits: Limits | None = None,
     preview: Callable[..., Any] | None = None,
     log_arguments: Iterable[str] = (),
+    confirm: str | None = None,
 ) -> ToolSpec:
     """Check one tool declaration and return its frozen spec."""
     tool_name = name or fn.__name__
@@ -115,6 +123,7 @@ def declare_tool(
         )
     if isinstance(scopes, str) or isinstance(returns, str):
         raise DeclarationError(f"tool {tool_name!r}: scopes= and returns= take lists, not a string")
+    required_scopes = frozenset(scopes)
     unknown_classes = sorted(set(returns) - set(DATA_CLASSES))
     if unknown_classes:
         raise DeclarationError(
@@ -127,6 +136,7 @@ def declare_tool(
         )
     if preview is not None and effect != "destructive":
         raise DeclarationError(f"tool {tool_name!r}: preview= is for destructive tools, which are confirmed")
+    confirm_by = _confirm_by(tool_name, effect, confirm, required_scopes)
     logged = _logged_arguments(fn, tool_name, log_arguments)
     if idempotent is None:
         idempotent = effect == "read"  # a read has no effect to repeat
@@ -134,7 +144,7 @@ def declare_tool(
         name=tool_name,
         fn=fn,
         effect=effect,  # type: ignore[arg-type]
-        scopes=frozenset(scopes),
+        scopes=required_scopes,
         returns=frozenset(returns),
         open_world=open_world,
         idempotent=idempotent,
@@ -144,7 +154,22 @@ def declare_tool(
         limits=limits or Limits(),
         preview=preview,
         log_arguments=logged,
+        confirm=confirm_by,  # type: ignore[arg-type]
     )
+
+
+def _confirm_by(tool_name: str, effect: object, confirm: str | None, scopes: frozenset[str]) -> str | None:
+    """How a call to the tool is confirmed: ``"any"`` way by default for a destructive tool, else none."""
+    if confirm is None:
+        return "any" if effect == "destructive" else None
+    if effect != "destructive":
+        raise DeclarationError(f"tool {tool_name!r}: confirm= is for destructive tools, which are confirmed")
+    if confirm not in CONFIRM_BY:
+        raise DeclarationError(f"tool {tool_name!r}: confirm= must be one of {', '.join(CONFIRM_BY)} (got {confirm!r})")
+    if confirm == "page" and not scopes:
+        raise DeclarationError(f"tool {tool_name!r}: confirm=\"page\" needs scopes=: only a signed-in user has a "
+                               "confirmation page")
+    return confirm
 
 
 def _logged_arguments(fn: Callable[..., Any], tool_name: str, names: Iterable[str]) -> tuple[str, ...]:

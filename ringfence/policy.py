@@ -86,6 +86,21 @@ def tool_meta_for(tool: ToolSpec) -> dict[str, Any]:
     return {**tool.meta, "securitySchemes": security_schemes_for(tool)}
 
 
+# The ways a user can confirm a destructive call (the ``channel`` of its confirmation records).
+ELICITATION, HANDLE, PAGE = "elicitation", "handle", "page"
+
+
+def confirmation_channels(tool: ToolSpec) -> frozenset[str]:
+    """How a call to the tool may be confirmed: none for a read or write; every way for a destructive tool,
+    or only the signed-in confirmation page when it declares ``confirm="page"`` (a client can answer an
+    elicitation, or press the widget's button, without the user; it cannot sign in as the user)."""
+    if tool.confirm is None:
+        return frozenset()
+    if tool.confirm == "page":
+        return frozenset({PAGE})
+    return frozenset({ELICITATION, HANDLE, PAGE})
+
+
 def default_scopes(tools: Iterable[ToolSpec]) -> frozenset[str]:
     """The app's minimal scopes, granted when a client asks for none: those its read tools need."""
     return frozenset(scope for tool in tools if tool.effect == "read" for scope in tool.scopes)

@@ -1,5 +1,7 @@
 """Assembles the HTTP application. The request path of every call, in order, in one place:
 
+    ProxiedClientAddress       with --trusted-proxy only: the client address a listed proxy forwarded, for
+                               every later step (ops/proxies.py)
     SecurityHeaders            nosniff, no-referrer, no framing, CSP, no-store, HSTS on every answer (ops/headers.py)
     RequestIdMiddleware        X-Request-ID on every answer and every log line of the request (logs/)
     RequestMetrics             counts and times every request (monitor/metrics.py)
@@ -39,6 +41,7 @@ from starlette.types import ASGIApp
 
 from ringfence.app import App
 from ringfence.audit.log import AuditLog
+from ringfence.audit.schedule import CheckpointSchedule
 from ringfence.authserver.service import EmbeddedAuthServer
 from ringfence.config import MCP_PATH, PRM_PATH, Settings
 from ringfence.declaration import ToolSpec
@@ -50,6 +53,7 @@ from ringfence.ops.cors import Cors
 from ringfence.ops.hardening import HostOriginCheck
 from ringfence.ops.headers import SecurityHeaders
 from ringfence.ops.limits import RequestLimits
+from ringfence.ops.proxies import behind_proxies, describe_proxies
 from ringfence.ops.ratelimit import InProcessRateLimiter, RateLimiter
 from ringfence.ops.ratelimit_redis import RedisRateLimiter
 from ringfence.policy import ScopeCatalog, default_scopes
@@ -57,6 +61,7 @@ from ringfence.privacy.declaration import PersonalData
 from ringfence.privacy.purge import Purge, PurgeSchedule
 from ringfence.resource.gate import McpGate
 from ringfence.resource.metadata import metadata_endpoint, resource_metadata
+from ringfence.resource.sessions import SessionOwners, sdk_sessions, session_limits
 from ringfence.resource.tokens import TokenVerifier
 from ringfence.resource.verification import build_verifier
 from ringfence.store.database import Database
@@ -80,6 +85,7 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
     """The complete ASGI application serving ``app`` under ``settings``."""
     # The confirmation page needs sign-in, which only the embedded authorization server offers.
     confirm_page_url = settings.base_url + "/confirm/" if settings.embedded_auth_server else None
+    app.check_confirmation_page(confirm_page_url)
     database = Database(settings.resolved_database_url)
     events, monitoring = observed_events(settings, database, app.tools)
     mcp_server = app.mcp_server(confirm_page_url, events)
@@ -88,6 +94,7 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
         # A backstop only: RequestLimits bounds the client's body. The gate's canonical JSON of it can
         # be longer, never five times (1e15 is written 1000000000000000.0).
         max_request_body_size=5 * settings.max_body_bytes,
+        max_sessions=settings.max_sessions,  # the gate keeps within it, with room for signed-in sessions
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
     http_client = httpx.AsyncClient(timeout=settings.http_timeout_seconds, follow_redirects=False)
@@ -107,6 +114,7 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
     gate = McpGate(mcp_server.session_manager.handle_request, verifier=verifier, tools=app.tools,
                    catalog=app.catalog, screen=screen, limiter=limiter, rate_limits=app.rate_limits,
                    resource_metadata_url=settings.resource_metadata_url, refusal_style=settings.refusal_style,
+                   sessions=SessionOwners(sdk_sessions(mcp_server.session_manager), session_limits(settings)),
                    max_token_bytes=settings.max_token_bytes, events=events)
     metadata = metadata_endpoint(resource_metadata(settings, app.catalog, app.title))
 
@@ -120,10 +128,13 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
         purge = PurgeSchedule(Purge(database, settings.data_dir, settings, app.personal_data_declarations),
                               interval=settings.purge_interval_minutes * 60)
         purge.start()
+        checkpoints = audit_checkpoints(settings, events)
+        checkpoints.start()
         try:
             async with mcp_server.session_manager.run():
                 yield
         finally:
+            await checkpoints.stop()
             await purge.stop()
             app.attach_database(None)
             if auth is not None:
@@ -134,10 +145,11 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
             await http_client.aclose()
             await database.close()
 
-    routes += [
+    routes = [  # the MCP endpoint first: nearly every request is for it, and the router tries routes in order
+        Route(MCP_PATH, gate),
         Route(PRM_PATH, metadata, methods=["GET"]),
         Route(PRM_PATH + MCP_PATH, metadata, methods=["GET"]),
-        Route(MCP_PATH, gate),
+        *routes,
     ]
     # Request metrics outermost (every answer counted, 421s too), then /metrics, then the Host check.
     # Request IDs outermost of all: every answer and every log line of a request carries one.
@@ -148,8 +160,9 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
 
 def outermost(app: ASGIApp, settings: Settings) -> ASGIApp:
     """Security headers on every answer, whoever wrote it; inside them a request id for every answer
-    and every log line of the request."""
-    return SecurityHeaders(RequestIdMiddleware(app), settings)
+    and every log line of the request. Outside them all, the client address behind trusted proxies."""
+    return behind_proxies(SecurityHeaders(RequestIdMiddleware(app), settings), settings.trusted_proxies,
+                          settings.trusted_proxy_header)
 
 
 def hardened(app: ASGIApp, settings: Settings) -> ASGIApp:
@@ -160,6 +173,13 @@ def hardened(app: ASGIApp, settings: Settings) -> ASGIApp:
 def security_events(settings: Settings, database: Database) -> Events:
     """Where security events go: the audit log in ``database``, plus observers added later."""
     return Events(AuditLog(database, settings.data_dir), data_secret(settings.data_dir, PSEUDONYM_KEY))
+
+
+def audit_checkpoints(settings: Settings, events: Events) -> CheckpointSchedule:
+    """Signed audit checkpoints every N records or M seconds, in the background (audit/schedule.py)."""
+    assert events.audit is not None, "security_events always has an audit log"
+    return CheckpointSchedule(events.audit, every=settings.audit_checkpoint_records,
+                              interval=settings.audit_checkpoint_seconds)
 
 
 def observed_events(settings: Settings, database: Database,
@@ -193,9 +213,12 @@ def build_auth_server_asgi(settings: Settings, catalog: ScopeCatalog, *, resourc
         purge = PurgeSchedule(Purge(database, settings.data_dir, settings),
                               interval=settings.purge_interval_minutes * 60)
         purge.start()
+        checkpoints = audit_checkpoints(settings, events)
+        checkpoints.start()
         try:
             yield
         finally:
+            await checkpoints.stop()
             await purge.stop()
             await auth.close()
             if isinstance(limiter, RedisRateLimiter):
@@ -219,6 +242,7 @@ def describe_startup(app: App, settings: Settings) -> list[str]:
             lines.append("warning: the issuer ends with '/': some MCP clients strip it and then reject the metadata")
     if settings.redis_url:
         lines.append("rate-limit budgets shared through Redis")
+    lines += describe_proxies(settings.trusted_proxies, settings.trusted_proxy_header)
     if settings.refusal_style != "auto":
         lines.append(f"tool refusals are answered as {settings.refusal_style}")
     lines += describe_monitoring(settings)

@@ -182,7 +182,7 @@ async def guard_costs(work: Path, *, iterations: int, postgres_url: str | None, 
         database = Database(url)
         await database.start()
         try:
-            audit = AuditLog(database, work / f"audit-{label}", checkpoint_every=None)
+            audit = AuditLog(database, work / f"audit-{label}")
             (work / f"audit-{label}").mkdir(exist_ok=True)
             costs.append(await measure(f"audit write, {label}", "AuditLog.append, committed",
                                        lambda audit=audit: audit.append("tool.call", principal=claims["sub"],

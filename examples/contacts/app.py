@@ -45,6 +45,11 @@ class AppInfo(BaseModel):
     description: str
 
 
+# Ids are SQL INTEGERs (32 bits on PostgreSQL): a larger one is refused as a bad argument, not
+# handed to the database to overflow.
+MAX_ID = 2**31 - 1
+
+
 def _contact(row: ContactRow) -> Contact:
     return Contact(id=row.id, name=row.name, email=row.email, phone=row.phone)
 
@@ -96,7 +101,7 @@ async def describe_deletion(contact_id: int) -> str:
 
 
 @app.tool(effect="destructive", scopes=["contacts:write"], preview=describe_deletion)
-async def delete_contact(contact_id: int) -> str:
+async def delete_contact(contact_id: int = Field(ge=1, le=MAX_ID)) -> str:
     """Delete one of your contacts. It cannot be undone; the user confirms each deletion."""
     owner = current_principal().subject
     async with app.database.session() as session:

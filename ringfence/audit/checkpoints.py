@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ringfence.audit.errors import AuditError
 from ringfence.audit.records import canonical_json, sha256_hex
+from ringfence.store.private import private_folder
 
 KEY_FILE = "audit-checkpoint.key"
 CHECKPOINT_FILE = "audit-checkpoints.jsonl"
@@ -84,7 +85,7 @@ class CheckpointKey:
         existing = cls.load(data_dir)
         if existing is not None:
             return existing, False
-        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_folder(data_dir)
         pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )

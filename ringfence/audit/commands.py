@@ -4,11 +4,13 @@ Plain functions with Typer annotations; ``ringfence.cli`` registers them on an `
 They read the same settings as ``ringfence serve`` (``--data-dir``, ``--database-url`` and their
 ``RINGFENCE_*`` variables): the database holds the records, the data folder the checkpoint key.
 
+None of them creates anything: run where there is no ringfence data, they refuse (exit 2).
+
 Exit codes:
   verify      0 intact; 1 damaged (one line names the first bad record and the damage);
               2 the log could not be checked (no audit log there, no checkpoint key, bad options).
   show        0 done; 2 the log could not be read or bad options.
-  checkpoint  0 signed (or the log is empty); 2 the log could not be written.
+  checkpoint  0 signed (or the log is empty); 2 the log could not be written (or no checkpoint key).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ringfence.cli_options import DatabaseOption, DataDirOption
 from ringfence.cli_options import fail as _fail
 from ringfence.config import ConfigError, Settings
 from ringfence.store.database import Database
+from ringfence.store.existing import require_database
 
 T = TypeVar("T")
 
@@ -40,8 +43,7 @@ def _with_log(data_dir: Path | None, database_url: str | None, action: Callable[
         settings = Settings.load(data_dir=data_dir, database_url=database_url)
         database = Database(settings.resolved_database_url)
         try:
-            if missing := database.missing_sqlite_file():
-                raise AuditError(f"there is no database at {missing} (check --data-dir or --database-url)")
+            await require_database(database, settings)
             if not await has_audit_tables(database):
                 raise AuditError("there is no audit log in this database (check --database-url)")
             return await action(AuditLog(database, settings.data_dir))
@@ -98,6 +100,6 @@ def show(
 
 
 def checkpoint(data_dir: DataDirOption = None, database_url: DatabaseOption = None) -> None:
-    """Sign the newest record now (run it on a timer to keep the unsigned tail short)."""
+    """Sign the newest record now (servers also do it every few records or seconds)."""
     signed = _with_log(data_dir, database_url, lambda log: log.checkpoint())
     typer.echo("the audit log is empty" if signed is None else f"signed checkpoint at #{signed.seq}")

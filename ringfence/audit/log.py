@@ -29,6 +29,10 @@ statement machinery and talk to the driver:
   its row lock like ``FOR UPDATE``) and inserts the records only if it moved; when another
   process moved the head in between, nothing is written and the append runs as a transaction
   that reads the head ``FOR UPDATE`` first.
+
+Signed checkpoints are never made on an append: :meth:`AuditLog.checkpoint` signs the newest
+committed record without taking the chain lock, and the server runs it in the background
+(:mod:`.schedule`), so no call waits for a signature.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ import hashlib
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,7 +80,6 @@ from ringfence.store.database import Database
 
 logger = logging.getLogger("ringfence.audit")
 
-DEFAULT_CHECKPOINT_EVERY = 100
 QUERY_BATCH_SIZE = 500
 # How long an append waits for the chain lock before it fails, rather than hang a request.
 # (SQLite's own busy timeout, from Python's sqlite3, is the same 5 seconds.)
@@ -104,9 +107,6 @@ SQLITE_INSERT = """
                                  payload_hash, prev_hash, record_hash)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
-SQLITE_CHECKPOINT = """
-    INSERT INTO ringfence_audit_checkpoints (seq, record_hash, ts, key_id, signature) VALUES (?, ?, ?, ?, ?)
-"""
 SQLITE_MOVE_HEAD = "UPDATE ringfence_audit_head SET seq = ?, record_hash = ? WHERE id = 1"
 
 POSTGRES_HEAD = "SELECT seq, record_hash FROM ringfence_audit_head WHERE id = 1 FOR UPDATE"
@@ -128,9 +128,6 @@ POSTGRES_APPEND = """
         AS r(seq, ts, kind, principal, tool, outcome, latency_ms, payload, payload_salt, payload_hash, prev_hash,
              record_hash)
 """
-POSTGRES_CHECKPOINT = """
-    INSERT INTO ringfence_audit_checkpoints (seq, record_hash, ts, key_id, signature) VALUES ($1, $2, $3, $4, $5)
-"""
 # The appending connection's session: waits for the head no longer than other appends, and reads
 # the head as of each statement (READ COMMITTED) whatever the server's default.
 POSTGRES_SESSION = {"lock_timeout": f"{LOCK_TIMEOUT_MS}ms", "default_transaction_isolation": "read committed"}
@@ -146,8 +143,8 @@ class PendingRecord:
     written: asyncio.Future[AuditRecord]
 
 
-# The rows of a batch as written (payloads as objects), each with its checkpoint if one was due.
-Added = list[tuple[dict[str, Any], Checkpoint | None]]
+# The rows of a batch as written (payloads as objects).
+Added = list[dict[str, Any]]
 
 
 @dataclass
@@ -162,17 +159,16 @@ class AuditLog:
     """A tamper-evident, append-only log of security events in ``database``.
 
     ``append`` returns only once its record is committed, so a request may be acknowledged as
-    soon as it returns. Every ``checkpoint_every`` records (``None``: only on demand) the newest
-    record is signed with the key in ``data_dir``, which also holds a copy of the checkpoints.
+    soon as it returns. :meth:`checkpoint` signs the newest record with the key in ``data_dir``,
+    which also holds a copy of the checkpoints. ``committed``, if set, is called on the event
+    loop with the newest sequence number after each commit of appends (the checkpoint schedule
+    counts records with it).
     """
 
-    def __init__(self, database: Database, data_dir: Path, *,
-                 checkpoint_every: int | None = DEFAULT_CHECKPOINT_EVERY) -> None:  # fmt: skip
-        if checkpoint_every is not None and checkpoint_every < 1:
-            raise ValueError("checkpoint_every must be at least 1, or None for checkpoints only on demand")
+    def __init__(self, database: Database, data_dir: Path) -> None:
         self.database = database
         self.data_dir = data_dir
-        self.checkpoint_every = checkpoint_every
+        self.committed: Callable[[int], None] | None = None
         self._checkpoint_file = CheckpointFile(data_dir)
         self._sqlite = database.url.get_backend_name() == "sqlite"
         self._key: CheckpointKey | None = None
@@ -267,11 +263,11 @@ class AuditLog:
                 if not pending.written.done():
                     pending.written.set_exception(error)
             return
-        for pending, (values, checkpoint) in zip(batch, outcome, strict=True):
-            if checkpoint is not None:
-                self._copy_checkpoint(checkpoint)
+        for pending, values in zip(batch, outcome, strict=True):
             if not pending.written.done():
                 pending.written.set_result(AuditRecord.stored(values))
+        if self.committed is not None and outcome:
+            self.committed(outcome[-1]["seq"])
 
     async def erase_payloads(self, *, principal: str | None = None, before: datetime | None = None) -> int:
         """Remove the payloads of ``principal``'s records and/or of records older than ``before``.
@@ -287,7 +283,6 @@ class AuditLog:
             conditions.append(AuditRecord.principal == principal)
         if before is not None:
             conditions.append(AuditRecord.ts < format_time(before))
-        checkpoint = None
         async with self._chain_head() as (connection, head):
             if self._sqlite:
                 # Overwrite the freed bytes instead of leaving them in free space in the file
@@ -302,31 +297,39 @@ class AuditLog:
                     "principal": principal, "before": None if before is None else format_time(before),
                     "records": erased,
                 })  # fmt: skip
-                checkpoint = await self._add_record(
+                await self._add_record(
                     connection, head, kind=EventKind.PAYLOADS_ERASED.value, principal="ringfence", tool=None,
                     outcome="ok", latency_ms=None, payload=stored_payload, payload_salt=salt, payload_hash=digest,
                 )
-        if checkpoint is not None:
-            self._copy_checkpoint(checkpoint)
         if erased and self._sqlite:
             await self._flush_sqlite_wal()
         return erased
 
-    async def checkpoint(self) -> Checkpoint | None:
-        """Sign the newest record now, e.g. on a timer so the unsigned tail stays short.
+    async def checkpoint(self, *, create_key: bool = False) -> Checkpoint | None:
+        """Sign the newest committed record now, so that cutting the log before it is detected.
 
         Returns the checkpoint (the existing one if the newest record is already signed), or
-        ``None`` when the log is empty.
+        ``None`` when the log is empty. The chain lock is not taken: the head row names a
+        committed record, so appends go on meanwhile. Raises :class:`AuditError` when the data
+        folder has no checkpoint key, unless ``create_key`` (the server's schedule: it makes one).
         """
-        async with self._chain_head() as (connection, head):
-            if head.seq == 0:
+        await self._ensure_ready()
+        key = await self._checkpoint_key(create=create_key)
+        async with self.database.engine.connect() as connection:
+            head = (await connection.execute(select(AuditHead.seq, AuditHead.record_hash).where(AuditHead.id == 1))
+                    ).first()  # fmt: skip
+            if head is None or head.seq == 0:
                 return None
             existing = (await connection.execute(select(*CHECKPOINT_COLUMNS).where(AuditCheckpoint.seq == head.seq))
                         ).first()  # fmt: skip
-            if existing is not None:
-                return Checkpoint(*existing)
-            checkpoint = self._signing_key().sign(head.seq, head.record_hash, now())
-            await connection.execute(insert(AuditCheckpoint).values(**checkpoint.as_json()))
+        if existing is not None:
+            return Checkpoint(*existing)
+        checkpoint = key.sign(head.seq, head.record_hash, now())
+        try:
+            async with self.database.engine.begin() as connection:
+                await connection.execute(insert(AuditCheckpoint).values(**checkpoint.as_json()))
+        except IntegrityError:  # another process signed the same record just now: theirs stands
+            return await self.checkpoint()
         self._copy_checkpoint(checkpoint)
         return checkpoint
 
@@ -413,8 +416,8 @@ class AuditLog:
                     update(AuditHead).where(AuditHead.id == 1).values(seq=head.seq, record_hash=head.record_hash)
                 )
 
-    def _next_record(self, head: ChainHead, fields: dict[str, Any]) -> tuple[dict[str, Any], Checkpoint | None]:
-        """The row of the record after ``head`` (and its checkpoint, if one is due); moves ``head`` on."""
+    def _next_record(self, head: ChainHead, fields: dict[str, Any]) -> dict[str, Any]:
+        """The row of the record after ``head``; moves ``head`` on."""
         seq = head.seq + 1
         ts = now()  # taken under the lock, so timestamps follow sequence order (on one clock)
         digest = record_hash(seq=seq, ts=ts, kind=fields["kind"], principal=fields["principal"], tool=fields["tool"],
@@ -422,21 +425,14 @@ class AuditLog:
                              payload_hash=fields["payload_hash"], prev_hash=head.record_hash)
         values = {"seq": seq, "ts": ts, **fields, "prev_hash": head.record_hash, "record_hash": digest}
         head.seq, head.record_hash = seq, digest
-        checkpoint = None
-        if self.checkpoint_every is not None and seq % self.checkpoint_every == 0:
-            checkpoint = self._signing_key().sign(seq, digest, ts)
-        return values, checkpoint
+        return values
 
-    async def _add_record(self, connection: AsyncConnection, head: ChainHead, **fields: Any) -> Checkpoint | None:
-        """Add the next record (and its checkpoint, if one is due) in the locked transaction."""
-        values, checkpoint = self._next_record(head, fields)
-        await connection.execute(insert(AuditRecord), values)
-        if checkpoint is not None:
-            await connection.execute(insert(AuditCheckpoint), checkpoint.as_json())
-        return checkpoint
+    async def _add_record(self, connection: AsyncConnection, head: ChainHead, **fields: Any) -> None:
+        """Add the next record in the locked transaction."""
+        await connection.execute(insert(AuditRecord), self._next_record(head, fields))
 
     def _chain(self, head: ChainHead, batch: list[PendingRecord]) -> Added:
-        """The rows of ``batch`` after ``head`` (and their checkpoints); moves ``head`` to the last one."""
+        """The rows of ``batch`` after ``head``; moves ``head`` to the last one."""
         return [self._next_record(head, pending.fields) for pending in batch]
 
     def _append_sqlite(self, batch: list[PendingRecord], *, wait: bool = False) -> Added:
@@ -452,9 +448,6 @@ class AuditLog:
                 head = _head(connection.execute(SQLITE_HEAD).fetchone())
                 added = self._chain(head, batch)
                 connection.executemany(SQLITE_INSERT, _stored_rows(batch, added))
-                connection.executemany(SQLITE_CHECKPOINT, [
-                    tuple(checkpoint.as_json().values()) for _, checkpoint in added if checkpoint is not None
-                ])  # fmt: skip
                 connection.execute(SQLITE_MOVE_HEAD, (head.seq, head.record_hash))
                 connection.commit()
             except BaseException:
@@ -478,9 +471,7 @@ class AuditLog:
             if self._postgres_head is not None:
                 head = dataclasses.replace(self._postgres_head)
                 added = self._chain(head, batch)
-                # A checkpoint is committed with its record, so only the transaction below inserts one.
-                unsigned = all(checkpoint is None for _, checkpoint in added)
-                if unsigned and await self._insert_postgres(connection, self._postgres_head, head, batch, added):
+                if await self._insert_postgres(connection, self._postgres_head, head, batch, added):
                     self._postgres_head = head
                     return added
             async with connection.transaction():
@@ -489,9 +480,6 @@ class AuditLog:
                 added = self._chain(head, batch)
                 if not await self._insert_postgres(connection, before, head, batch, added):
                     raise AuditError("the audit log's chain head moved while it was locked")
-                for _, checkpoint in added:
-                    if checkpoint is not None:
-                        await connection.execute(POSTGRES_CHECKPOINT, *checkpoint.as_json().values())
         except BaseException:
             self._postgres_head = None  # unknown: read it under the lock next time
             raise
@@ -516,7 +504,7 @@ class AuditLog:
         return self._postgres
 
     async def _ensure_ready(self) -> None:
-        """Migrate the tables, create the head row and the checkpoint key, once per instance."""
+        """Migrate the tables and create the head row, once per instance."""
         if self._ready:
             return
         await self.database.upgrade_schema()
@@ -534,18 +522,29 @@ class AuditLog:
                 await connection.execute(insert(AuditHead).values(
                     id=1, seq=last.seq if last else 0, record_hash=last.record_hash if last else GENESIS_HASH,
                 ))  # fmt: skip
-            checkpoints = (await connection.execute(select(func.count()).select_from(AuditCheckpoint))).scalar()
-        self._key, created = CheckpointKey.load_or_create(self.data_dir)
-        if created and checkpoints:
-            logger.warning(
-                "created a new audit checkpoint key in %s although the database holds %d checkpoints; "
-                "they were signed with another key and will not verify (restore the old key file?)",
-                self.data_dir, checkpoints,
-            )
         self._ready = True
 
-    def _signing_key(self) -> CheckpointKey:
-        assert self._key is not None, "the key is loaded by _ensure_ready"
+    async def _checkpoint_key(self, *, create: bool) -> CheckpointKey:
+        """The data folder's checkpoint key; made there if ``create`` and there is none."""
+        if self._key is not None:
+            return self._key
+        if not create:
+            key = CheckpointKey.load(self.data_dir)
+            if key is None:
+                raise AuditError(f"there is no audit checkpoint key in {self.data_dir} (check --data-dir); "
+                                 "a server makes it when it starts")
+            self._key = key
+            return key
+        self._key, created = CheckpointKey.load_or_create(self.data_dir)
+        if created:
+            async with self.database.engine.connect() as connection:
+                checkpoints = (await connection.execute(select(func.count()).select_from(AuditCheckpoint))).scalar()
+            if checkpoints:
+                logger.warning(
+                    "created a new audit checkpoint key in %s although the database holds %d checkpoints; "
+                    "they were signed with another key and will not verify (restore the old key file?)",
+                    self.data_dir, checkpoints,
+                )
         return self._key
 
     def _copy_checkpoint(self, checkpoint: Checkpoint) -> None:
@@ -599,7 +598,7 @@ def _head(row: Any) -> ChainHead:
 def _stored_rows(batch: list[PendingRecord], added: Added) -> list[tuple[Any, ...]]:
     """Each record's values in ``STORED_FIELDS`` order, the payload as its stored text."""
     return [tuple(pending.payload_text if field == "payload" else values[field] for field in STORED_FIELDS)
-            for pending, (values, _) in zip(batch, added, strict=True)]
+            for pending, values in zip(batch, added, strict=True)]
 
 
 def _record_from_row(row: Any) -> AuditRecord:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -28,7 +29,7 @@ from sqlalchemy.engine import Row
 from ringfence.audit.checkpoints import Checkpoint, CheckpointFile, CheckpointKey
 from ringfence.audit.errors import AuditError
 from ringfence.audit.models import AuditCheckpoint, AuditHead, AuditRecord
-from ringfence.audit.records import GENESIS_HASH, payload_hash, record_hash
+from ringfence.audit.records import GENESIS_HASH, parse_time, payload_hash, record_hash
 from ringfence.store.database import Database
 
 BATCH_SIZE = 1000
@@ -73,20 +74,45 @@ class VerifyReport:
     last_seq: int  # the last record checked
     checkpoint_seq: int | None  # the newest signed checkpoint the chain matched
     damage: Damage | None
+    checkpoint_ts: str | None = None  # when that checkpoint was signed
 
     @property
     def ok(self) -> bool:
         return self.damage is None
 
-    def summary(self) -> str:
-        """One line: the verdict, and what it covers."""
+    @property
+    def unsigned(self) -> int:
+        """Records after the newest signed checkpoint: the chain alone guards them, so someone who
+        can write to the database could cut them from the end unnoticed."""
+        return self.last_seq - (self.checkpoint_seq or 0)
+
+    def summary(self, at: datetime | None = None) -> str:
+        """One line: the verdict, what it covers, and the tail no checkpoint covers yet: how many
+        records, and how long ago (from ``at``, default now) the last checkpoint was signed."""
         if self.damage is not None:
             return f"audit log damaged at {self.damage}"
         if self.records == 0:
             return "audit log intact: no records yet"
-        signed = (f"signed checkpoint at #{self.checkpoint_seq}" if self.checkpoint_seq is not None
-                  else "no signed checkpoint yet")  # fmt: skip
-        return f"audit log intact: records #1 to #{self.last_seq}, {signed}"
+        covered = f"records #1 to #{self.last_seq}"
+        if self.checkpoint_seq is None:
+            return f"audit log intact: {covered}; no signed checkpoint yet, so none of them is covered by one"
+        signed = f"last signed checkpoint at #{self.checkpoint_seq} ({self.checkpoint_ts}"
+        signed += f", {_age(self.checkpoint_ts, at or datetime.now(UTC))} ago)"
+        if self.unsigned == 0:
+            return f"audit log intact: {covered}; {signed} covers them all"
+        records = "record after it is" if self.unsigned == 1 else "records after it are"
+        return f"audit log intact: {covered}; {signed}; {self.unsigned} {records} not yet covered"
+
+
+def _age(then: str | None, at: datetime) -> str:
+    try:
+        seconds = max(0, round((at - parse_time(then or "")).total_seconds()))
+    except ValueError:
+        return "an unknown time"
+    for unit, size, up_to in (("s", 1, 120), ("min", 60, 120 * 60), ("h", 3600, 48 * 3600)):
+        if seconds < up_to:
+            return f"{seconds // size} {unit}"
+    return f"{seconds // 86400} days"
 
 
 async def verify_chain(
@@ -122,8 +148,9 @@ async def verify_chain(
         damage = await _check_tail(database, last_seq, head_before, signed)
     if forged is not None and (damage is None or forged.seq < damage.seq):
         damage = forged
-    matched = [seq for seq in signed if seq <= last_seq]
-    return VerifyReport(count, last_seq, max(matched, default=None), damage)
+    newest = max((seq for seq in signed if seq <= last_seq), default=None)
+    signed_at = min((c.ts for c in checkpoints if c.seq == newest), default=None)
+    return VerifyReport(count, last_seq, newest, damage, signed_at)
 
 
 async def has_audit_tables(database: Database) -> bool:
@@ -206,7 +233,7 @@ def _check_signatures(checkpoints: Sequence[Checkpoint], key: CheckpointKey | No
 
 
 async def _stored_checkpoints(database: Database) -> list[Checkpoint]:
-    # A few rows per `checkpoint_every` records, so all of them fit in memory.
+    # One row per thousand records or per minute of a server (audit/schedule.py): they fit in memory.
     async with database.engine.connect() as connection:
         rows = (await connection.execute(select(*CHECKPOINT_COLUMNS))).all()
     return [Checkpoint(*row) for row in rows]

@@ -1,13 +1,14 @@
 """Starlette ↔ Authlib: builds Authlib's request objects from a Starlette request and back.
 
 Authlib ships only Flask and Django integrations; this is the small adapter the MCP stack needs.
-Every parameter is checked once here: bodies are size-capped, must be UTF-8, and a repeated
-parameter is refused (RFC 6749 §3.1: parameters MUST NOT be included more than once).
+Every parameter is checked once here: bodies are size-capped, must be UTF-8, a repeated
+parameter is refused (RFC 6749 §3.1: parameters MUST NOT be included more than once), and each
+known OAuth parameter must keep to its grammar (:mod:`.parameters`); JSON bodies must be I-JSON
+(:mod:`.strict_json`). A refusal never echoes the input.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from typing import Any
 from urllib.parse import parse_qsl
@@ -16,7 +17,9 @@ from authlib.oauth2.rfc6749 import InvalidRequestError, JsonPayload, JsonRequest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from ringfence.authserver import strict_json
 from ringfence.authserver.oauth import OAuthResponse
+from ringfence.authserver.parameters import check_parameters, repeated_parameter
 from ringfence.config import MAX_FORM_BYTES
 
 MAX_BODY_BYTES = MAX_FORM_BYTES  # ops/limits.py refuses larger bodies with 413 before they get here
@@ -39,10 +42,12 @@ class FormPayload(OAuth2Payload):
 
 
 class StarletteOAuth2Request(OAuth2Request):
-    """An authorization or token request; ``resource`` is set once RFC 8707 validation accepts it."""
+    """An authorization or token request whose known parameters keep to their grammar; ``resource``
+    is set once RFC 8707 validation accepts it."""
 
     def __init__(self, method: str, uri: str, headers: Any, query: list[tuple[str, str]],
                  form: list[tuple[str, str]]) -> None:
+        check_parameters(query + form)
         super().__init__(method, uri, headers=headers)
         self.payload = FormPayload(query + form)
         self._args = dict(query)
@@ -87,7 +92,7 @@ def parse_parameters(raw: str) -> list[tuple[str, str]]:
     seen: set[str] = set()
     for key, _ in items:
         if key in seen:
-            raise InvalidRequestError(f"The parameter {key!r} is repeated.")
+            raise repeated_parameter(key)
         seen.add(key)
     return items
 
@@ -111,9 +116,9 @@ async def oauth_request(request: Request, public_origin: str) -> StarletteOAuth2
 async def json_request(request: Request, public_origin: str) -> JsonRequest:
     body = await read_limited(request)
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequestError("The request body is not valid JSON.") from None
+        data = strict_json.decode(body)
+    except strict_json.JsonRefused as refused:
+        raise InvalidRequestError(str(refused)) from None
     json_req = JsonRequest(request.method, public_origin + request.url.path, request.headers)
     json_req.payload = JsonBody(data)
     return json_req

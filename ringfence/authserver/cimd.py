@@ -12,7 +12,14 @@ by whoever starts an authorization request, so the fetch is a server-side reques
    rebinding), while the Host header, TLS SNI and certificate check still use the URL's host name;
 4. no redirects, one overall deadline, a byte cap enforced while streaming, HTTP 200 only;
 5. the document must be a JSON object whose ``client_id`` is the URL exactly, without shared secrets;
-6. good documents are cached by their HTTP cache headers; failures never are (CIMD §4.4).
+6. good documents are cached by their HTTP cache headers; failures never are (CIMD §4.4);
+7. fetches are bounded, in all and per host: one past the bound is refused at once
+   (:class:`ClientMetadataBusy`), never queued, so slow documents cannot pile up;
+8. a host that does not resolve and one that resolves to a private address get the same message,
+   so the refusal does not tell a stranger which internal names exist (the log tells the operator).
+
+Everything here runs on the event loop (the name lookup in the loop's resolver threads): no request
+worker thread ever waits on a document.
 
 Loopback is reachable only with ``allow_loopback=True``, an explicit development/test switch
 (latest CIMD draft, SSRF: the loopback exception "MUST NOT" be used in production).
@@ -23,25 +30,27 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import ipaddress
-import json
 import logging
 import re
 import socket
 import ssl
 import time
 import typing
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 import httpcore
 
+from ringfence.authserver import strict_json
+from ringfence.authserver.client_name import client_name_problem
+
 logger = logging.getLogger("ringfence.authserver")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 MAX_URL_CHARS = 2048
-MAX_CLIENT_NAME_CHARS = 200
 MAX_REDIRECT_URIS = 20
 MAX_TYPE_VALUES = 10
 MAX_TYPE_VALUE_CHARS = 128
@@ -56,14 +65,12 @@ _SHARED_SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post",
 _AUTH_METHODS = frozenset({"none", "private_key_jwt"})
 # JWK private members (RFC 7518 §6.2.2, §6.3.2, §6.4.1, RFC 8037 §2): only public keys may be published.
 _PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
-# Shown on the consent page: refuse controls and bidi overrides that could disguise the name.
-_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 # NAT64 well-known prefix (RFC 6052 §2.1): the last 32 bits are the IPv4 host actually reached.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 NOT_A_CLIENT_ID_URL = "The client_id is not a valid client metadata document URL."
-PRIVATE_ADDRESS = "The client metadata document URL resolves to a private address."
-UNRESOLVABLE = "The client metadata document URL's host could not be resolved."
+HOST_NOT_PUBLIC = "The client metadata document URL's host must resolve to public internet addresses only."
+BUSY = "Too many client metadata documents are being fetched right now. Try again in a moment."
 FETCH_FAILED = "The client metadata document could not be fetched."
 TIMED_OUT = "The client metadata document could not be fetched in time."
 REDIRECTED = "The client metadata document URL answered with a redirect, which is not followed."
@@ -76,6 +83,10 @@ HAS_SHARED_CREDENTIAL = "The client metadata document must not contain a client 
 
 class ClientMetadataError(Exception):
     """A client metadata document that could not be used; the message is safe for ``error_description``."""
+
+
+class ClientMetadataBusy(ClientMetadataError):
+    """Refused without fetching: as many documents as allowed (in all, or from the host) are being fetched."""
 
 
 @dataclass(frozen=True)
@@ -234,13 +245,12 @@ def _type_list(document: dict[str, Any], name: str, default: tuple[str, ...]) ->
 
 def _client_name(document: dict[str, Any]) -> str:
     name = document.get("client_name")
-    if not isinstance(name, str) or not name.strip():
+    if name is None:
         raise ClientMetadataError("The client metadata document needs a client_name.")
-    if len(name) > MAX_CLIENT_NAME_CHARS or any(
-        ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 or char in _BIDI_CONTROLS for char in name
-    ):
-        raise ClientMetadataError("The client metadata document's client_name is too long or has control characters.")
-    return name
+    problem = client_name_problem(name)
+    if problem is not None:
+        raise ClientMetadataError(f"The client metadata document's client_name {problem}.")
+    return typing.cast(str, name)
 
 
 def _redirect_uris(document: dict[str, Any]) -> tuple[str, ...]:
@@ -321,22 +331,12 @@ def parse_document(client_id: str, document: object, *, allow_loopback: bool = F
     )
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise ValueError("duplicate member name")  # RFC 8259 §4: names SHOULD be unique; ambiguity refused
-    return result
-
-
-def _refuse_constant(_: str) -> None:
-    raise ValueError("NaN and Infinity are not JSON")
-
-
 def decode_json(body: bytes) -> object:
-    """RFC 8259: UTF-8 JSON, no duplicate names, no NaN; anything else raises :class:`ClientMetadataError`."""
+    """I-JSON (RFC 7493: UTF-8, unique names, no unpaired surrogates), no NaN, bounded nesting;
+    anything else raises :class:`ClientMetadataError`."""
     try:
-        return json.loads(body.decode("utf-8"), object_pairs_hook=_unique_keys, parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        return strict_json.decode(body)
+    except strict_json.JsonRefused:
         raise ClientMetadataError(NOT_JSON) from None
 
 
@@ -431,7 +431,8 @@ class ClientMetadataFetcher:
 
     ``allow_loopback`` is for development and tests only: it lets ``http://127.0.0.1``-style
     client ids through and lets any host resolve to loopback. Private and link-local addresses
-    stay refused either way.
+    stay refused either way. At most ``max_fetches`` documents are fetched at once, at most
+    ``max_fetches_per_host`` from one host; concurrent callers for one URL share one fetch.
     """
 
     def __init__(
@@ -443,8 +444,13 @@ class ClientMetadataFetcher:
         max_cache_seconds: int = 86400,
         default_cache_seconds: int = 300,
         ssl_context: ssl.SSLContext | None = None,
+        max_fetches: int = 32,
+        max_fetches_per_host: int = 4,
     ) -> None:
         self._allow_loopback = allow_loopback
+        self._max_fetches = max_fetches
+        self._max_fetches_per_host = max_fetches_per_host
+        self._hosts: Counter[str] = Counter()  # fetches in flight, per host
         self._timeout = timeout
         self._max_bytes = max_bytes  # CIMD §6.6: limit the response size (5 KB recommended)
         self._max_cache_seconds = max_cache_seconds
@@ -464,6 +470,8 @@ class ClientMetadataFetcher:
         """The checked document at ``client_id``, from cache when fresh; raises :class:`ClientMetadataError`."""
         if self._closed:
             raise RuntimeError("ClientMetadataFetcher is closed")
+        if not is_client_id_url(client_id, allow_loopback=self._allow_loopback):
+            raise ClientMetadataError(NOT_A_CLIENT_ID_URL)
         cached = self._cache.get(client_id)
         if cached is not None:
             if cached[0] > time.monotonic():
@@ -471,10 +479,20 @@ class ClientMetadataFetcher:
             del self._cache[client_id]
         task = self._inflight.get(client_id)
         if task is None:  # concurrent callers for one URL share one request
+            host = typing.cast(str, urlsplit(client_id).hostname)
+            self._admit(client_id, host)
             task = asyncio.create_task(self._fetch_and_cache(client_id))
             self._inflight[client_id] = task
-            task.add_done_callback(lambda done: self._forget(client_id, done))
+            self._hosts[host] += 1
+            task.add_done_callback(lambda done: self._forget(client_id, host, done))
         return await asyncio.shield(task)
+
+    def _admit(self, client_id: str, host: str) -> None:
+        """Refuse at once a fetch past the bounds: a fetch is never queued behind slow documents."""
+        if len(self._inflight) >= self._max_fetches or self._hosts[host] >= self._max_fetches_per_host:
+            logger.info("client metadata document %r refused: %d fetches in flight, %d from its host",
+                        client_id, len(self._inflight), self._hosts[host])
+            raise ClientMetadataBusy(BUSY)
 
     async def aclose(self) -> None:
         """Cancels fetches in flight and drops the cache."""
@@ -486,9 +504,12 @@ class ClientMetadataFetcher:
         self._inflight.clear()
         self._cache.clear()
 
-    def _forget(self, client_id: str, task: asyncio.Task[ClientMetadataDocument]) -> None:
+    def _forget(self, client_id: str, host: str, task: asyncio.Task[ClientMetadataDocument]) -> None:
         if self._inflight.get(client_id) is task:
             del self._inflight[client_id]
+        self._hosts[host] -= 1
+        if self._hosts[host] <= 0:
+            del self._hosts[host]
         if not task.cancelled():
             task.exception()  # retrieved here, so a failure nobody awaited any more is not reported as lost
 
@@ -512,14 +533,12 @@ class ClientMetadataFetcher:
         self._cache[client_id] = (now + lifetime, document)
 
     async def _fetch_uncached(self, client_id: str) -> tuple[ClientMetadataDocument, int]:
-        if not is_client_id_url(client_id, allow_loopback=self._allow_loopback):
-            raise ClientMetadataError(NOT_A_CLIENT_ID_URL)
         parts = urlsplit(client_id)
         host = typing.cast(str, parts.hostname)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         literal = _ip_literal(host)
         if literal is not None and not _may_connect(literal, allow_loopback=self._allow_loopback):
-            raise ClientMetadataError(PRIVATE_ADDRESS)  # refused before any I/O
+            raise ClientMetadataError(HOST_NOT_PUBLIC)  # refused before any I/O
         try:
             async with asyncio.timeout(self._timeout):
                 addresses = (literal,) if literal is not None else await self._resolve(host, port)
@@ -542,13 +561,15 @@ class ClientMetadataFetcher:
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
             addresses = tuple(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
         except (OSError, UnicodeError, ValueError):
-            raise ClientMetadataError(UNRESOLVABLE) from None
+            addresses = ()
         if not addresses:
-            raise ClientMetadataError(UNRESOLVABLE)
+            logger.info("client metadata host %r does not resolve", host)
+            raise ClientMetadataError(HOST_NOT_PUBLIC)  # the same answer as a private one: no name probing
         # MCP Security Best Practices, SSRF: every answer is checked, so a mixed public/private
         # answer cannot slip a private address in.
         if not all(_may_connect(address, allow_loopback=self._allow_loopback) for address in addresses):
-            raise ClientMetadataError(PRIVATE_ADDRESS)
+            logger.info("client metadata host %r resolves to an address that is not public", host)
+            raise ClientMetadataError(HOST_NOT_PUBLIC)
         return addresses
 
     async def _get(

@@ -107,9 +107,13 @@ class ClientResolver:
         self.scopes = scopes
         self.allow_loopback_metadata = allow_loopback_metadata
 
+    def names_document(self, client_id: str) -> bool:
+        """Whether ``client_id`` is a metadata document URL (fetched), not a registered client's id (read)."""
+        return is_client_id_url(client_id, allow_loopback=self.allow_loopback_metadata)
+
     async def get(self, client_id: str) -> OAuthClient | None:
         """The client, or ``None`` when unknown; raises ``ClientMetadataError`` for a bad document."""
-        if is_client_id_url(client_id, allow_loopback=self.allow_loopback_metadata):
+        if self.names_document(client_id):
             document = await self.fetcher.fetch(client_id)
             return OAuthClient(
                 client_id=document.client_id,

@@ -1,4 +1,8 @@
-"""``ringfence users`` and ``ringfence keys``: the embedded authorization server's accounts and signing keys."""
+"""``ringfence users`` and ``ringfence keys``: the embedded authorization server's accounts and signing keys.
+
+Only ``users add`` may create a deployment's database (an account made before the first start);
+the others refuse, creating nothing, where there is no ringfence data.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from ringfence.authserver.users import UserError, UserStore
 from ringfence.cli_options import DatabaseOption, DataDirOption, fail
 from ringfence.config import ConfigError, Settings
 from ringfence.store.database import Database
+from ringfence.store.existing import in_data_folder, require_database
 
 users_cli = typer.Typer(help="Manage the embedded authorization server's sign-in accounts. (`ringfence user` "
                              "deletes or exports everything held about one person.)", no_args_is_help=True,
@@ -29,12 +34,17 @@ OPERATOR = "(operator)"  # the audit principal of what is done on the command li
 PasswordStdinOption = Annotated[bool, typer.Option(help="Read the password from standard input.")]
 
 
-def _with_users(data_dir: Path | None, database_url: str | None, action) -> object:  # type: ignore[no-untyped-def]
-    """Run ``action(UserStore)`` against the configured database; errors become one line."""
+def _with_users(data_dir: Path | None, database_url: str | None, action, *,  # type: ignore[no-untyped-def]
+                create: bool = False) -> object:
+    """Run ``action(UserStore)`` against the configured database (which must exist unless ``create``);
+    errors become one line."""
 
     async def run() -> object:
-        database = Database(Settings.load(data_dir=data_dir, database_url=database_url).resolved_database_url)
+        settings = Settings.load(data_dir=data_dir, database_url=database_url)
+        database = Database(settings.resolved_database_url)
         try:
+            if not create:
+                await require_database(database, settings)
             await database.start()
             return await action(UserStore(database))
         finally:
@@ -61,7 +71,7 @@ def users_add(
 ) -> None:
     """Add a user who can sign in and grant apps access."""
     password = _read_password(password_stdin)
-    _with_users(data_dir, database_url, lambda users: users.add(username, password))
+    _with_users(data_dir, database_url, lambda users: users.add(username, password), create=True)
     typer.echo(f"added user {username}")
 
 
@@ -99,25 +109,33 @@ def keys_rotate(data_dir: DataDirOption = None, database_url: DatabaseOption = N
     """Sign new tokens with a new key; the old public key stays published until its tokens expire."""
     try:
         settings = Settings.load(data_dir=data_dir, database_url=database_url)
+        keys = KeyRing(in_data_folder(settings.data_dir, "keys"), token_lifetime=ACCESS_TOKEN_SECONDS)
+        database = Database(settings.resolved_database_url)
     except ConfigError as exc:
         fail(str(exc))
-    key = KeyRing(settings.data_dir / "keys", token_lifetime=ACCESS_TOKEN_SECONDS).rotate()
     try:
-        asyncio.run(_audit_rotation(settings, key.kid))
-    except FileNotFoundError as exc:
-        fail(f"rotated to key {key.kid}, but could not record it in the audit log: {exc}")
-    except Exception as exc:  # the rotation stands; the operator must know it went unrecorded
-        fail(f"rotated to key {key.kid}, but could not record it in the audit log ({type(exc).__name__})")
-    typer.echo(f"new signing key {key.kid}; running servers that share this data folder sign with it at once")
+        kid, unrecorded = asyncio.run(_rotate_and_audit(keys, database, settings))
+    except ConfigError as exc:  # no database there: nothing was rotated
+        fail(str(exc))
+    except Exception as exc:  # the database could not be read, or the key not written
+        fail(f"nothing was rotated ({type(exc).__name__}); check --data-dir and --database-url")
+    if unrecorded is not None:  # the rotation stands; the operator must know it went unrecorded
+        fail(f"rotated to key {kid}, but could not record it in the audit log ({type(unrecorded).__name__})")
+    typer.echo(f"new signing key {kid}; running servers that share this data folder sign with it at once")
 
 
-async def _audit_rotation(settings: Settings, kid: str) -> None:
-    database = Database(settings.resolved_database_url)
-    if missing := database.missing_sqlite_file():  # the servers' log is elsewhere: say so, never guess
-        raise FileNotFoundError(f"no database at {missing}; pass the servers' --database-url")
+async def _rotate_and_audit(keys: KeyRing, database: Database, settings: Settings) -> tuple[str, Exception | None]:
+    """Rotate once the servers' audit log is known to be there (never guessed), then record it;
+    the new key id, and why it could not be recorded (``None``: recorded)."""
     try:
-        await database.start()
-        await AuditLog(database, settings.data_dir).append(EventKind.KEY_ROTATED, principal=OPERATOR,
-                                                           outcome="rotated", payload={"kid": kid})
+        await require_database(database, settings)
+        kid = keys.rotate().kid
+        try:
+            await database.start()
+            await AuditLog(database, settings.data_dir).append(EventKind.KEY_ROTATED, principal=OPERATOR,
+                                                               outcome="rotated", payload={"kid": kid})
+        except Exception as exc:
+            return kid, exc
+        return kid, None
     finally:
         await database.close()

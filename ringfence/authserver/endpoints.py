@@ -57,9 +57,9 @@ class ProtocolEndpoints:
     async def token(self, request: Request) -> Response:
         try:
             oauth = await oauth_request(request, self.server.issuer)
+            response = await self.server.respond(self.server.create_token_response, oauth)
         except OAuth2Error as error:
             return oauth_error(error)
-        response = await anyio.to_thread.run_sync(self.server.create_token_response, oauth)
         if response.status >= 400:  # a refused code, refresh token or client: worth watching for bursts
             error = response.body.get("error") if isinstance(response.body, dict) else None
             await self.record(request, EventKind.AUTH_FAILURE, str(error or "token_refused")[:64], stage="token",
@@ -91,7 +91,7 @@ class ProtocolEndpoints:
     async def endpoint(self, name: str, request: Request) -> Response:
         try:
             oauth = await oauth_request(request, self.server.issuer)
+            response = await self.server.respond(functools.partial(self.server.create_endpoint_response, name), oauth)
         except OAuth2Error as error:
             return oauth_error(error)
-        response = await anyio.to_thread.run_sync(self.server.create_endpoint_response, name, oauth)
         return to_starlette(response)

@@ -17,10 +17,10 @@ class AuthEvents:
         self.events = events
 
     async def __call__(self, request: Request, kind: EventKind, outcome: str, *, subject: str | None = None,
-                       client_id: str | None = None, **details: Any) -> None:
+                       client_id: str | None = None, tool: str | None = None, **details: Any) -> None:
         if self.events is None:
             return
-        event = SecurityEvent(kind, outcome, principal=subject or ANONYMOUS, client_id=client_id,
+        event = SecurityEvent(kind, outcome, principal=subject or ANONYMOUS, tool=tool, client_id=client_id,
                               address=request.client.host if request.client else None, details=details)
         if kind == EventKind.AUTH_FAILURE:  # anyone can cause these: at most so many records per address
             await self.events.record_refusal(event)

@@ -10,7 +10,8 @@ What ringfence changes (see ../shared/reference/python-libraries.md §3):
 - Requested scopes are narrowed to what the client may have, never refused.
 
 Authlib's server is synchronous: it runs in a worker thread, and every storage call hops back to
-the event loop with ``anyio.from_thread.run``.
+the event loop with ``anyio.from_thread.run``. A client metadata document is fetched before that,
+on the event loop (:meth:`McpAuthorizationServer.respond`), so no worker thread waits on the network.
 """
 
 from __future__ import annotations
@@ -19,12 +20,16 @@ import hashlib
 import hmac
 import secrets
 from base64 import urlsafe_b64encode
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import anyio.from_thread
+import anyio.to_thread
 from authlib.oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, OAuth2Error, OAuth2Request
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, RefreshTokenGrant
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7591 import ClientRegistrationEndpoint
@@ -35,7 +40,8 @@ from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from authlib.oauth2.rfc9207 import IssuerParameter
 from joserfc.jwk import KeySet
 
-from ringfence.authserver.cimd import ClientMetadataError
+from ringfence.authserver.cimd import ClientMetadataBusy, ClientMetadataError
+from ringfence.authserver.client_name import client_name_problem
 from ringfence.authserver.clients import ClientResolver, OAuthClient, RedirectPolicy
 from ringfence.authserver.keys import KeyRing
 from ringfence.authserver.live_grants import GRANT_CLAIM, LiveGrants, LiveGrantVerifier
@@ -54,10 +60,26 @@ CLIENT_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
 REDIRECT_POLICY = "Redirect URIs must be https URLs the operator allows, or loopback (MCP authorization)."
 
 
+# The metadata-document clients of the request being answered, fetched on the event loop before
+# Authlib runs (a client, ``None`` for no such document, or why the document was refused).
+_DOCUMENT_CLIENTS: ContextVar[Mapping[str, OAuthClient | ClientMetadataError | None]] = ContextVar(
+    "ringfence_document_clients", default=MappingProxyType({}))
+
+
 class InvalidTargetError(OAuth2Error):
     """RFC 8707 §2: the requested resource is invalid, unknown, or differs from the one authorized."""
 
     error = "invalid_target"
+
+
+class TemporarilyUnavailableError(OAuth2Error):
+    """RFC 6749 §4.1.2.1: the server cannot handle the request now (503); the client may retry shortly."""
+
+    error = "temporarily_unavailable"
+    status_code = 503
+
+    def get_headers(self) -> list[tuple[str, str]]:
+        return [*super().get_headers(), ("Retry-After", "1")]
 
 
 @dataclass(frozen=True)
@@ -313,10 +335,14 @@ class McpAuthorizationServer(AuthorizationServer):
     # Authlib hooks --------------------------------------------------------------------------
 
     def query_client(self, client_id: str) -> OAuthClient | None:
-        try:
-            return _run(self.clients.get, client_id)
-        except ClientMetadataError as exc:
-            raise InvalidClientError(description=str(exc)) from None
+        if self.clients.names_document(client_id):
+            # Fetched by :meth:`respond`; a URL sent only in HTTP Basic is never fetched (a metadata
+            # document client has no secret to send there: CIMD §4.1).
+            found = _DOCUMENT_CLIENTS.get().get(client_id)
+            if isinstance(found, ClientMetadataError):
+                raise InvalidClientError(description=str(found))
+            return found
+        return _run(self.clients.get, client_id)
 
     def save_token(self, token: dict[str, Any], request) -> None:  # type: ignore[no-untyped-def]
         refresh = token.get("refresh_token")
@@ -349,6 +375,27 @@ class McpAuthorizationServer(AuthorizationServer):
 
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
         """Signals are not used."""
+
+    # Answering ----------------------------------------------------------------------------------
+
+    async def respond(self, entry_point: Callable[..., Any], request: OAuth2Request, *args: Any) -> Any:
+        """Authlib's synchronous ``entry_point(request, *args)`` in a worker thread, once the request's
+        client metadata document (if its ``client_id`` names one) has been fetched here, on the event loop.
+
+        Raises :class:`TemporarilyUnavailableError` when the fetcher is busy (its bounds reached).
+        """
+        client_id = request.payload.client_id
+        fetched = _DOCUMENT_CLIENTS.get()
+        if isinstance(client_id, str) and client_id not in fetched and self.clients.names_document(client_id):
+            client: OAuthClient | ClientMetadataError | None
+            try:
+                client = await self.clients.get(client_id)
+            except ClientMetadataBusy as busy:
+                raise TemporarilyUnavailableError(str(busy)) from None
+            except ClientMetadataError as refused:
+                client = refused
+            _DOCUMENT_CLIENTS.set({**fetched, client_id: client})  # this request's context only
+        return await anyio.to_thread.run_sync(entry_point, request, *args)
 
     # Helpers ---------------------------------------------------------------------------------
 
@@ -396,6 +443,12 @@ class KeyRingSource:
         return self._keys.keys_for(kid)  # a key rotated in by another instance is read now
 
 
+def _is_jwk_set(value: Any) -> bool:
+    """RFC 7517 §5: a JWK Set is an object whose ``keys`` member is an array of JWK objects."""
+    keys = value.get("keys") if isinstance(value, dict) else None
+    return isinstance(keys, list) and all(isinstance(key, dict) for key in keys)
+
+
 class Registration(ClientRegistrationEndpoint):
     """RFC 7591 dynamic registration: public clients get no secret; secrets are stored hashed."""
 
@@ -423,6 +476,8 @@ class Registration(ClientRegistrationEndpoint):
             ) or None
             if data["scope"] is None:
                 del data["scope"]
+        if "jwks" in data and not _is_jwk_set(data["jwks"]):  # Authlib's check raises on other shapes
+            raise InvalidClientMetadataError("jwks must be a JWK Set: an object whose keys is a list of objects.")
         data.setdefault("token_endpoint_auth_method", "none")
         data.setdefault("grant_types", ["authorization_code", "refresh_token"])
         data.setdefault("response_types", ["code"])
@@ -456,12 +511,13 @@ class Registration(ClientRegistrationEndpoint):
         if client_metadata.get("response_types") != ["code"]:  # OAuth 2.1: the code flow only
             raise InvalidClientMetadataError("response_types must be code only.")
         name = client_metadata.get("client_name", "Unnamed client")
-        if not isinstance(name, str) or not name.strip():
-            raise InvalidClientMetadataError("client_name must be a non-empty string.")
+        problem = client_name_problem(name)
+        if problem is not None:  # the consent and account pages show it: the rule CIMD documents follow
+            raise InvalidClientMetadataError(f"client_name {problem}.")
         secret = client_info.get("client_secret")
         registered = RegisteredClient(
             client_id=client_info["client_id"],
-            client_name=name.strip()[:200],
+            client_name=name.strip(),
             secret_hash=secret_hash(secret) if secret else None,
             client_metadata=client_metadata,
             created_at=client_info["client_id_issued_at"],

@@ -1,4 +1,4 @@
-"""The pages a person sees: sign-in, consent and connected apps.
+"""The pages a person sees: the home page, sign-in, consent and connected apps.
 
 Every form carries the session's CSRF token; every page is sent with a CSP that forbids framing
 (MCP security best practices: consent pages MUST prevent iframing and implement CSRF protection).
@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import anyio.to_thread
 from authlib.oauth2.rfc6749 import OAuth2Error
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
@@ -28,14 +26,21 @@ from ringfence.authserver.adapter import (
     read_limited,
     to_starlette,
 )
+from ringfence.authserver.connected_apps import (
+    connected_apps,
+    describe_scopes,
+    disconnected_location,
+    disconnected_notice,
+)
 from ringfence.authserver.events import AuthEvents
 from ringfence.authserver.models import User
 from ringfence.authserver.oauth import McpAuthorizationServer, OAuthResponse
 from ringfence.authserver.sessions import BrowserSessions, Session
-from ringfence.authserver.throttle import Throttle, address_key
+from ringfence.authserver.throttle import SignInThrottle, address_key
 from ringfence.authserver.users import UserStore
 from ringfence.config import is_loopback_host
 from ringfence.guards.confirmation import ConfirmationStore
+from ringfence.guards.confirmation_text import visible
 from ringfence.ops.ratelimit import RateLimitUnavailable
 from ringfence.privacy.subjects import DeletionIncomplete, SubjectData, UnknownSubject
 
@@ -47,12 +52,6 @@ STATIC_CSS = (Path(__file__).parent / "static" / "ringfence.css").read_bytes()
 # Parameters a consent form carries back to /authorize; anything else is dropped.
 OAUTH_PARAMETERS = ("response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
                     "code_challenge_method", "resource")
-
-
-@dataclass(frozen=True)
-class ScopeText:
-    name: str
-    description: str
 
 
 def security_headers(form_targets: tuple[str, ...] = ()) -> dict[str, str]:
@@ -86,7 +85,7 @@ def safe_next(value: str | None) -> str:
 
 class Pages:
     def __init__(self, server: McpAuthorizationServer, *, users: UserStore, sessions: BrowserSessions,
-                 logins: Throttle, scope_text: Mapping[str, str], app_name: str,
+                 logins: SignInThrottle, scope_text: Mapping[str, str], app_name: str,
                  confirmations: ConfirmationStore, subjects: SubjectData | None = None,
                  events: AuthEvents | None = None,
                  account_deleted: Callable[[str], None] = lambda subject: None) -> None:
@@ -103,6 +102,7 @@ class Pages:
 
     def routes(self) -> list[Route]:
         return [
+            Route("/", self.home, methods=["GET"]),
             Route("/authorize", self.authorize, methods=["GET", "POST"]),
             Route("/login", self.login, methods=["GET", "POST"]),
             Route("/logout", self.logout, methods=["POST"]),
@@ -146,6 +146,13 @@ class Pages:
         return Response(STATIC_CSS, media_type="text/css", headers={"cache-control": "public, max-age=3600",
                                                                     "x-content-type-options": "nosniff"})
 
+    # Home ------------------------------------------------------------------------------------
+
+    async def home(self, _request: Request) -> Response:
+        """What this server is, for a person who opens its address: the app, where MCP clients
+        connect, and the way to sign in. Nothing secret: the same for everyone."""
+        return self.render("home.html", mcp_urls=sorted(self.server.resources))
+
     # Authorization ---------------------------------------------------------------------------
 
     async def authorize(self, request: Request) -> Response:
@@ -157,9 +164,11 @@ class Pages:
                     return self.expired_form()
                 params = [(k, form[k]) for k in OAUTH_PARAMETERS if k in form]
                 oauth = StarletteOAuth2Request("GET", self.server.issuer + "/authorize", request.headers, params, [])
+            elif not request.url.query:
+                return self.opened_directly()
             else:
                 oauth = await oauth_request(request, self.server.issuer)
-            grant = await anyio.to_thread.run_sync(self.server.get_consent_grant, oauth)
+            grant = await self.server.respond(self.server.get_consent_grant, oauth)
         except OAuth2Error as error:
             return self.authorization_error(error)
         user = await self.signed_in_user(session)
@@ -188,11 +197,11 @@ class Pages:
             "consent.html", session=session, form_targets=origin_of(grant.redirect_uri),
             client_name=client.client_name, verified_host=client.verified_host, redirect_host=redirect_host,
             loopback_only=loopback_only, username=user.username, csrf=session.csrf_token, oauth_params=params,
-            scopes=[ScopeText(name, self.scope_text.get(name, name)) for name in sorted(scopes)],
+            scopes=describe_scopes(scopes, self.scope_text),
         )
 
     async def finish(self, oauth, grant, user: User | None) -> Response:  # type: ignore[no-untyped-def]
-        response = await anyio.to_thread.run_sync(self.server.create_authorization_response, oauth, user, grant)
+        response = await self.server.respond(self.server.create_authorization_response, oauth, user, grant)
         return to_starlette(response)
 
     def authorization_error(self, error: OAuth2Error) -> Response:
@@ -201,7 +210,18 @@ class Pages:
             response = OAuthResponse(*error())
             self.server.issuer_parameter.add_issuer_parameter(self.server, response)
             return to_starlette(response)
-        return self.error_page(error.description or "The authorization request is invalid.", code=error.error)
+        page = self.error_page(error.description or "The authorization request is invalid.", code=error.error,
+                               status=error.status_code if error.status_code >= 400 else 400)
+        retry_after = dict(error.get_headers()).get("Retry-After")
+        if retry_after is not None:  # temporarily_unavailable: the client metadata fetches are at their bound
+            page.headers["retry-after"] = retry_after
+        return page
+
+    def opened_directly(self) -> HTMLResponse:
+        """``/authorize`` with no request at all: a person followed a link or typed the address."""
+        return self.error_page("This page is opened by an app you are connecting to your account. "
+                               "Start from that app, and it will bring you here.",
+                               heading="Open this page from the app you are connecting")
 
     async def signed_in_user(self, session: Session | None) -> User | None:
         if session is None or session.user_id is None:
@@ -233,12 +253,15 @@ class Pages:
                                               error=message, status=status)
             response.headers["retry-after"] = retry
             return response
-        user = await self.users.authenticate(username, form.get("password", ""))
+        user = None
+        try:
+            user = await self.users.authenticate(username, form.get("password", ""))
+        finally:  # only failures count: a success gives its attempt back (authserver/throttle.py)
+            await self.logins.settle(account, address, succeeded=user is not None)
         if user is None:  # the attempt stays spent: a failure
             await self.record(request, EventKind.AUTH_FAILURE, "login_failed", stage="login")
             return await self.login_page(request, session, next_url=form.get("next", ""), username=username,
                                          error="The username or password is wrong.", status=401)
-        await self.logins.give_back(account, address)  # only failures count
         signed_in = await self.sessions.sign_in(session, user.id)
         response = RedirectResponse(safe_next(form.get("next")), status_code=303, headers=security_headers())
         self.sessions.attach(response, signed_in)
@@ -272,13 +295,16 @@ class Pages:
         if user is None:
             return await self.login_page(request, session, next_url="/account")
         consents = await self.server.store.consents(user.id)
-        return self.render("account.html", session=session, username=user.username, consents=consents,
+        apps = await connected_apps(consents, self.server.store, self.server.clients, self.scope_text)
+        return self.render("account.html", session=session, username=user.username, apps=apps,
+                           disconnected=disconnected_notice(session.id, request.query_params),  # type: ignore[union-attr]
                            csrf=session.csrf_token)  # type: ignore[union-attr]
 
     # Confirmation of destructive tool calls (guards/confirmation.py) ------------------------------
 
     async def confirm(self, request: Request) -> Response:
-        """The signed-in owner of a pending confirmation sees what would happen, and confirms or declines."""
+        """The signed-in owner of a pending confirmation sees who asks, and what the app reports the call
+        would do as quoted data (guards/confirmation_text.py), and confirms or declines."""
         session = await self.sessions.current(request)
         user = await self.signed_in_user(session)
         page_id = request.path_params["page_id"]
@@ -289,9 +315,13 @@ class Pages:
         if pending is None or pending.owner != owner or pending.status != "pending":
             return self.error_page("There is nothing to confirm here: the request was used, expired, or is not yours.",
                                    status=404, heading="Nothing to confirm")
+        asking = [app for app in await connected_apps(await self.server.store.consents(user.id), self.server.store,
+                                                      self.server.clients, self.scope_text)
+                  if app.client_id == pending.client_id]
+        shown = {"tool": pending.tool, "client": asking[0] if asking else None}
         if request.method == "GET":
-            return self.render("confirm.html", session=session, preview=pending.preview, page_id=page_id,
-                               username=user.username, csrf=session.csrf_token)  # type: ignore[union-attr]
+            return self.render("confirm.html", session=session, preview=visible(pending.preview), page_id=page_id,
+                               username=user.username, csrf=session.csrf_token, **shown)  # type: ignore[union-attr]
         form = await self.posted_form(request, session)
         if form is None:
             return self.expired_form()
@@ -301,9 +331,8 @@ class Pages:
                                    heading="Nothing to confirm")
         kind = EventKind.CONFIRMATION_ACCEPTED if approve else EventKind.CONFIRMATION_DECLINED
         await self.record(request, kind, "approved" if approve else "declined", subject=user.subject,
-                          channel="page", tool=pending.tool)
-        message = "Confirmed. The app can now do it once." if approve else "Declined. Nothing will be done."
-        return self.render("error.html", heading="Done", message=message, error_code=None)
+                          client_id=pending.client_id, channel="page", tool=pending.tool)
+        return self.render("confirm.html", decided="confirmed" if approve else "declined", **shown)
 
     async def revoke(self, request: Request) -> Response:
         session = await self.sessions.current(request)
@@ -312,9 +341,12 @@ class Pages:
         if user is None or form is None:
             return self.expired_form()
         client_id = form.get("client_id", "")[:2048]
+        names = [consent.client_name for consent in await self.server.store.consents(user.id)
+                 if consent.client_id == client_id]
         await self.server.store.revoke_consent(user.id, client_id)
         await self.record(request, EventKind.CONSENT_REVOKED, "revoked", subject=user.subject, client_id=client_id)
-        return RedirectResponse("/account", status_code=303, headers=security_headers())
+        location = disconnected_location(session.id, names[0]) if names else "/account"  # type: ignore[union-attr]
+        return RedirectResponse(location, status_code=303, headers=security_headers())
 
     # The person's own data (ringfence/privacy/subjects.py) -----------------------------------------
 
@@ -353,7 +385,12 @@ class Pages:
                                    error=message)  # type: ignore[union-attr]
             response.headers["retry-after"] = retry
             return response
-        if await self.users.authenticate(user.username, form.get("password", "")) is None:
+        confirmed = None
+        try:
+            confirmed = await self.users.authenticate(user.username, form.get("password", ""))
+        finally:
+            await self.logins.settle(account, address, succeeded=confirmed is not None)
+        if confirmed is None:
             await self.record(request, EventKind.AUTH_FAILURE, "login_failed", subject=user.subject,
                               stage="account_delete")  # password guessing through a stolen session
             return self.render("delete_account.html", 401, username=user.username, csrf=session.csrf_token,

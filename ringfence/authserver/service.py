@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import secrets
 import ssl
-import sys
 from collections.abc import Mapping
 
 from starlette.routing import Route
@@ -22,11 +21,12 @@ from ringfence.authserver.pages import Pages
 from ringfence.authserver.scopes import ScopePolicy
 from ringfence.authserver.sessions import BrowserSessions
 from ringfence.authserver.store import AuthStore
-from ringfence.authserver.throttle import REGISTRATION_RATE, SIGN_IN_RATE, Throttle
+from ringfence.authserver.throttle import REGISTRATION_RATE, SignInThrottle, Throttle
 from ringfence.authserver.users import UserStore
 from ringfence.config import Settings
 from ringfence.events import Events
 from ringfence.guards.confirmation import ConfirmationStore
+from ringfence.logs.notices import show_notice
 from ringfence.ops.ratelimit import InProcessRateLimiter, RateLimiter
 from ringfence.privacy.declaration import PersonalData
 from ringfence.privacy.subjects import SubjectData
@@ -76,7 +76,7 @@ class EmbeddedAuthServer:
                                            registrations=Throttle(limiter, REGISTRATION_RATE, "register"),
                                            events=AuthEvents(events))
         self.pages = Pages(self.server, users=self.users, sessions=BrowserSessions(database, secure=secure),
-                           logins=Throttle(limiter, SIGN_IN_RATE, "sign-in"), scope_text=scope_text, app_name=app_name,
+                           logins=SignInThrottle(limiter), scope_text=scope_text, app_name=app_name,
                            confirmations=ConfirmationStore(lambda: database),
                            subjects=SubjectData(database, settings.data_dir, personal_data),
                            account_deleted=self.grants.forget_subject,
@@ -98,9 +98,8 @@ class EmbeddedAuthServer:
             await self.users.add(FIRST_USER, password)
             # Shown once, so that the quick start can sign in; it is stored only as an argon2id hash.
             # Written straight to standard error: the log would redact it, and must never hold it.
-            print(f"ringfence: NOTICE (not logged): created the first user: sign in as {FIRST_USER!r} with password "
-                  f"{password!r} (shown once; change it with `ringfence users passwd {FIRST_USER}`)",
-                  file=sys.stderr, flush=True)
+            show_notice(f"ringfence: NOTICE (not logged): created the first user: sign in as {FIRST_USER!r} with "
+                        f"password {password!r} (shown once; change it with `ringfence users passwd {FIRST_USER}`)")
             logger.warning("created the first user %r; its password was shown once on standard error", FIRST_USER)
 
     async def close(self) -> None:

@@ -30,7 +30,9 @@ class Session:
     new: bool = False
 
     def csrf_matches(self, submitted: object) -> bool:
-        return isinstance(submitted, str) and hmac.compare_digest(submitted, self.csrf_token)
+        # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, then a 500).
+        return isinstance(submitted, str) and hmac.compare_digest(
+            submitted.encode("utf-8", "surrogatepass"), self.csrf_token.encode())
 
 
 class BrowserSessions:

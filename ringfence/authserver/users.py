@@ -1,24 +1,20 @@
-"""Local user accounts with argon2id password hashes."""
+"""Local user accounts with argon2id password hashes (computed off the event loop: :mod:`.passwords`)."""
 
 from __future__ import annotations
 
 import re
 import secrets
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 
 from ringfence.authserver.models import User
+from ringfence.authserver.passwords import hash_password, needs_rehash, verify_password
 from ringfence.authserver.store import now
 from ringfence.store.database import Database
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verified against when the account does not exist, so timing does not reveal which names exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 
 class UserError(ValueError):
@@ -40,11 +36,12 @@ class UserStore:
         if not USERNAME.match(username):
             raise UserError("a username is 1-64 letters, digits, '_', '.', '@' or '-'")
         check_password(password)
+        password_hash = await hash_password(password)
         async with self.database.session() as session:
             if await session.scalar(select(User).where(User.username == username)):
                 raise UserError(f"user {username!r} already exists")
-            user = User(subject=secrets.token_hex(16), username=username,
-                        password_hash=_hasher.hash(password), created_at=now())
+            user = User(subject=secrets.token_hex(16), username=username, password_hash=password_hash,
+                        created_at=now())
             session.add(user)
         return user
 
@@ -54,23 +51,25 @@ class UserStore:
             return None
         async with self.database.session() as session:
             user = await session.scalar(select(User).where(User.username == username))
-            try:
-                _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-            except (VerificationError, InvalidHashError):
-                return None
-            if user is None:
-                return None
-            if _hasher.check_needs_rehash(user.password_hash):
-                user.password_hash = _hasher.hash(password)
-            return user
+        # Checked with no database session open: a queue of sign-ins holds no connection.
+        if not await verify_password(user.password_hash if user else None, password) or user is None:
+            return None
+        if needs_rehash(user.password_hash):
+            password_hash = await hash_password(password)
+            async with self.database.session() as session:
+                stored = await session.get(User, user.id)
+                if stored is not None:
+                    stored.password_hash = password_hash
+        return user
 
     async def set_password(self, username: str, password: str) -> None:
         check_password(password)
+        password_hash = await hash_password(password)
         async with self.database.session() as session:
             user = await session.scalar(select(User).where(User.username == username))
             if user is None:
                 raise UserError(f"no user {username!r}")
-            user.password_hash = _hasher.hash(password)
+            user.password_hash = password_hash
 
     async def remove(self, username: str) -> None:
         async with self.database.session() as session:

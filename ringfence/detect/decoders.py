@@ -24,6 +24,18 @@ _BINARY_RUN = re.compile(r"(?<![01])(?:[01]{8}[ ]?){6,}")
 _PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2}[^\s%]{0,60}){3,}")
 _UNICODE_ESCAPE_RUN = re.compile(r"(?:\\u[0-9A-Fa-f]{4}){4,}")
 _SPACED_LETTERS = re.compile(r"(?<!\w)\w(?: \w){4,}(?!\w)")
+# Letter-spacing hides a secret from patterns ("s k - p r o j - ...", words apart by 2 or 3 spaces);
+# the hint, 6 single-spaced characters, is a cheap necessary condition for what letter_spaced finds.
+# A double quote counts as a space, so that a string reads the same alone and inside its JSON.
+_LETTER_SPACED = re.compile(r'(?<![^\s"])[^\s"](?: {1,3}[^\s"]){7,}(?![^\s"])')
+_LETTER_SPACED_HINT = re.compile(r" \S \S \S \S \S \S ")
+# A base64-wrapped PEM key of RSA-4096 is about 4.5 KB; longer runs are data, not a wrapped secret.
+MAX_BASE64_RUN = 16 * 1024
+_B64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_")
+_B64_BYTES = bytes(0x61 if byte in _B64_ALPHABET else 0x20 for byte in range(256))
+_B64_RUN_MARK = b"a" * 24  # what a run of 24 base64 characters becomes under _B64_BYTES
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def decoded_copies(text: str, folded: str) -> Iterator[tuple[str, int, int, str]]:
@@ -84,11 +96,90 @@ def _printable(data: bytes) -> str:
 
 
 def _b64(value: str) -> str:
-    padded = value + "=" * (-len(value.rstrip("=")) % 4)
+    data = _b64_bytes(value)
+    return _printable(data) if data is not None else ""
+
+
+def _b64_bytes(value: str) -> bytes | None:
+    """The bytes of standard or URL-safe base64, padded or not; None if it is not base64."""
+    core = value.rstrip("=")
+    padded = core + "=" * (-len(core) % 4)
     try:
-        return _printable(base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True))
+        return base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
     except (binascii.Error, ValueError):
-        return ""
+        return None
+
+
+def base64_texts(text: str) -> Iterator[tuple[int, int, str]]:
+    """``(start, end, decoded)`` for each run of base64 in ``text`` (24 to MAX_BASE64_RUN characters,
+    standard or URL-safe) that decodes to UTF-8 text without control characters other than white
+    space; at most MAX_DECODED_RUNS of them. Binary data (images, random ids) fails on its first 24
+    bytes and a run in one case (words, hex digests) is not decoded, so a text full of them costs
+    little more than finding the runs."""
+    if len(text) < 24:
+        return
+    # Most texts have no run of 24 base64 characters: one C-speed pass over the bytes tells, and in
+    # ASCII text (bytes are characters) finds the runs too.
+    data = text.encode("utf-8", "surrogatepass")
+    marks = data.translate(_B64_BYTES)
+    first = marks.find(_B64_RUN_MARK)
+    if first == -1:
+        return
+    runs = _marked_runs(text, marks, first) if len(data) == len(text) else _regex_runs(text)
+    budget = MAX_DECODED_RUNS
+    for start, end in runs:
+        value = text[start:end]
+        if len(value) > MAX_BASE64_RUN or value == value.lower() or value == value.upper():
+            # Base64 mixes both cases (24 random base64 characters lack one with odds of 1 in 135,000);
+            # hyphenated words, hex digests and numbers are in one case or none: not decoded.
+            continue
+        head = _b64_bytes(value[:32]) if len(value) > 32 else _b64_bytes(value)
+        if head is None or _CONTROL_BYTES.search(head):
+            continue
+        data = _b64_bytes(value)
+        try:
+            decoded = data.decode("utf-8") if data is not None else ""
+        except UnicodeDecodeError:
+            continue
+        if decoded and not _CONTROL_CHARACTERS.search(decoded):
+            yield start, end, decoded
+            budget -= 1
+            if budget == 0:
+                return
+
+
+def may_hide_in_ascii(text: str) -> bool:
+    """For ASCII ``text``: whether it can hold what :func:`letter_spaced` or :func:`base64_texts` find
+    (6 single-spaced characters; a run of 24 base64 characters). False for nearly every field value,
+    at the cost of two C-speed passes."""
+    if len(text) >= 15 and _LETTER_SPACED_HINT.search(text):
+        return True
+    return len(text) >= 24 and text.encode("ascii").translate(_B64_BYTES).find(_B64_RUN_MARK) != -1
+
+
+def _marked_runs(text: str, marks: bytes, found: int) -> Iterator[tuple[int, int]]:
+    """The spans of ``_ENCODED_RUN`` in ASCII ``text``, from its ``_B64_BYTES`` translation."""
+    while found != -1:
+        start = marks.rfind(b" ", 0, found) + 1
+        end = marks.find(b" ", found)
+        end = len(marks) if end == -1 else end
+        padded = end
+        while padded < len(text) and padded - end < 6 and text[padded] == "=":
+            padded += 1
+        yield start, padded
+        found = marks.find(_B64_RUN_MARK, end)
+
+
+def _regex_runs(text: str) -> Iterator[tuple[int, int]]:
+    for match in _ENCODED_RUN.finditer(text):
+        yield match.span()
+
+
+def letter_spaced(text: str) -> Iterator[re.Match[str]]:
+    """Runs of 8 or more single characters with one space between each, or two or three between
+    words ("p a s s w o r d :   h u n t e r 2"), in a text with 6 of them single-spaced."""
+    if len(text) >= 15 and _LETTER_SPACED_HINT.search(text):
+        yield from _LETTER_SPACED.finditer(text)
 
 
 def _b32(value: str) -> str:

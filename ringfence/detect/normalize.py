@@ -11,17 +11,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-# Zero-width and invisible format characters (Unicode general category Cf and friends).
-ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u180e")
-# Unicode bidirectional embedding, override and isolate controls (UAX #9 §2), the Trojan Source set.
-BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-TAG_FIRST, TAG_LAST = 0xE0000, 0xE007F  # Unicode tags block: invisible copies of ASCII
-_VARIATION_SELECTORS = frozenset(chr(c) for c in range(0xFE00, 0xFE10)) | frozenset(
-    chr(c) for c in range(0xE0100, 0xE01F0)
-)
+from ringfence.detect import invisible
+from ringfence.detect.invisible import TAG_FIRST
 
 # Confusable letters (Unicode TR 39 confusables, the common Cyrillic and Greek subset), lower case.
 _CONFUSABLES = str.maketrans(
@@ -70,10 +65,6 @@ _LEET_WORD = re.compile(r"(?<![\w@])(?:[a-z]++[0-9]|[0-9]++[a-z])[a-z0-9]{0,38}+
 _LETTER_DIGIT = re.compile(r"[a-z][0-9][a-z]|[0-9][a-z][0-9]")
 _NON_ASCII_WORD = re.compile(r"(?<![^\W\d_])[a-z]*+[^\x00-\x7f\W\d_][^\W\d_]*+")
 _SEGMENT = re.compile(r"(?P<ascii>[\x00-\x7f]+)|(?P<other>[^\x00-\x7f]+)")
-_HIDDEN = re.compile(
-    "[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufe00-\ufe0f\ufeff"
-    "\U000e0000-\U000e007f\U000e0100-\U000e01ef]+"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,24 +94,36 @@ class Folded:
         return self.origin[start], last
 
 
-def _hidden_kind(char: str) -> str | None:
-    if char in ZERO_WIDTH:
-        return "zero_width"
-    if char in BIDI_CONTROLS:
-        return "bidi"
-    code = ord(char)
-    if TAG_FIRST <= code <= TAG_LAST:
-        return "tag"
-    if char in _VARIATION_SELECTORS:
-        return "variation"
-    return None
-
-
 @lru_cache(maxsize=4096)
 def _fold_char(char: str) -> str:
+    if invisible.IGNORABLE.match(char):
+        return ""
     folded = unicodedata.normalize("NFKC", char).casefold()
     decomposed = unicodedata.normalize("NFKD", folded)
     return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+@lru_cache(maxsize=4096)
+def _compatible_char(char: str) -> str:
+    return "" if invisible.IGNORABLE.match(char) else unicodedata.normalize("NFKC", char)
+
+
+def _mapped(text: str, ascii_run: Callable[[str], str], char: Callable[[str], str]) -> Folded:
+    """``text`` with each ASCII run replaced by ``ascii_run(run)`` (of the same length) and each other
+    character by ``char(c)`` (``""`` drops it), each resulting character mapped to where it came from."""
+    pieces: list[str] = []
+    origin: list[int] = []
+    for segment in _SEGMENT.finditer(text):
+        start, end = segment.span()
+        if segment.lastgroup == "ascii":
+            pieces.append(ascii_run(segment.group()))
+            origin.extend(range(start, end))
+            continue
+        for index in range(start, end):
+            piece = char(text[index])
+            pieces.append(piece)
+            origin.extend([index] * len(piece))
+    return Folded("".join(pieces), tuple(origin), len(text))
 
 
 def fold(text: str) -> Folded:
@@ -130,26 +133,34 @@ def fold(text: str) -> Folded:
         if _LETTER_DIGIT.search(folded):
             folded = _LEET_WORD.sub(lambda m: m.group().translate(_LEET), folded)
         return Folded(folded, None, len(text))
-    pieces: list[str] = []
-    origin: list[int] = []
-    for segment in _SEGMENT.finditer(text):
-        start, end = segment.span()
-        if segment.lastgroup == "ascii":
-            pieces.append(segment.group().lower())
-            origin.extend(range(start, end))
-            continue
-        for index in range(start, end):
-            char = text[index]
-            if _hidden_kind(char) is not None:
-                continue
-            piece = _fold_char(char)
-            pieces.append(piece)
-            origin.extend([index] * len(piece))
-    folded = "".join(pieces)
-    folded = _NON_ASCII_WORD.sub(_unconfuse, folded)
+    mapped = _mapped(text, str.lower, _fold_char)
+    folded = _NON_ASCII_WORD.sub(_unconfuse, mapped.text)
     if _LETTER_DIGIT.search(folded):
         folded = _LEET_WORD.sub(lambda m: m.group().translate(_LEET), folded)
-    return Folded(folded, tuple(origin), len(text))
+    return Folded(folded, mapped.origin, len(text))
+
+
+def compatible(text: str) -> Folded:
+    """``text`` in compatibility form, character by character (NFKC: full-width "sk-" reads as ASCII "sk-"),
+    without its default-ignorable characters (soft hyphens, zero-width spaces...); case is kept.
+    ``text`` itself (no map) unless it holds a character that hides text or reads as ASCII in that form:
+    a no-break space or an ellipsis changes nothing a pattern looks for."""
+    changed = [] if text.isascii() else list(invisible.disguising(text))
+    if not changed:
+        return Folded(text, None, len(text))
+    pieces: list[str] = []
+    origin: list[int] = []
+    pos = 0
+    for index in changed:  # only these change: CJK or Cyrillic text costs no more
+        pieces.append(text[pos:index])
+        origin.extend(range(pos, index))
+        piece = _compatible_char(text[index])
+        pieces.append(piece)
+        origin.extend([index] * len(piece))
+        pos = index + 1
+    pieces.append(text[pos:])
+    origin.extend(range(pos, len(text)))
+    return Folded("".join(pieces), tuple(origin), len(text))
 
 
 def _unconfuse(match: re.Match[str]) -> str:
@@ -166,10 +177,10 @@ def hidden_runs(text: str) -> list[HiddenRun]:
     if text.isascii():
         return []
     runs: list[HiddenRun] = []
-    for match in _HIDDEN.finditer(text):
+    for match in invisible.IGNORABLE_RUN.finditer(text):
         kind_of_run, run_start = None, match.start()
         for index in range(match.start(), match.end()):
-            kind = _hidden_kind(text[index])
+            kind = invisible.kind(text[index])
             if kind != kind_of_run:
                 if kind_of_run is not None:
                     runs.append(HiddenRun(kind_of_run, run_start, index))

@@ -306,8 +306,12 @@ def _ipv4_ok(match: re.Match[str], text: str) -> bool:
     return not _VERSION_WORD.search(text, max(0, match.start() - 12), match.start())
 
 
+# RFC 4291 §2.2 text forms. An address ends in a hex digit, a dotted quad or "::" (never in a lone ":"
+# or ":::"), and may be followed by a colon, as log lines write it ("for 2001:db8::7: upstream timeout",
+# "for fe80:1::: timeout"), but not by a colon and more of the address.
 _IPV6 = re.compile(
-    r"[0-9A-Fa-f:](?<![\w:.].)(?=[0-9A-Fa-f]{0,3}:)[0-9A-Fa-f:]{1,38}(?:(?<=:)\d{1,3}(?:\.\d{1,3}){3})?(?![\w:%]|\.\d)"
+    r"[0-9A-Fa-f:](?<![\w:.].)(?=[0-9A-Fa-f]{0,3}:)[0-9A-Fa-f:]{1,38}(?:(?<=:)\d{1,3}(?:\.\d{1,3}){3})?"
+    r"(?<![^:]:)(?<!:::)(?![\w%]|:[\w:]|\.\d)"
 )
 
 
@@ -372,12 +376,21 @@ _AWS_SECRET = re.compile(
 )
 
 # --- labelled secrets -------------------------------------------------------------------------
-_LOGIN_LABELS = r"passw(?:or)?d|passwd|pwd|passphrase|(?<![a-z])pass"
+# "Password" in other languages: a password after one of these is redacted too. Written lower-case, one
+# space between words ("mot de passe"; in a label, also "mot_de_passe", "mot-de-passe" or "motdepasse").
+PASSWORD_WORDS: tuple[str, ...] = (
+    "passwort", "kennwort", "mot de passe", "contraseña", "contrasenya", "senha", "wachtwoord", "lösenord",
+    "adgangskode", "passord", "salasana", "hasło", "heslo", "jelszó", "şifre", "parolă", "geslo", "lozinka",
+    "slaptažodis", "пароль", "лозинка", "κωδικός πρόσβασης", "סיסמה", "كلمة المرور", "पासवर्ड", "รหัสผ่าน", "密码", "密碼",
+    "パスワード", "비밀번호", "mật khẩu", "kata sandi",
+)
+_PASSWORD_WORDS = "|".join(re.escape(word).replace(r"\ ", "[ _-]?") for word in PASSWORD_WORDS)
+_LOGIN_LABELS = r"passw(?:or)?d|passwd|pwd|passphrase|(?<![a-z])pass|" + _PASSWORD_WORDS
 _SECRET = re.compile(
     r"(?i)(?P<label>" + _LOGIN_LABELS + r"|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key"
     r"|secret[_-]?key|signing[_-]?key|encryption[_-]?key|client[_-]?secret|credentials?|auth[_-]?key"
     r"|session[_-]?(?:id|key|token))"
-    r"[\"']?[ \t]{0,3}(?::=|=>|:|=)[ \t]{0,3}"
+    r"[\"']?[ \t]{0,3}(?::=|=>|[:=\uff1a\uff1d])[ \t]{0,3}"  # CJK text writes the full-width colon
     r"(?:\"(?P<dq>[^\"\r\n]{1,512})\"|'(?P<sq>[^'\r\n]{1,512})'|(?P<bare>\$\{[^}\s]{0,200}\}|[^\s\"'`,;&<>(){}\[\]]{1,512}))"
 )
 _AUTH_HEADER = re.compile(
@@ -482,6 +495,22 @@ class _PrivateKeyRule(Rule):
                 pos = max(body_end, match.end())
 
 
+def _password_anchors() -> list[str]:
+    """Where each of PASSWORD_WORDS starts: the word, but for "pass…" (the "pass" anchor finds those);
+    a phrase led by an ASCII word, in each way a label joins its words ("mot de passe", "mot_de_passe",
+    "mot-de-passe", "motdepasse"), so that "mot" in "remote" sends no text the slow way."""
+    anchors: set[str] = set()
+    for word in PASSWORD_WORDS:
+        first = word.split(" ")[0]
+        if word.startswith("pass"):
+            continue
+        if first == word or not first.isascii():
+            anchors.add(first)
+        else:
+            anchors.update(word.replace(" ", joiner) for joiner in (" ", "_", "-", ""))
+    return sorted(anchors)
+
+
 _SECRET_ANCHORS = (
     "pass",
     "pwd",
@@ -504,6 +533,9 @@ _SECRET_ANCHORS = (
     "auth-key",
     "session",
 )
+# Apart, so that the rule they anchor runs only on a text the anchor scan found one of them in: looking
+# for 36 more anchors in every text that says "token" or "session" doubled the cost of the rule.
+_PASSWORD_ANCHORS = tuple(_password_anchors())
 _DOB_ANCHORS = ("dob", "d.o.b", "date", "birth", "born", "geb", "né", "ne le", "nee le", "fecha", "data")
 _API_KEY_ANCHORS = (
     "sk-",
@@ -542,6 +574,7 @@ RULES: tuple[Rule, ...] = (
     Rule("API_KEY", _AWS_SECRET, group="v", anchors=("aws", "secret")),
     Rule("BEARER", _BEARER, group="v", validate=_not_placeholder, folded_literals=("bearer",)),
     _SecretRule("SECRET", _SECRET, anchors=_SECRET_ANCHORS),
+    _SecretRule("SECRET", _SECRET, anchors=_PASSWORD_ANCHORS),  # "Passwort:", "mot de passe :", "密码:"
     Rule("SECRET", _AUTH_HEADER, group="v", validate=_not_placeholder, anchors=("authorization",)),
     Rule("SECRET", _COOKIE, group="v", validate=_not_placeholder, anchors=("cookie",)),
     _EmailRule("EMAIL", _EMAIL_DOMAIN, literals=("@",)),
@@ -579,5 +612,17 @@ def _trie_pattern(words: set[str]) -> str:
     return pattern(trie)
 
 
+_ANCHORS = {anchor for rule in RULES for anchor in rule.anchors}
 # One pass over the lower-cased text tells which anchors occur at all (longest first at each place).
-ANCHOR_SCAN = re.compile(_trie_pattern({a for r in RULES for a in r.anchors}))
+# Anchors that start with a non-ASCII letter ("пароль", "密码") are looked for apart, in non-ASCII text
+# only: in the trie they would slow the pass over every text by half.
+ANCHOR_SCAN = re.compile(_trie_pattern({anchor for anchor in _ANCHORS if anchor[0].isascii()}))
+_NON_ASCII_ANCHORS = tuple(sorted(anchor for anchor in _ANCHORS if not anchor[0].isascii()))
+
+
+def anchors_in(lowered: str) -> list[str]:
+    """The anchors in lower-cased text: ``ANCHOR_SCAN``'s, then each non-ASCII-led one that occurs."""
+    found = ANCHOR_SCAN.findall(lowered)
+    if not lowered.isascii():
+        found.extend(anchor for anchor in _NON_ASCII_ANCHORS if anchor in lowered)
+    return found

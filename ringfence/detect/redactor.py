@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ringfence.detect.patterns import ANCHOR_SCAN, PEM_BEGIN, RULES, TYPES, Rule
+from ringfence.detect.patterns import PASSWORD_WORDS, PEM_BEGIN, RULES, TYPES, Rule, anchors_in
 
 Replacement = Literal["tag", "hash"]
 
@@ -33,7 +33,7 @@ WINDOW = 256 * 1024
 WINDOW_OVERLAP = 32 * 1024
 MIN_HASH_KEY_BYTES = 16
 _DIGIT = re.compile(r"\d")
-_PRIORITY = {name: rank for rank, name in enumerate(TYPES)}
+PRIORITY = {name: rank for rank, name in enumerate(TYPES)}  # lower wins an overlap
 _LITERALS = tuple(sorted({literal for rule in RULES for literal in rule.literals}))
 _FOLDED_LITERALS = tuple(sorted({literal for rule in RULES for literal in rule.folded_literals}))
 _ANY_LITERAL = re.compile("|".join(map(re.escape, _LITERALS)))
@@ -48,7 +48,7 @@ _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SECRET_KEY_NAME = re.compile(
     r"(?:^|[_\-. ])(?:password|passwd|pwd|passphrase|pass|secret|client_secret|token|authorization|auth|cookie"
     r"|set_cookie|api_?key|(?:secret|private|access|signing|encryption|auth)_?key|credentials?|session(?:_?id)?"
-    r"|sessionid|x_api_key)$"
+    r"|sessionid|x_api_key|" + "|".join(re.escape(word).replace(r"\ ", "_?") for word in PASSWORD_WORDS) + r")$"
 )
 
 
@@ -95,16 +95,16 @@ class Redactor:
 
     def find(self, text: str) -> list[Finding]:
         """Non-overlapping findings in order; on overlap the higher-priority type, then the longer, wins."""
-        return _resolve(self._candidates(text), text)
+        return resolve(self._candidates(text), text)
 
     def types_found(self, text: str) -> set[str]:
         """The types of :meth:`find`'s findings, without making them when one candidate or none is found."""
         candidates = self._candidates(text)
         if not candidates:
             return set()
-        if len(candidates) == 1:  # what _resolve would keep
+        if len(candidates) == 1:  # what resolve would keep
             return {candidates[0][3]}
-        return {finding.type for finding in _resolve(candidates, text)}
+        return {finding.type for finding in resolve(candidates, text)}
 
     def _candidates(self, text: str) -> list[tuple[int, int, int, str]]:
         """``(priority, start, end, type)`` of every rule's findings, overlapping ones included."""
@@ -117,7 +117,7 @@ class Redactor:
             digits = length - len(text.encode().translate(None, b"0123456789"))
         else:
             digits = len(_DIGIT.findall(text))
-        anchors = ANCHOR_SCAN.findall(folded)
+        anchors = anchors_in(folded)
         # One search says whether any literal is there at all: most strings hold none.
         literals = _NO_LITERALS
         if _ANY_LITERAL.search(text):
@@ -163,7 +163,7 @@ class Redactor:
         present = {needle for needle, found in zip(_LITERALS, literals, strict=True) if found}
         present_folded = {needle for needle, found in zip(_FOLDED_LITERALS, folded_literals, strict=True) if found}
         rules = tuple(
-            (_PRIORITY[rule.type], rule)
+            (PRIORITY[rule.type], rule)
             for rule in self._rules
             if digits >= rule.min_digits
             and (changed or not rule.needs_upper)
@@ -329,7 +329,7 @@ def normalize_value(type_: str, value: str) -> str:
     return value.strip()
 
 
-def _resolve(candidates: list[tuple[int, int, int, str]], text: str) -> list[Finding]:
+def resolve(candidates: list[tuple[int, int, int, str]], text: str) -> list[Finding]:
     """Non-overlapping spans: priority first, then length, then position.
 
     A candidate that overlaps spans already chosen keeps the parts outside them that still hold a

@@ -1,18 +1,23 @@
 """Confirmation of destructive tools, which the model cannot forge.
 
-A call to a ``destructive`` tool runs only with the user's confirmation of exactly that call:
-the tool, a canonical hash of its arguments, the principal, within five minutes, once. Without
-one it returns a plain-language preview and a pending confirmation, which the user gives in one
-of three ways, whichever the client supports:
+A call to a ``destructive`` tool runs only with the user's confirmation of exactly that call and of
+what it would do: the tool, a canonical hash of its arguments, the principal and the preview the
+user was shown (one digest binds the four), within five minutes, once. The preview is rendered
+again when the confirmed call comes to run: if what the call would do changed meanwhile (a
+deleted record's id reused for another), the old confirmation does not apply and a new one is asked.
+Without one, the call returns the preview and a pending confirmation, which the user gives in one
+of three ways, whichever the client supports and the tool allows (``ringfence.policy.confirmation_channels``):
 
 - MCP elicitation, through the SDK's portable ``Resolve(Elicit)`` form (both protocol eras);
 - a widget button: a secret handle travels only in the result's ``_meta`` (the widget sees it,
   the model does not), and the widget calls the tool again with it as ``confirmation``;
 - a confirmation page on this server (``/confirm/<page id>``, signed in, CSRF-protected): the
-  model's retry with the same arguments then goes through.
+  model's retry with the same arguments then goes through. A tool declared ``confirm="page"``
+  is confirmed this way only: the client can answer the first two without the user.
 
 The page id the model may see is never a valid handle, so copying model-visible text authorizes
 nothing. Redemption is one conditional UPDATE, so a confirmation is single-use across processes.
+A decline on the page is remembered for a while: the model's retry is told the user declined.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import time
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from mcp.server.elicitation import AcceptedElicitation, ElicitationResult
 from mcp.server.mcpserver import Context, Elicit, Resolve
@@ -37,16 +42,30 @@ from sqlalchemy import BigInteger, String, Text, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ringfence.declaration import ToolSpec
+from ringfence.guards.confirmation_text import pending, question
+from ringfence.policy import ELICITATION, HANDLE, PAGE, confirmation_channels
 from ringfence.principal import Principal, current_authorization
 from ringfence.store.database import Database, InternalModel
 
 logger = logging.getLogger("ringfence.confirmation")
 
 CONFIRM_SECONDS = 300
+DECLINE_REMEMBERED_SECONDS = 120  # after a decline on the page, the same call is answered "the user declined"
 CONFIRMATION_PARAMETER = "confirmation"
 ELICITED_PARAMETER = "ringfence_consent"
+SHOWN_PARAMETER = "ringfence_shown"  # the preview the elicitation showed the user
+CONFIRMATION_PARAMETERS = (CONFIRMATION_PARAMETER, ELICITED_PARAMETER, SHOWN_PARAMETER)
 _NOT_ASKED = "ringfence:not-asked"  # what the resolver returns when it does not elicit
 _PREVIEW_FAILED = "ringfence:preview-failed"  # what it returns when the author's preview raised
+_MAX_ANSWERS = 16  # answers looked at for one call (approvals and declines within their lifetime)
+
+USER_DECLINED = "The user declined this action; do not retry unless they ask. Nothing was done."
+CHANGED_SINCE_CONFIRMED = ("What this call would do has changed since the user confirmed it, so that "
+                           "confirmation does not apply.")
+CHANGED_WHILE_ASKED = ("What this call would do changed while the user was being asked, so their answer does not "
+                       "apply; nothing was done. Call the tool again to ask them again.")
+
+Redeemed = Literal["used", "declined", "changed", "missing"]
 
 
 class PreviewFailed(RuntimeError):
@@ -64,6 +83,10 @@ class PendingConfirmation(InternalModel):
     preview: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))  # pending, approved, declined, used
     expires_at: Mapped[int] = mapped_column(BigInteger)
+    # SHA-256 binding the tool, arguments hash, owner and preview (Call.binding); NULL: made before
+    # revision 0003, which no call matches.
+    binding_hash: Mapped[str | None] = mapped_column(String(64))
+    client_id: Mapped[str | None] = mapped_column(String(2048))  # the OAuth client that asked, for the page
 
 
 class Confirm(BaseModel):
@@ -74,12 +97,37 @@ class Confirm(BaseModel):
 
 def arguments_hash(arguments: dict[str, Any]) -> str:
     """SHA-256 of the arguments' canonical JSON: any change of argument needs a new confirmation."""
-    canonical = json.dumps(to_jsonable_python(arguments), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(_canonical(to_jsonable_python(arguments)).encode()).hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _hash(handle: str) -> str:
     return hashlib.sha256(handle.encode()).hexdigest()
+
+
+def owner_key(principal: Principal | None) -> str:
+    """Whose confirmation it is: the verified issuer and subject (any of their clients may use it)."""
+    return f"{principal.issuer}|{principal.subject}" if principal else "anonymous"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One destructive call as a confirmation names it: the tool, its arguments' hash, whose it is."""
+
+    tool: str
+    arguments: str
+    owner: str
+
+    def binding(self, preview: str) -> str:
+        """SHA-256 of this call and the preview the user sees: what a confirmation approves."""
+        return hashlib.sha256(_canonical([self.tool, self.arguments, self.owner, preview]).encode()).hexdigest()
+
+    def matches(self) -> list[Any]:
+        return [PendingConfirmation.tool == self.tool, PendingConfirmation.arguments_hash == self.arguments,
+                PendingConfirmation.owner == self.owner]
 
 
 class ConfirmationStore:
@@ -88,50 +136,69 @@ class ConfirmationStore:
     def __init__(self, database: Callable[[], Database]) -> None:
         self._database = database
 
-    async def create(self, tool: str, arguments: str, owner: str, preview: str) -> tuple[str, PendingConfirmation]:
+    async def create(self, call: Call, preview: str, client_id: str | None) -> tuple[str, PendingConfirmation]:
         handle = secrets.token_urlsafe(32)
-        record = PendingConfirmation(handle_hash=_hash(handle), page_id=secrets.token_urlsafe(16), tool=tool,
-                                     arguments_hash=arguments, owner=owner, preview=preview, status="pending",
+        record = PendingConfirmation(handle_hash=_hash(handle), page_id=secrets.token_urlsafe(16), tool=call.tool,
+                                     arguments_hash=call.arguments, owner=call.owner, preview=preview,
+                                     binding_hash=call.binding(preview), client_id=client_id, status="pending",
                                      expires_at=int(time.time()) + CONFIRM_SECONDS)
         async with self._database().session() as session:
             session.add(record)
         return handle, record
 
-    async def redeem_handle(self, handle: str, tool: str, arguments: str, owner: str) -> bool:
-        """The widget path: the handle, for this tool, these arguments, this principal, in time, once."""
-        return await self._use(PendingConfirmation.handle_hash == _hash(handle), tool, arguments, owner,
-                               ("pending", "approved"))
+    async def redeem_handle(self, handle: str, call: Call, binding: str) -> Redeemed:
+        """The widget path: the handle, for this call and this preview, in time, once."""
+        by_handle = PendingConfirmation.handle_hash == _hash(handle)
+        return await self._redeem(call, binding, ("pending", "approved"), by_handle)
 
-    async def redeem_approval(self, tool: str, arguments: str, owner: str) -> bool:
-        """The page path: an approval the signed-in user gave for exactly this call, once."""
-        return await self._use(None, tool, arguments, owner, ("approved",))
+    async def redeem_approval(self, call: Call, binding: str) -> Redeemed:
+        """The page path: an approval the signed-in user gave for exactly this call and preview, once;
+        else whether they declined this call lately, or approved it when it would have done something else."""
+        return await self._redeem(call, binding, ("approved", "declined"))
 
-    async def _use(self, which, tool: str, arguments: str, owner: str, states: tuple[str, ...]) -> bool:  # type: ignore[no-untyped-def]
-        conditions = [PendingConfirmation.tool == tool, PendingConfirmation.arguments_hash == arguments,
-                      PendingConfirmation.owner == owner, PendingConfirmation.status.in_(states),
-                      PendingConfirmation.expires_at >= int(time.time())]
+    async def _redeem(self, call: Call, binding: str, states: tuple[str, ...], *where: Any) -> Redeemed:
+        now = int(time.time())
+        conditions = [*call.matches(), PendingConfirmation.expires_at >= now, *where]
         async with self._database().session() as session:
-            if which is None:
-                candidate = await session.scalar(select(PendingConfirmation.handle_hash).where(*conditions).limit(1))
-                if candidate is None:
-                    return False
-                which = PendingConfirmation.handle_hash == candidate
-            result = await session.execute(update(PendingConfirmation).where(which, *conditions).values(status="used"))
-            return result.rowcount == 1
+            answers = (await session.execute(
+                select(PendingConfirmation.handle_hash, PendingConfirmation.binding_hash, PendingConfirmation.status)
+                .where(*conditions, PendingConfirmation.status.in_(states))
+                .order_by(PendingConfirmation.expires_at.desc()).limit(_MAX_ANSWERS))).all()
+            matched = False  # an answer for exactly this call: if another request uses it first, it is gone
+            for handle_hash, bound, status in answers:
+                if status != "declined" and bound == binding:
+                    matched = True
+                    used = await session.execute(
+                        update(PendingConfirmation)
+                        .where(PendingConfirmation.handle_hash == handle_hash, PendingConfirmation.status == status,
+                               *conditions)
+                        .values(status="used"))
+                    if used.rowcount == 1:
+                        return "used"
+        # A decline, like an approval, is an answer about what the user was shown: one for another
+        # preview (the id now names someone else) neither refuses this call nor stops a new question.
+        if any(status == "declined" and bound == binding for _, bound, status in answers):
+            return "declined"
+        if matched:
+            return "missing"  # used by a request that came at the same moment (another instance, say)
+        return "changed" if any(status != "declined" for _, _, status in answers) else "missing"
 
     async def page(self, page_id: str) -> PendingConfirmation | None:
         async with self._database().session() as session:
             return await session.scalar(select(PendingConfirmation).where(PendingConfirmation.page_id == page_id))
 
     async def decide(self, page_id: str, owner: str, *, approve: bool) -> bool:
-        """The signed-in owner approves or declines a pending confirmation (a decline is recorded)."""
+        """The signed-in owner approves or declines a pending confirmation. A decline is remembered for
+        ``DECLINE_REMEMBERED_SECONDS``, so that the model's retry is told instead of asking again."""
+        now = int(time.time())
+        answer = {"status": "approved"} if approve else {"status": "declined",
+                                                         "expires_at": now + DECLINE_REMEMBERED_SECONDS}
         async with self._database().session() as session:
             result = await session.execute(
                 update(PendingConfirmation)
                 .where(PendingConfirmation.page_id == page_id, PendingConfirmation.owner == owner,
-                       PendingConfirmation.status == "pending",
-                       PendingConfirmation.expires_at >= int(time.time()))
-                .values(status="approved" if approve else "declined")
+                       PendingConfirmation.status == "pending", PendingConfirmation.expires_at >= now)
+                .values(**answer)
             )
             return result.rowcount == 1
 
@@ -155,54 +222,20 @@ def resolved_signature(fn: Callable[..., Any]) -> inspect.Signature:
     return signature.replace(parameters=parameters, return_annotation=hints.get("return", signature.return_annotation))
 
 
-def confirmation_parameters(spec: ToolSpec, preview: Callable[[dict[str, Any]], Any]) -> list[inspect.Parameter]:
-    """The parameters a destructive tool gets besides its own: the widget's handle, and the elicitation.
-
-    The elicitation resolver asks only when the client declared form elicitation and no handle
-    was sent; otherwise it answers "not asked" and the call falls back to the other two ways. The
-    SDK runs it before the tool wrapper, so it runs the author's preview only for a call the gate
-    authorized for this tool, and contains a preview that raises (the wrapper answers and records it).
-    """
-    own = list(resolved_signature(spec.fn).parameters.values())
-
-    async def ask(ctx: Context, **arguments: Any) -> Any:
-        capabilities = ctx.client_capabilities
-        if arguments.get(CONFIRMATION_PARAMETER) or capabilities is None or capabilities.elicitation is None:
-            return _NOT_ASKED
-        if current_authorization().tool != spec.name:
-            return _NOT_ASKED  # not authorized: nothing of the author's runs; the wrapper refuses the call
-        arguments.pop(CONFIRMATION_PARAMETER, None)
-        try:
-            sentence = await preview(arguments)
-        except Exception:
-            logger.exception("the preview of a call to %s failed", spec.name)
-            return _PREVIEW_FAILED
-        return Elicit(f"Confirm: {sentence}", Confirm)
-
-    handle = inspect.Parameter(CONFIRMATION_PARAMETER, inspect.Parameter.KEYWORD_ONLY, default=None,
-                               annotation=Annotated[str | None, Field(
-                                   description="Leave empty. Only the app's confirmation button fills this in.")])
-    resolver_parameters = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Context)]
-    resolver_parameters += [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + [handle]
-    ask.__signature__ = inspect.Signature(resolver_parameters)  # type: ignore[attr-defined]
-    ask.__annotations__ = {p.name: p.annotation for p in resolver_parameters}
-    ask.__name__ = ask.__qualname__ = f"confirm_{spec.name}"
-    elicited = inspect.Parameter(ELICITED_PARAMETER, inspect.Parameter.KEYWORD_ONLY,
-                                 annotation=Annotated[ElicitationResult[Confirm], Resolve(ask)])
-    return [handle, elicited]
-
-
-def owner_key(principal: Principal | None) -> str:
-    """Whose confirmation it is: the verified issuer and subject (any of their clients may use it)."""
-    return f"{principal.issuer}|{principal.subject}" if principal else "anonymous"
+def _with_signature(fn: Callable[..., Any], name: str, parameters: list[inspect.Parameter]) -> Callable[..., Any]:
+    fn.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    fn.__annotations__ = {p.name: p.annotation for p in parameters}
+    fn.__name__ = fn.__qualname__ = name
+    return fn
 
 
 class Confirmer:
     """The confirmation step of the tool guard, for ``destructive`` tools."""
 
-    def __init__(self, store: ConfirmationStore, page_url: str | None) -> None:
+    def __init__(self, store: ConfirmationStore, page_url: str | None, app_name: str) -> None:
         self.store = store
         self.page_url = page_url  # "<origin>/confirm/" where this server has sign-in pages, else None
+        self.app_name = app_name
 
     async def preview(self, spec: ToolSpec, arguments: dict[str, Any]) -> str:
         """The plain-language sentence of exactly what would happen (``preview=`` on the declaration)."""
@@ -212,41 +245,117 @@ class Confirmer:
         shown = ", ".join(f"{name}={value!r}" for name, value in arguments.items())
         return f"Run {spec.title or spec.name}" + (f" with {shown}" if shown else "")
 
-    async def check(self, spec: ToolSpec, arguments: dict[str, Any], handle: str | None, elicited: object,
-                    principal: Principal | None) -> Checked:
-        """Whether the call is confirmed (it may run), and if not, the result to answer instead."""
-        answer = elicitation_answer(elicited)
-        if answer is True:
-            return Checked(None, "accepted", "elicitation")
-        owner, digest = owner_key(principal), arguments_hash(arguments)
+    def parameters(self, spec: ToolSpec) -> list[inspect.Parameter]:
+        """The parameters a destructive tool gets besides its own, by the ways it may be confirmed: the
+        widget's handle; the elicitation and the preview it showed.
+
+        The elicitation's preview is rendered (``render``) only when the client declared form
+        elicitation and no handle was sent; otherwise the call falls back to the other ways. The SDK
+        runs the resolvers before the tool wrapper, so the author's preview runs only for a call the
+        gate authorized for this tool, and one that raises is contained (the wrapper answers and records it).
+        """
+        channels = confirmation_channels(spec)
+        own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in resolved_signature(spec.fn).parameters.values()]
+        handle = inspect.Parameter(CONFIRMATION_PARAMETER, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                   annotation=Annotated[str | None, Field(
+                                       description="Leave empty. Only the app's confirmation button fills this in.")])
+        extra = [handle] if HANDLE in channels else []
+        if ELICITATION not in channels:
+            return extra
+
+        async def render(ctx: Context, **arguments: Any) -> str | None:
+            capabilities = ctx.client_capabilities
+            if arguments.pop(CONFIRMATION_PARAMETER, None) or capabilities is None or capabilities.elicitation is None:
+                return None
+            if current_authorization().tool != spec.name:
+                return None  # not authorized: nothing of the author's runs; the wrapper refuses the call
+            try:
+                return await self.preview(spec, arguments)
+            except Exception:
+                logger.exception("the preview of a call to %s failed", spec.name)
+                return _PREVIEW_FAILED
+
+        async def ask(shown: str | None) -> Any:
+            if shown is None or shown == _PREVIEW_FAILED:
+                return _NOT_ASKED if shown is None else _PREVIEW_FAILED
+            return Elicit(question(self.app_name, spec.title or spec.name, shown), Confirm)
+
+        context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Context)
+        _with_signature(render, f"preview_{spec.name}", [context, *own, *extra])
+        rendered = Annotated[str | None, Resolve(render)]
+        _with_signature(ask, f"confirm_{spec.name}", [inspect.Parameter("shown", inspect.Parameter.KEYWORD_ONLY,
+                                                                        annotation=rendered)])
+        return [*extra,
+                inspect.Parameter(ELICITED_PARAMETER, inspect.Parameter.KEYWORD_ONLY,
+                                  annotation=Annotated[ElicitationResult[Confirm], Resolve(ask)]),
+                inspect.Parameter(SHOWN_PARAMETER, inspect.Parameter.KEYWORD_ONLY, annotation=rendered)]
+
+    async def check(self, spec: ToolSpec, arguments: dict[str, Any], principal: Principal | None, *,
+                    handle: str | None, elicited: object, shown: str | None) -> Checked:
+        """Whether the call is confirmed (it may run), and if not, the result to answer instead.
+
+        Runs the author's preview: what the call would do now, which the confirmation must be for.
+        """
+        channels = confirmation_channels(spec)
+        answer = elicitation_answer(elicited) if ELICITATION in channels else None
         if answer is False:
-            return Checked(_refused("You declined, so nothing was done."), "declined", "elicitation")
-        if handle is not None:
-            if await self.store.redeem_handle(handle, spec.name, digest, owner):
-                return Checked(None, "accepted", "handle")
-            return Checked(_refused("This confirmation is not valid for this call (used, expired, or for other "
-                                    "arguments); nothing was done. Call the tool again to get a new one."),
-                           "invalid", "handle")
-        if await self.store.redeem_approval(spec.name, digest, owner):
-            return Checked(None, "accepted", "page")
+            return Checked(_refused("You declined, so nothing was done."), "declined", ELICITATION)
+        call = Call(spec.name, arguments_hash(arguments), owner_key(principal))
         preview = await self.preview(spec, arguments)
-        handle, record = await self.store.create(spec.name, digest, owner, preview)
-        where = f" open {self.page_url}{record.page_id} to confirm, or" if self.page_url and principal else ""
-        text = (f"Not done yet: {preview}. The user must confirm first:{where} press Confirm in the app, "
-                "within 5 minutes; then call the tool again with the same arguments.")
-        meta = {"ringfence/confirmation": {"handle": handle, "tool": spec.name, "preview": preview,
-                                           "expires_at": record.expires_at}}
-        result = CallToolResult(content=[TextContent(type="text", text=text)], is_error=True, _meta=meta)
-        return Checked(result, "required", None)
+        if answer is True:
+            if shown == preview:
+                return Checked(None, "accepted", ELICITATION)
+            return Checked(_refused(CHANGED_WHILE_ASKED), "changed", ELICITATION)
+        binding = call.binding(preview)
+        if handle is not None and HANDLE in channels:
+            redeemed = await self.store.redeem_handle(handle, call, binding)
+            if redeemed == "used":
+                return Checked(None, "accepted", HANDLE)
+            if redeemed != "changed":
+                return Checked(_refused("This confirmation is not valid for this call (used, expired, or for other "
+                                        "arguments); nothing was done. Call the tool again to get a new one."),
+                               "invalid", HANDLE)
+        else:
+            redeemed = await self.store.redeem_approval(call, binding)
+            if redeemed == "used":
+                return Checked(None, "accepted", PAGE)
+            if redeemed == "declined":
+                return Checked(_refused(USER_DECLINED), "was_declined", PAGE)
+        if redeemed == "changed":  # the confirmation given was for something else: ask about this
+            asked = await self.ask_later(spec, call, preview, principal, changed=True)
+            return Checked(asked, "changed", HANDLE if handle is not None else PAGE)
+        return Checked(await self.ask_later(spec, call, preview, principal, changed=False), "required", None)
+
+    async def ask_later(self, spec: ToolSpec, call: Call, preview: str, principal: Principal | None, *,
+                        changed: bool) -> CallToolResult:
+        """A new pending confirmation: the preview, and how the user confirms (the handle only in ``_meta``)."""
+        channels = confirmation_channels(spec)
+        handle, record = await self.store.create(call, preview, principal.client_id if principal else None)
+        page = f"{self.page_url}{record.page_id}" if self.page_url and principal and PAGE in channels else None
+        if HANDLE not in channels:
+            how = f"the user opens {page} (signed in) and presses Confirm; only that page can confirm this tool"
+        elif page:
+            how = f"the user opens {page} and presses Confirm, or presses Confirm in the app"
+        else:
+            how = "the user presses Confirm in the app"
+        text = pending(preview, how, CONFIRM_SECONDS // 60)
+        confirmation = {"tool": spec.name, "preview": preview, "expires_at": record.expires_at}
+        if HANDLE in channels:
+            confirmation["handle"] = handle
+        return CallToolResult(content=[TextContent(type="text", text=f"{CHANGED_SINCE_CONFIRMED} {text}"
+                                                   if changed else text)],
+                              is_error=True, _meta={"ringfence/confirmation": confirmation})
 
 
 @dataclass(frozen=True)
 class Checked:
     """The confirmation step's verdict: ``refused`` is ``None`` when the call may run.
 
-    ``status`` is ``accepted``, ``declined``, ``invalid`` (a handle that is used, expired, forged
-    or for other arguments) or ``required`` (a confirmation was just requested); ``channel`` says
-    how the user answered: ``elicitation``, ``handle`` (the widget) or ``page``.
+    ``status`` is ``accepted``; ``declined`` (the elicitation); ``was_declined`` (the user declined
+    this call on the page lately); ``invalid`` (a handle that is used, expired, forged or for other
+    arguments); ``changed`` (a confirmation given when the call would have done something else:
+    it does not apply, a new one is asked); or ``required`` (a confirmation was just requested).
+    ``channel`` says how the user answered: ``elicitation``, ``handle`` (the widget) or ``page``.
     """
 
     refused: CallToolResult | None

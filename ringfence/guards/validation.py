@@ -19,12 +19,12 @@ from typing import Any, Literal
 from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError, best_match
 
-# Zero-width and joiner characters, bidirectional overrides and isolates, word joiners, the BOM,
-# Unicode tag characters (ASCII smuggling), and C0/C1 controls other than tab, newline, return.
-HIDDEN_CHARACTERS = re.compile(
-    "[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\U000e0000-\U000e007f"
-    "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
-)
+from ringfence.detect import invisible
+
+# Default-ignorable code points (zero-width characters, soft hyphen, bidirectional controls,
+# variation selectors, Hangul fillers, Unicode tags...: by Unicode property, detect/invisible.py)
+# and C0/C1 controls other than tab, newline, return.
+HIDDEN_CHARACTERS = invisible.HIDDEN
 
 
 # JSON Schema counts 1.0 as an integer; the tool's pydantic model would turn it into 1, or refuse
@@ -118,10 +118,10 @@ class ArgumentValidator:
     def _normalize_string(self, value: str, path: str) -> str:
         if len(value) > self.limits.max_string_length:
             raise InputRefused(path, f"longer than {self.limits.max_string_length} characters")
-        if HIDDEN_CHARACTERS.search(value):
+        if invisible.hides_text(value):  # an emoji's variation selector or joiner hides nothing
             if self.limits.hidden_characters == "refuse":
                 raise InputRefused(path, "contains invisible or control characters that can hide text")
-            value = HIDDEN_CHARACTERS.sub("", value)
+            value = invisible.without_hiding_characters(value)
         try:
             value.encode("utf-8")  # a lone surrogate ("\\ud800" in the JSON) is not text (RFC 8259 §8.2)
             return unicodedata.normalize("NFC", value)

@@ -32,15 +32,16 @@ from ringfence.declaration import ToolSpec
 from ringfence.events import Events, SecurityEvent, principal_label
 from ringfence.guards.confirmation import (
     CONFIRMATION_PARAMETER,
+    CONFIRMATION_PARAMETERS,
     ELICITED_PARAMETER,
+    SHOWN_PARAMETER,
     Checked,
     Confirmer,
-    confirmation_parameters,
     resolved_signature,
 )
 from ringfence.guards.output import META_INJECTION, guard_result, with_output_guards
 from ringfence.monitor.tracing import tool_call_span
-from ringfence.policy import ScopeCatalog, authorize
+from ringfence.policy import ScopeCatalog, authorize, confirmation_channels
 from ringfence.principal import Principal, current_authorization
 from ringfence.refusals import Refusal
 
@@ -49,7 +50,10 @@ logger = logging.getLogger("ringfence.tools")
 
 UNRECORDED = "unrecorded"  # a write or destructive call not run because its start could not be recorded
 # How each confirmation verdict that stops a call is reported as the call's outcome.
-CONFIRMATION_OUTCOMES = {"declined": "declined", "invalid": "declined", "required": "confirmation_required"}
+CONFIRMATION_OUTCOMES = {"declined": "declined", "was_declined": "declined", "invalid": "declined",
+                         "changed": "confirmation_required", "required": "confirmation_required"}
+# Verdicts with no confirmation record of their own: nothing was answered, or the decline is on record already.
+UNANSWERED = ("required", "was_declined")
 
 
 class ToolError(Exception):
@@ -79,7 +83,7 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, confirmer: Confirmer | Non
     """
     fn = with_output_guards(spec)  # what it returns is converted and checked before it leaves (guards/output.py)
     is_async = inspect.iscoroutinefunction(fn)
-    confirmed = spec.effect == "destructive"
+    confirmed = bool(confirmation_channels(spec))
 
     def not_run() -> Outcome:
         return Outcome(error_result(f"{spec.name} was not run: it could not be recorded. Try again shortly."),
@@ -90,7 +94,9 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, confirmer: Confirmer | Non
         if confirmed:
             assert confirmer is not None
             handle, elicited = kwargs.pop(CONFIRMATION_PARAMETER, None), kwargs.pop(ELICITED_PARAMETER, None)
-            check = await confirmer.check(spec, kwargs, handle, elicited, principal)  # runs the author's preview
+            shown = kwargs.pop(SHOWN_PARAMETER, None)
+            check = await confirmer.check(spec, kwargs, principal, handle=handle, elicited=elicited,
+                                          shown=shown)  # runs the author's preview
             if events is not None and not await recorded_confirmation(events, spec, principal, check):
                 return not_run()
             if check.refused is not None:
@@ -134,7 +140,7 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, confirmer: Confirmer | Non
     @functools.wraps(fn)
     async def guarded(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
-        arguments = {k: v for k, v in kwargs.items() if k not in (CONFIRMATION_PARAMETER, ELICITED_PARAMETER)}
+        arguments = {k: v for k, v in kwargs.items() if k not in CONFIRMATION_PARAMETERS}
         with tool_call_span(spec.name, spec.effect) as span:  # OpenTelemetry; a no-op unless configured
             principal, outcome = await contained_call(args, kwargs)
             span.outcome(outcome.name)
@@ -149,7 +155,7 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, confirmer: Confirmer | Non
 
     if confirmed:  # the SDK derives the schema from this signature: the tool's own, plus the handle
         assert confirmer is not None
-        extra = confirmation_parameters(spec, lambda arguments: confirmer.preview(spec, arguments))
+        extra = confirmer.parameters(spec)
         signature = resolved_signature(spec.fn)
         signature = signature.replace(parameters=[*signature.parameters.values(), *extra])
         guarded.__signature__ = signature  # type: ignore[attr-defined]
@@ -189,10 +195,11 @@ async def recorded_confirmation(events: Events, spec: ToolSpec, principal: Princ
                                 check: Checked) -> bool:
     """Record the user's answer when it is given; ``False`` when an acceptance could not be recorded.
 
-    An acceptance that cannot be recorded stops the call (fail closed); a decline is recorded
-    quietly, since nothing runs either way.
+    An acceptance that cannot be recorded stops the call (fail closed); a decline, an invalid handle
+    or a confirmation for what the call no longer does (``changed``) is recorded quietly, since
+    nothing runs either way.
     """
-    if check.status == "required":
+    if check.status in UNANSWERED:
         return True
     kind = EventKind.CONFIRMATION_ACCEPTED if check.status == "accepted" else EventKind.CONFIRMATION_DECLINED
     event = SecurityEvent(kind, check.status, principal=principal_label(principal), tool=spec.name,

@@ -12,6 +12,7 @@ the level and why, so a bad value can never put raw text in the log or lose the 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import json
@@ -98,18 +99,23 @@ def redactor_processor(redactor: Redactor) -> Processor:
             elif isinstance(value, str) and not is_secret_key(key):  # what redact_value does with it, directly
                 out[redactor.redact(key)] = redactor.redact(value)
             else:  # keys may hold personal data too; values under a secret-looking key go whole
-                out[redactor.redact(key)] = redactor.redact_value({key: _redacted_keys(redactor, value)})[key]
+                out[redactor.redact(key)] = _redacted_tree(redactor, key, value, is_secret_key(key))
         return out
 
     return redacted
 
 
-def _redacted_keys(redactor: Redactor, value: Any) -> Any:
+def _redacted_tree(redactor: Redactor, key: str, value: Any, secret: bool) -> Any:
+    """``value`` (as :func:`bounded` left it) with keys and values redacted in one walk, as
+    ``redact_value`` would: everything under a secret-looking key replaced whole."""
     if isinstance(value, dict):
-        return {redactor.redact(key): _redacted_keys(redactor, item) for key, item in value.items()}
+        return {redactor.redact(name): _redacted_tree(redactor, name, item, secret or is_secret_key(name))
+                for name, item in value.items()}
     if isinstance(value, list):
-        return [_redacted_keys(redactor, item) for item in value]
-    return value
+        return [_redacted_tree(redactor, key, item, secret) for item in value]
+    if secret:
+        return redactor.redact_value({key: value})[key]  # ``key`` names a secret: the SECRET replacement
+    return redactor.redact_value(value)
 
 
 def render_json(event: Event) -> str:
@@ -180,6 +186,9 @@ class RedactingFormatter(logging.Formatter):
 
 def _message(record: logging.LogRecord) -> str:
     """The formatted message, with over-long string arguments capped before they are formatted."""
+    if isinstance(record.args, tuple) and all(_short(arg) for arg in record.args):
+        with contextlib.suppress(Exception):  # on error, the message below says what went wrong
+            return _capped(record.getMessage(), MAX_STRING)  # nothing to cap: the record as it is
     record = copy.copy(record)  # other handlers see the record as it was logged
     if isinstance(record.args, tuple):
         record.args = tuple(_capped_argument(arg) for arg in record.args)
@@ -190,6 +199,10 @@ def _message(record: logging.LogRecord) -> str:
     except Exception as exc:  # a format string that does not match its arguments
         template = _safe_str(record.msg)
         return f"{_capped(template, MAX_STRING)} (log arguments did not fit the message: {type(exc).__name__})"
+
+
+def _short(value: Any) -> bool:
+    return type(value) in (int, float) or (type(value) is str and len(value) <= MAX_STRING)
 
 
 def _capped_argument(value: Any) -> Any:
@@ -240,6 +253,8 @@ def _safe_str(value: Any) -> str:
 def _bound(value: Any, depth: int, budget: list[int]) -> Any:
     """``value`` as JSON-able data of bounded size; ``budget`` counts the nodes left for the whole line."""
     budget[0] -= 1
+    if type(value) is str and len(value) <= MAX_STRING and value.isascii():
+        return value  # the common case: short, and ASCII has no lone surrogates
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -268,6 +283,8 @@ def _bound(value: Any, depth: int, budget: list[int]) -> Any:
 
 
 def _key(key: Any) -> str:
+    if type(key) is str and len(key) <= MAX_KEY and key.isascii():
+        return key
     return _capped(key if isinstance(key, str) else _safe_str(key), MAX_KEY)
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import choose_encoder
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ringfence.audit.records import EventKind
@@ -119,6 +120,9 @@ class Metrics:
         return encoder(self.registry), content_type
 
 
+MAX_KNOWN_SERIES = 1024  # a method outside HTTP_METHODS is counted as OTHER, but keyed as sent
+
+
 class RequestMetrics:
     """Pure ASGI, outermost: counts and times every HTTP request by route template and status class."""
 
@@ -127,7 +131,10 @@ class RequestMetrics:
         self.app = app
         self.metrics = metrics
         self.routes = routes
-        self.fixed_paths = frozenset(fixed_paths)
+        # A path without parameters is its own template: found by lookup, not by trying each route.
+        self.fixed_paths = frozenset(fixed_paths) | {
+            route.path for route in routes if isinstance(route, Route) and not route.param_convertors}
+        self._known: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -145,10 +152,22 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, measured)
         finally:
-            route = self.route_template(scope)
-            method = scope["method"] if scope["method"] in HTTP_METHODS else OTHER
-            self.metrics.http_requests.labels(route, method, f"{status // 100}xx").inc()
-            self.metrics.http_duration.labels(route, method).observe(time.perf_counter() - started)
+            count, duration = self._series(self.route_template(scope), scope["method"], status // 100)
+            count.inc()
+            duration.observe(time.perf_counter() - started)
+
+    def _series(self, route: str, method: str, status_class: int) -> tuple[Any, Any]:
+        """The request counter and duration histogram of one (route, method, status class), looked up
+        once: there are only so many routes, methods and classes."""
+        key = (route, method, status_class)
+        series = self._known.get(key)
+        if series is None:
+            method = method if method in HTTP_METHODS else OTHER
+            series = (self.metrics.http_requests.labels(route, method, f"{status_class}xx"),
+                      self.metrics.http_duration.labels(route, method))
+            if len(self._known) < MAX_KNOWN_SERIES:
+                self._known[key] = series
+        return series
 
     def route_template(self, scope: Scope) -> str:
         """The matching route's path template (``/confirm/{handle}``), never the raw path."""

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ringfence.config import MCP_PATH, Settings
 from ringfence.httpio import header, send_refusal
 from ringfence.refusals import ForbiddenOrigin, MisdirectedHost
 
+logger = logging.getLogger("ringfence")
+
 
 class HostOriginCheck:
     """Refuses a ``Host`` that is not the public URL's (421) and a foreign ``Origin`` on ``/mcp`` (403).
 
     Built from the public URL, so it works behind a real hostname without extra settings
-    (MCP transports: servers MUST validate ``Origin``).
+    (MCP transports: servers MUST validate ``Origin``). The first 421 is logged with the host
+    received and the hosts expected, once: a wrong ``--public-url`` shows in the log at the first
+    request, and a client sending bad hosts cannot fill the log.
     """
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
@@ -21,11 +27,13 @@ class HostOriginCheck:
         self.hosts = settings.allowed_host_headers()
         self.origins = settings.allowed_origin_headers()
         self.metadata_url = settings.resource_metadata_url
+        self.misdirected_logged = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             hosts = header(scope, b"host")
             if len(hosts) != 1 or hosts[0].decode("latin-1").lower() not in self.hosts:
+                self.log_first_misdirected(hosts)
                 await send_refusal(send, MisdirectedHost("This server does not answer to that host name."),
                                    self.metadata_url)
                 return
@@ -37,3 +45,14 @@ class HostOriginCheck:
                                    self.metadata_url)
                 return
         await self.app(scope, receive, send)
+
+    def log_first_misdirected(self, hosts: list[bytes]) -> None:
+        if self.misdirected_logged:
+            return
+        self.misdirected_logged = True
+        received = " and ".join(repr(host.decode("latin-1")[:100]) for host in hosts) or "none"
+        logger.warning(
+            "answered 421 to a request for host %s: this server answers only to %s (from --public-url and "
+            "--allowed-host); if clients reach it there, fix --public-url (logged once; later 421s are not)",
+            received, ", ".join(sorted(self.hosts)),
+        )

@@ -4,7 +4,8 @@ uvicorn waits forever for a request head that never completes (a new connection 
 nothing, or one header byte at a time): one client could hold every connection. Here the head
 must arrive within ``header_timeout_seconds`` of the connection opening or the previous answer,
 or the connection gets 408 and is closed. A head larger than ``max_header_bytes`` gets 431 (414
-when the request line alone is too long) instead of h11's bare 400.
+when the request line alone is too long) instead of h11's bare 400. A request whose body length
+is ambiguous gets 400 and the connection is closed (:class:`FramedConnection`).
 """
 
 from __future__ import annotations
@@ -15,18 +16,44 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ringfence.config import Settings
 from ringfence.ops.headers import with_security_headers
-from ringfence.refusals import HeadersTooLarge, Refusal, RequestTimeout, UriTooLong, http_answer
+from ringfence.refusals import HeadersTooLarge, MalformedRequest, Refusal, RequestTimeout, UriTooLong, http_answer
 
 logger = logging.getLogger("ringfence")
+
+
+class FramedConnection(h11.Connection):
+    """h11's connection, refusing a request that carries both ``Content-Length`` and
+    ``Transfer-Encoding``.
+
+    h11 would frame its body by ``Transfer-Encoding`` and keep the connection open; a proxy in
+    front that framed it by ``Content-Length`` would then see a different next request than we
+    do (request smuggling). RFC 9112 §6.3: such a message "ought to be handled as an error"; §6.1:
+    the server MUST close the connection after responding. ``refusal`` is set when it raises.
+    """
+
+    refusal: Refusal | None = None
+
+    def next_event(self) -> Any:
+        event = super().next_event()
+        if isinstance(event, h11.Request):
+            names = {name for name, _ in event.headers}
+            if b"content-length" in names and b"transfer-encoding" in names:
+                self.refusal = MalformedRequest("A request may carry Content-Length or Transfer-Encoding, not both "
+                                                "(RFC 9112 section 6.1).")
+                raise h11.RemoteProtocolError("both Content-Length and Transfer-Encoding")
+        return event
 
 
 class DeadlineH11Protocol(H11Protocol):
     def __init__(self, *args: Any, head_timeout: float, https: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        size = self.config.h11_max_incomplete_event_size
+        self.conn = FramedConnection(h11.SERVER, *(() if size is None else (size,)))
         self.head_timeout = head_timeout
         self.https = https
         self.max_head_bytes = self.config.h11_max_incomplete_event_size
@@ -51,6 +78,10 @@ class DeadlineH11Protocol(H11Protocol):
         super().on_response_complete()
 
     def send_400_response(self, msg: str) -> None:
+        if self.conn.refusal is not None:  # ambiguous framing: nothing after it on this connection is read
+            logger.info("refused a request with both Content-Length and Transfer-Encoding and closed its connection")
+            self.refuse(self.conn.refusal)
+            return
         pending, _ = self.conn.trailing_data
         if self.max_head_bytes is not None and len(pending) > self.max_head_bytes:
             # h11 gave up on an incomplete head past the limit; say which part is too long.

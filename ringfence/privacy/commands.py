@@ -27,6 +27,7 @@ from ringfence.config import ConfigError, Settings
 from ringfence.privacy.purge import Purge
 from ringfence.privacy.subjects import DeletionIncomplete, SubjectData, SubjectError, UnknownSubject
 from ringfence.store.database import Database
+from ringfence.store.existing import require_database
 
 T = TypeVar("T")
 
@@ -54,9 +55,8 @@ def _with_database(data_dir: Path | None, database_url: str | None, app: App | N
     async def run() -> T:
         settings = Settings.load(data_dir=data_dir, database_url=database_url)
         database = Database(settings.resolved_database_url)
-        if missing := database.missing_sqlite_file():
-            raise ConfigError(f"there is no database at {missing} (check --data-dir or --database-url)")
         try:
+            await require_database(database, settings)
             await database.start()
             if app is not None:
                 app.attach_database(database)

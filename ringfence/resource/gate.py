@@ -8,8 +8,13 @@ Then, in this order, each step returns or raises a typed refusal (:mod:`ringfenc
                       verified on every request, public methods too (MCP: authorization on every request);
 2. ``authorize``      ``tools/call`` of a protected tool: the principal holds every scope it declares;
 3. ``admit_session``  the MCP session belongs to this principal (an anonymous one may be claimed once);
-4. ``spend_budget``   ``tools/call``: the rate-limit budgets (per principal, client, address and tool);
-5. ``screen``         ``tools/call`` of a declared tool: its arguments, strictly validated and normalized.
+4. ``spend_budget``   ``tools/call``: the rate-limit budgets (per principal, client, address and tool;
+                      without a token, the address's and the tool's anonymous budgets only);
+5. ``screen``         ``tools/call`` of a declared tool: its arguments, strictly validated and normalized;
+6. ``open_session``   a request that opens a 2025-era session: within the session limits (resource/sessions.py).
+
+A failed authentication (a bad token, or none for a protected tool) spends the address's anonymous
+budget before it is answered; past that budget it is answered 429 (:meth:`McpGate.count_failure`).
 
 :meth:`McpGate.refuse` answers every refusal, in the form the client takes: HTTP 401/403 with
 ``WWW-Authenticate`` (MCP authorization), or, for ChatGPT's calls and ``--refusal-style tool-result``,
@@ -39,8 +44,8 @@ from ringfence.events import Events, SecurityEvent, principal_label
 from ringfence.guards.screening import ArgumentScreen
 from ringfence.httpio import BODY_SCOPE_KEY, header, replay, send_refusal, send_tool_error
 from ringfence.logs.context import bind_host_identifiers
-from ringfence.ops.ratelimit import RateLimiter
-from ringfence.ops.ratelimit_keys import RateLimits, keys_for
+from ringfence.ops.ratelimit import RateLimiter, RateLimitUnavailable
+from ringfence.ops.ratelimit_keys import RateLimits, keys_for, unauthenticated_keys
 from ringfence.policy import ScopeCatalog, authorize
 from ringfence.principal import Principal, authorized
 from ringfence.refusals import (
@@ -55,10 +60,9 @@ from ringfence.refusals import (
     MissingToken,
     RateLimited,
     Refusal,
-    UnknownSession,
     tool_result_challenge,
 )
-from ringfence.resource.sessions import Owner, SessionOwners, owner_of
+from ringfence.resource.sessions import Opening, SessionOwners, owner_of
 from ringfence.resource.tokens import TokenVerifier
 
 # RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
@@ -215,6 +219,7 @@ class McpGate:
         rate_limits: RateLimits,
         resource_metadata_url: str,
         refusal_style: RefusalStyle = "auto",
+        sessions: SessionOwners,
         max_token_bytes: int = 8192,
         events: Events | None = None,
     ) -> None:
@@ -229,7 +234,7 @@ class McpGate:
         self.refusal_style = refusal_style
         self.max_token_bytes = max_token_bytes
         self.events = events
-        self.sessions = SessionOwners()
+        self.sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -237,6 +242,7 @@ class McpGate:
             return
         call: McpCall | None = None
         principal: Principal | None = None
+        opening: Opening | None = None
         try:
             call = parse_call(scope)
             token = bearer_token(scope, self.max_token_bytes)
@@ -250,13 +256,22 @@ class McpGate:
                 await self.spend_budget(call, tool, principal)
             message = await self.screen(call, tool, principal) if tool is not None else call.message
             body = canonical_body(message) if message is not None else b""
+            opening = self.open_session(call, principal)
         except Refusal as refusal:
+            refusal = await self.count_failure(call, refusal)
             await self.refuse(call, principal, refusal, send)
             return
-        if call.session_id is None:
-            send = self._recording_new_session(send, owner_of(principal))
-        with authorized(principal, tool.name if tool is not None else None):
-            await self.sdk(scope, replay(body, receive), send)
+        if opening is not None:
+            send = self._binding_new_session(send, opening)
+        try:
+            with authorized(principal, tool.name if tool is not None else None):
+                await self.sdk(scope, replay(body, receive), send)
+        finally:
+            if opening is not None:
+                self.sessions.abandon(opening)  # no-op once the SDK named the session
+            ended = opening.session_id if opening is not None else call.session_id
+            if ended and call.era == "handshake":
+                self.sessions.forget_if_ended(ended)  # a DELETE, an unknown id, a session that failed to open
 
     # -- the steps, in order ---------------------------------------------------------------------
 
@@ -283,13 +298,24 @@ class McpGate:
         authorize(tool, principal, self.catalog)
 
     def admit_session(self, call: McpCall, principal: Principal | None) -> None:
-        """MCP security best practices: a session is never handed from one principal to another."""
-        if call.session_id is not None and not self.sessions.admit(call.session_id, owner_of(principal)):
-            raise UnknownSession("Session not found.")
+        """MCP security best practices: a session is never handed from one principal to another, and an
+        id without a live binding (never issued, ended, or forgotten) is answered 404, never adopted.
+        2026-era requests have no sessions (the SDK ignores the header): there only another principal's
+        live session id is refused."""
+        if call.session_id is None or (call.era == "modern" and not self.sessions.holds(call.session_id)):
+            return
+        self.sessions.admit(call.session_id, owner_of(principal))
+
+    def open_session(self, call: McpCall, principal: Principal | None) -> Opening | None:
+        """A 2025-era request without a session id makes the SDK open one: count it first, within the
+        limits of its source (address, or principal) and of all sessions (429 or 503 when over)."""
+        if call.session_id is not None or call.era != "handshake":
+            return None
+        return self.sessions.open(owner_of(principal), call.address)
 
     async def spend_budget(self, call: McpCall, tool: ToolSpec | None, principal: Principal | None) -> None:
         """MCP tools: servers MUST rate-limit tool invocations (per principal, client, address, tool)."""
-        keys = keys_for(
+        keys = keys_for(  # principal None: the anonymous budgets only, never a signed-in caller's
             f"{principal.issuer}|{principal.subject}" if principal else None,
             principal.client_id if principal else None,
             call.address,
@@ -314,6 +340,22 @@ class McpGate:
         assert call.message is not None and screened.arguments is not None
         params = call.message["params"]
         return {**call.message, "params": {**params, "arguments": screened.arguments}}
+
+    async def count_failure(self, call: McpCall | None, refusal: Refusal) -> Refusal:
+        """A failed authentication spends the address's anonymous budget, as an anonymous call does, so a
+        flood of bad or missing tokens is slowed like any other anonymous flood: past the budget the
+        answer is 429 instead of 401 (or the tool-result challenge). Other refusals spend nothing."""
+        if not isinstance(refusal, InvalidToken | MissingToken | InvalidAuthorizationRequest):
+            return refusal
+        address = call.address if call is not None else None
+        try:
+            decision = await self.limiter.hit_all(unauthenticated_keys(address, self.rate_limits))
+        except RateLimitUnavailable:  # the call is refused either way: the 401 says what the client must fix
+            return refusal
+        if decision.allowed:
+            return refusal
+        return RateLimited("Too many requests without a valid access token from your address; try again later.",
+                           retry_after=decision.retry_after_header)
 
     # -- the one place a refusal is answered -----------------------------------------------------
 
@@ -345,14 +387,14 @@ class McpGate:
                                   address=call.address if call is not None else None,
                                   required=tool.scopes if tool else ())
 
-    def _recording_new_session(self, send: Send, owner: Owner) -> Send:
-        """Wrap ``send`` to bind the session id the SDK assigns to this request's principal."""
+    def _binding_new_session(self, send: Send, opening: Opening) -> Send:
+        """Wrap ``send`` to bind the session id the SDK assigns to the opening's owner."""
 
-        async def recording(message: Message) -> None:
+        async def binding(message: Message) -> None:
             if message["type"] == "http.response.start":
                 for name, value in message.get("headers", ()):
                     if name.lower() == b"mcp-session-id":
-                        self.sessions.created(value.decode("latin-1"), owner)
+                        self.sessions.bind(opening, value.decode("latin-1"))
             await send(message)
 
-        return recording
+        return binding

@@ -29,8 +29,8 @@ from typing import Any, Literal
 
 from ringfence.app import App
 from ringfence.detect.injection import InjectionDetector
+from ringfence.detect.invisible import hides_text
 from ringfence.detect.normalize import fold
-from ringfence.guards.validation import HIDDEN_CHARACTERS
 from ringfence.review.tools import ReviewedTool, reviewed_tools
 
 Severity = Literal["error", "warning"]
@@ -193,7 +193,7 @@ def _check_texts(tool: ReviewedTool, detector: InjectionDetector) -> Iterator[tu
                 f"the {where} reads like a prompt injection ({', '.join(rules)}); "
                 "describe only what the tool does and remove instructions addressed to the model."
             )
-        if HIDDEN_CHARACTERS.search(text):
+        if hides_text(text):  # by Unicode property; an emoji's own selector or joiner hides nothing
             yield "RF002", "error", (
                 f"the {where} contains invisible or control characters that can hide text; "
                 "delete them (zero-width, bidirectional and tag characters)."
@@ -210,7 +210,7 @@ def _check_texts(tool: ReviewedTool, detector: InjectionDetector) -> Iterator[tu
                 "describe the inputs this tool needs and where they come from instead."
             )
     for where, name in [("name", tool.name), *((f"parameter name `{n}`", n) for n in _field_names(tool))]:
-        if HIDDEN_CHARACTERS.search(name):
+        if hides_text(name):
             yield "RF002", "error", (
                 f"the {where} contains invisible or control characters; use plain letters, digits and '_'."
             )

@@ -18,6 +18,7 @@ from ringfence.cli_options import DatabaseOption, DataDirOption, fail
 from ringfence.config import ConfigError, Settings
 from ringfence.store import schema
 from ringfence.store.database import Database
+from ringfence.store.existing import require_database
 
 T = TypeVar("T")
 
@@ -30,11 +31,11 @@ def _with_database(data_dir: Path | None, database_url: str | None, action: Call
     """Run ``action`` on the configured database; any reason it cannot run becomes one line and exit 2."""
 
     async def run() -> T:
-        database = Database(Settings.load(data_dir=data_dir, database_url=database_url).resolved_database_url)
+        settings = Settings.load(data_dir=data_dir, database_url=database_url)
+        database = Database(settings.resolved_database_url)
         try:
-            missing = None if create else database.missing_sqlite_file()
-            if missing:
-                raise ConfigError(f"there is no database at {missing} (check --data-dir or --database-url)")
+            if not create:  # the file only: `current` and `check` report on a database never migrated
+                await require_database(database, settings, tables=False)
             return await action(database)
         finally:
             await database.close()

@@ -16,6 +16,7 @@ from sqlalchemy.orm import DeclarativeBase
 
 from ringfence.config import ConfigError
 from ringfence.store import schema
+from ringfence.store.private import private_file, private_folder
 
 SUPPORTED_DRIVERS = {"sqlite+aiosqlite", "postgresql+asyncpg"}
 
@@ -33,7 +34,8 @@ class InternalModel(DeclarativeBase):
 
 
 class Database:
-    """One engine and session factory; SQLite gets WAL and foreign keys, its folder mode 0700."""
+    """One engine and session factory; SQLite gets WAL and foreign keys, its folder mode 0700 and
+    its files (the database, its write-ahead log and shared memory) mode 0600."""
 
     def __init__(self, url: str) -> None:
         try:
@@ -68,9 +70,9 @@ class Database:
         """Bring ringfence's own tables to the newest migration (once per instance; see :mod:`.schema`)."""
         if self._schema_ready:
             return
-        if self.url.drivername.startswith("sqlite") and self.url.database:
-            folder = Path(self.url.database).parent
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if (path := self.sqlite_file) is not None:
+            private_folder(path.parent)
+            private_file(path)  # before SQLite opens it, which would create it readable by everyone
         await schema.upgrade(self.engine)
         self._schema_ready = True
 
@@ -80,12 +82,19 @@ class Database:
         async with self._sessions() as session, session.begin():
             yield session
 
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database file, or ``None`` (PostgreSQL, or SQLite in memory)."""
+        name = self.url.database
+        if self.url.get_backend_name() != "sqlite" or not name or name == ":memory:" or name.startswith("file:"):
+            return None
+        return Path(name)
+
     def missing_sqlite_file(self) -> str | None:
         """The SQLite file this database names, if it does not exist yet (connecting would create it
         empty: a command that reads or records must refuse instead); ``None`` otherwise."""
-        if self.url.get_backend_name() != "sqlite" or not self.url.database:
-            return None
-        return None if Path(self.url.database).exists() else self.url.database
+        path = self.sqlite_file
+        return None if path is None or path.exists() else str(path)
 
     def sqlite_sync_engine(self) -> Engine:
         """A synchronous engine on the same SQLite file, for short work done whole in one thread.

@@ -10,6 +10,8 @@ import os
 import secrets
 from pathlib import Path
 
+from ringfence.store.private import private_folder
+
 KEY_BYTES = 32
 
 
@@ -19,7 +21,7 @@ def data_secret(data_dir: Path, name: str) -> bytes:
     Processes creating it at once agree: each writes a private temporary file, and only the
     first hard link to the final name succeeds, so the key file is never seen half-written.
     """
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_folder(data_dir)
     path = data_dir / f"{name}.key"
     if not path.exists():
         temporary = data_dir / f".{name}.{secrets.token_hex(8)}.tmp"

@@ -12,8 +12,11 @@ import pytest
 from sqlalchemy import text
 
 from ringfence.audit import AuditLog, AuditRecord
+from ringfence.audit.checkpoints import CheckpointKey
 from ringfence.store.database import Database
 
+# fill() signs every this many records, as a server's checkpoint schedule would (audit/schedule.py).
+CHECKPOINT_EVERY = 5
 # With the migration record: the next start adopts the other tables and creates these again.
 AUDIT_TABLES = ("ringfence_audit", "ringfence_audit_head", "ringfence_audit_checkpoints", "ringfence_alembic_version")
 
@@ -50,17 +53,24 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def log(database: Database, data_dir: Path) -> AuditLog:
-    return AuditLog(database, data_dir, checkpoint_every=5)
+    return AuditLog(database, data_dir)
 
 
 async def fill(log: AuditLog, count: int, **fields: Any) -> list[AuditRecord]:
-    """Append ``count`` ordinary tool calls (fields override the defaults) and return them."""
+    """Append ``count`` ordinary tool calls (fields override the defaults) and return them.
+
+    As on a server: the checkpoint key exists, and each record whose number is a multiple of
+    ``CHECKPOINT_EVERY`` is signed right after it is written.
+    """
+    CheckpointKey.load_or_create(log.data_dir)
     records = []
     for number in range(1, count + 1):
         values: dict[str, Any] = {"principal": f"user-{number % 2}", "tool": "search_contacts", "outcome": "ok",
                                   "latency_ms": 10.0 + number, "payload": {"query": f"grace {number}"}}  # fmt: skip
         values.update(fields)
         records.append(await log.append("tool.call", **values))
+        if records[-1].seq % CHECKPOINT_EVERY == 0:
+            await log.checkpoint()
     return records
 
 

@@ -44,7 +44,8 @@ def test_verify_exits_0_and_says_what_it_covered(tmp_path: Path) -> None:
     with_log(tmp_path, lambda log, _: fill(log, 102))
     result = run("verify", "--data-dir", str(tmp_path))
     assert result.exit_code == 0, result.output
-    assert result.output == "audit log intact: records #1 to #102, signed checkpoint at #100\n"
+    assert result.output.startswith("audit log intact: records #1 to #102; last signed checkpoint at #100 (20")
+    assert result.output.endswith("); 2 records after it are not yet covered\n")
 
 
 def test_verify_exits_1_naming_the_first_bad_record_and_the_damage(tmp_path: Path) -> None:
@@ -63,7 +64,8 @@ def test_verify_exits_1_naming_the_first_bad_record_and_the_damage(tmp_path: Pat
 def test_verify_exits_2_when_there_is_no_audit_log_to_check(tmp_path: Path) -> None:
     result = run("verify", "--data-dir", str(tmp_path / "elsewhere"))
     assert result.exit_code == 2
-    assert "there is no database at" in result.output
+    assert f"no ringfence data in {tmp_path / 'elsewhere'}; run it where the app's data is, or pass --data-dir" \
+        in result.output
     assert not (tmp_path / "elsewhere").exists()  # checking created nothing
 
 
@@ -71,7 +73,8 @@ def test_verify_exits_2_when_there_is_no_audit_log_to_check(tmp_path: Path) -> N
 def test_verify_reads_the_database_given_by_url(tmp_path: Path, postgres_url: str) -> None:
     with_log(tmp_path, lambda log, _: fill(log, 3), url=postgres_url)
     result = run("verify", "--data-dir", str(tmp_path), "--database-url", postgres_url)
-    assert (result.exit_code, result.output) == (0, "audit log intact: records #1 to #3, no signed checkpoint yet\n")
+    assert (result.exit_code, result.output) == (
+        0, "audit log intact: records #1 to #3; no signed checkpoint yet, so none of them is covered by one\n")
 
 
 def test_show_prints_the_matching_records_as_json_lines(tmp_path: Path) -> None:
@@ -104,4 +107,15 @@ def test_checkpoint_signs_the_newest_record(tmp_path: Path) -> None:
     with_log(tmp_path, lambda log, _: fill(log, 3))
     result = run("checkpoint", "--data-dir", str(tmp_path))
     assert (result.exit_code, result.output) == (0, "signed checkpoint at #3\n")
-    assert run("verify", "--data-dir", str(tmp_path)).output.endswith("signed checkpoint at #3\n")
+    assert run("verify", "--data-dir", str(tmp_path)).output.endswith(") covers them all\n")
+
+
+def test_checkpoint_refuses_a_data_folder_without_the_servers_key(tmp_path: Path) -> None:
+    """The database is found (--database-url) but the data folder is not the servers': no new key is made."""
+    with_log(tmp_path, lambda log, _: fill(log, 3))
+    elsewhere = tmp_path / "elsewhere"
+    result = run("checkpoint", "--data-dir", str(elsewhere), "--database-url",
+                 f"sqlite+aiosqlite:///{tmp_path / 'ringfence.db'}")
+    assert result.exit_code == 2
+    assert "no audit checkpoint key" in result.output
+    assert not elsewhere.exists()

@@ -153,7 +153,7 @@ async def test_payload_that_is_not_json_is_named_as_payload_tampered(log: AuditL
 
 async def test_tail_cut_after_a_checkpoint_is_named_as_truncated(log: AuditLog, database: Database) -> None:
     """Records #5 to #7 deleted and the chain head moved back to #4: the checkpoint at #5 remains."""
-    await fill(log, 7)  # checkpoint_every=5
+    await fill(log, 7)  # signs #5 (CHECKPOINT_EVERY)
     await sql(database, "DELETE FROM ringfence_audit WHERE seq >= 5")
     await sql(database, "UPDATE ringfence_audit_head SET seq = 4, record_hash = "
                         "(SELECT record_hash FROM ringfence_audit WHERE seq = 4)")  # fmt: skip

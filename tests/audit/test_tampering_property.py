@@ -58,7 +58,7 @@ def same_json_value(stored: str | None, changed: str) -> bool:
 async def scenario(records: list[dict[str, Any]], data: st.DataObject, folder: Path) -> None:
     database = Database(f"sqlite+aiosqlite:///{folder / 'ringfence.db'}")
     try:
-        log = AuditLog(database, folder, checkpoint_every=None)
+        log = AuditLog(database, folder)
         written = [await log.append("tool.call", **record) for record in records]
         assert [r.payload async for r in log.query()] == [json.loads(canonical_json(r["payload"])) for r in records]
         assert (await log.verify()).ok

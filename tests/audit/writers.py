@@ -18,7 +18,7 @@ def append_from_tasks(url: str, data_dir: str, name: str, tasks: int, each: int,
 
 async def _append_from_tasks(url: str, data_dir: Path, name: str, tasks: int, each: int) -> None:
     database = Database(url)
-    log = AuditLog(database, data_dir, checkpoint_every=50)
+    log = AuditLog(database, data_dir)
 
     async def task(number: int) -> None:
         for index in range(each):

@@ -14,19 +14,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support.oauth import BrowserLikeUser, DirectClient, EmbeddedServer, hidden_fields
+from tests.support.oauth import BrowserLikeUser, DirectClient, EmbeddedServer, audit_records, hidden_fields
 from tests.support.serve import REPO, server_env
 
 pytestmark = pytest.mark.usefixtures("no_server_errors")
-
-
-def audit_records(embedded: EmbeddedServer, *filters: str) -> list[dict]:
-    shown = subprocess.run(
-        [sys.executable, "-m", "ringfence", "audit", "show", *filters, "--data-dir", str(embedded.data_dir)],
-        capture_output=True, text=True, cwd=REPO, env=server_env(), timeout=60, check=False,
-    )
-    assert shown.returncode == 0, shown.stderr
-    return [json.loads(line) for line in shown.stdout.splitlines()]
 
 
 @pytest.fixture(scope="module")

@@ -278,7 +278,7 @@ def test_consent_page_cannot_be_framed(page: Page, server: ServeProcess, site: L
     assert all(visit.query.get("state") != [authorization.state] for visit in site.visits_to("/callback"))
 
 
-def test_account_lists_the_client_and_revoke_removes_it(
+def test_account_lists_the_client_and_disconnecting_removes_it_with_a_notice(
     page: Page, server: ServeProcess, site: LocalSite
 ) -> None:
     authorization = new_authorization(server, site)
@@ -289,9 +289,13 @@ def test_account_lists_the_client_and_revoke_removes_it(
     page.goto(f"{server.base_url}/account")
     expect(page.get_by_role("heading", name="Connected apps")).to_be_visible()
     expect(page.get_by_text(f"Signed in as {USERNAME}")).to_be_visible()
-    row = page.locator("tr").filter(has=page.locator(f"input[name=client_id][value='{authorization.client_id}']"))
+    row = page.locator("li.app").filter(has=page.locator(f"input[name=client_id][value='{authorization.client_id}']"))
     expect(row).to_have_count(1)
     expect(row).to_contain_text(CLIENT_NAME)
+    expect(row).to_contain_text(f"Sends you back to 127.0.0.1:{site.port}")
+    for description in SCOPE_DESCRIPTIONS:
+        expect(row).to_contain_text(description)
+    expect(page.get_by_role("link", name="Delete my account and data")).to_be_visible()
     assert_accessible(page)
     screenshot(page, "account")
 
@@ -300,9 +304,11 @@ def test_account_lists_the_client_and_revoke_removes_it(
     assert callback_query(page, site)["code"]
 
     page.goto(f"{server.base_url}/account")
-    row.get_by_role("button", name=f"Revoke {CLIENT_NAME}").click()
+    row.get_by_role("button", name=f"Disconnect {CLIENT_NAME}").click()
     expect(page.get_by_role("heading", name="Connected apps")).to_be_visible()
+    expect(page.get_by_role("status")).to_have_text(f"Disconnected {CLIENT_NAME}; its tokens stopped working.")
     expect(row).to_have_count(0)
+    assert_accessible(page)
     screenshot(page, "account-revoked")
 
     # Revoking withdrew the client's refresh token and the remembered consent.
@@ -339,3 +345,13 @@ def test_pages_in_dark_mode_keep_their_contrast(browser: Browser, server: ServeP
     finally:
         context.close()
 
+
+
+def test_home_page_names_the_app_and_leads_to_sign_in(page: Page, server: ServeProcess) -> None:
+    page.goto(f"{server.base_url}/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Contacts")
+    expect(page.get_by_text(server.mcp_url)).to_be_visible()
+    assert_accessible(page)
+    screenshot(page, "home")
+    page.get_by_role("link", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Sign in to")).to_be_visible()

@@ -579,7 +579,7 @@ async def test_https_localhost_url_is_refused_without_a_connection_outside_devel
     url = f"https://localhost:{server.port}/prod/https.json"
     server.serve("/prod/https.json", document_for(url))
     async with ClientMetadataFetcher() as fetcher:
-        assert await refusal(fetcher, url) == cimd.PRIVATE_ADDRESS
+        assert await refusal(fetcher, url) == cimd.HOST_NOT_PUBLIC
     assert server.hits["/prod/https.json"] == 0
     assert connections == []
 
@@ -607,7 +607,7 @@ async def test_private_ip_literal_is_refused_before_any_lookup_or_connection(
     fetched, in development mode too (only loopback is relaxed there)."""
     resolver = fake_dns(monkeypatch, {})
     async with ClientMetadataFetcher(allow_loopback=allow_loopback) as fetcher:
-        assert await refusal(fetcher, url) == cimd.PRIVATE_ADDRESS
+        assert await refusal(fetcher, url) == cimd.HOST_NOT_PUBLIC
     assert resolver.lookups == Counter()
     assert connections == []
 
@@ -618,20 +618,21 @@ async def test_host_with_any_private_address_is_refused(
     """MCP Security Best Practices, SSRF: every resolved address is checked, not just the first."""
     fake_dns(monkeypatch, {"mixed.test": [["93.184.215.14", "10.0.0.5"]], "meta.test": [["169.254.169.254"]]})
     async with ClientMetadataFetcher(allow_loopback=True) as fetcher:
-        assert await refusal(fetcher, "https://mixed.test/client.json") == cimd.PRIVATE_ADDRESS
-        assert await refusal(fetcher, "https://meta.test/client.json") == cimd.PRIVATE_ADDRESS
+        assert await refusal(fetcher, "https://mixed.test/client.json") == cimd.HOST_NOT_PUBLIC
+        assert await refusal(fetcher, "https://meta.test/client.json") == cimd.HOST_NOT_PUBLIC
     assert connections == []
 
 
-async def test_unresolvable_host_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A name that does not resolve gives a safe message, not the resolver's error."""
+async def test_unresolvable_host_gets_the_same_refusal_as_a_private_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name that does not resolve gives a safe message, not the resolver's error, and the same one
+    as a name resolving to a private address: a refusal never tells which internal names exist."""
 
     async def fail(*_: Any, **__: Any) -> Any:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", fail)
     async with ClientMetadataFetcher() as fetcher:
-        assert await refusal(fetcher, "https://nowhere.test/client.json") == cimd.UNRESOLVABLE
+        assert await refusal(fetcher, "https://nowhere.test/client.json") == cimd.HOST_NOT_PUBLIC
 
 
 async def test_https_fetch_connects_to_the_pinned_address_and_verifies_the_name(

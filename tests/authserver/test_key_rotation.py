@@ -125,13 +125,12 @@ def test_the_key_just_rotated_in_signs_even_within_the_same_second(tmp_path: Pat
         assert KeyRing(tmp_path / "keys", token_lifetime=900).active.kid == rotated.kid  # as another process reads it
 
 
-def test_rotating_in_a_fresh_data_folder_creates_the_key_but_refuses_to_guess_the_audit_log(tmp_path) -> None:
-    """No keys/ yet and no database: the key is made, and the command says the rotation is unrecorded (exit 2)."""
+def test_rotating_in_a_folder_with_no_ringfence_data_refuses_and_writes_no_key(tmp_path) -> None:
+    """Run in the wrong folder, ``keys rotate`` says so (exit 2) instead of making a key nobody serves."""
     from tests.support.oauth import ringfence_cli
 
     done = ringfence_cli("keys", "rotate", "--data-dir", str(tmp_path / "fresh"))
     assert done.returncode == 2
-    assert "could not record it in the audit log" in done.stderr and "--database-url" in done.stderr
+    assert "no ringfence data in" in done.stderr and "--data-dir" in done.stderr
     assert "Traceback" not in done.stderr
-    assert list((tmp_path / "fresh" / "keys").glob("*.json"))
-    assert not (tmp_path / "fresh" / "ringfence.db").exists()
+    assert not (tmp_path / "fresh").exists()

@@ -381,7 +381,7 @@ def test_prefilters_skip_no_finding(parts: list[str]) -> None:
 @settings(max_examples=300, deadline=None, database=None)
 @given(parts=st.lists(st.sampled_from(TRIGGERS) | st.text(alphabet="abcdeknoprstwy_-. é", max_size=6), max_size=8))
 def test_the_anchor_trie_finds_what_the_longest_first_alternation_finds(parts: list[str]) -> None:
-    anchors = sorted({a for rule in RULES for a in rule.anchors}, key=len, reverse=True)
+    anchors = sorted({a for rule in RULES for a in rule.anchors if a[0].isascii()}, key=len, reverse=True)
     alternation = re.compile("|".join(map(re.escape, anchors)))
     text = "".join(parts).lower()
     assert ANCHOR_SCAN.findall(text) == alternation.findall(text)

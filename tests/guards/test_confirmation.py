@@ -71,8 +71,9 @@ def test_a_destructive_call_without_confirmation_returns_a_preview_and_does_not_
     contact = person.add("Ada Lovelace", "ada@example.com")
     pending = person.ask_to_delete(contact)
     text = result_text(pending)
-    assert text.startswith(f"Not done yet: delete your contact Ada Lovelace <ada@example.com> (id {contact});")
-    assert "press Confirm in the app" in text
+    assert text.startswith("Not done yet: the user must confirm this call first. What it would do, as the app "
+                           f"reports it:\n> delete your contact Ada Lovelace <ada@example.com> (id {contact});")
+    assert "presses Confirm in the app" in text
     confirmation = pending["_meta"]["ringfence/confirmation"]
     assert confirmation["tool"] == "delete_contact" and len(confirmation["handle"]) >= 40
     assert confirmation["handle"] not in text  # the handle is only in _meta, which the model does not see
@@ -150,7 +151,9 @@ async def test_mcp_elicitation_confirms_on_both_protocol_eras(server, idp, mode)
     async with sdk_client(server, person.token, mode=mode, elicitation_callback=answer) as (client, _wire):
         done = await client.call_tool("delete_contact", {"contact_id": contact})
     assert done.is_error is False
-    assert asked == [f"Confirm: delete your contact Elicited <e@example.com> (id {contact}); this cannot be undone"]
+    assert asked == ['Contacts asks you to confirm the action "delete_contact". What Contacts reports it will do, '
+                     "quoted as the app wrote it (names in it may come from anyone):\n"
+                     f"> delete your contact Elicited <e@example.com> (id {contact}); this cannot be undone"]
     assert person.names() == []
 
 
@@ -196,7 +199,7 @@ def test_the_confirmation_page_lets_the_models_retry_through_once(embedded):
     call = lambda tool, args: tool_result(embedded.process.call_tool(tool, args, token=token))  # noqa: E731
     contact = call("add_contact", {"name": "Paged"})["structuredContent"]["id"]
     text = result_text(call("delete_contact", {"contact_id": contact}))
-    link = re.search(r"open (\S+/confirm/[A-Za-z0-9_-]+) to confirm", text).group(1)
+    link = re.search(r"opens (\S+/confirm/[A-Za-z0-9_-]+) and presses Confirm", text).group(1)
 
     page = user.http.get(link)
     assert page.status_code == 200 and "delete your contact Paged" in page.text
@@ -221,7 +224,7 @@ def test_another_users_confirmation_page_shows_nothing_and_approves_nothing(embe
     token = client.tokens(owner, scope="contacts:read contacts:write")["access_token"]
     call = lambda tool, args: tool_result(embedded.process.call_tool(tool, args, token=token))  # noqa: E731
     contact = call("add_contact", {"name": "Not yours"})["structuredContent"]["id"]
-    link = re.search(r"open (\S+/confirm/[A-Za-z0-9_-]+) to confirm",
+    link = re.search(r"opens (\S+/confirm/[A-Za-z0-9_-]+) and presses Confirm",
                      result_text(call("delete_contact", {"contact_id": contact}))).group(1)
 
     stranger = BrowserLikeUser(embedded.issuer, add_user(embedded.data_dir, "mallory", "correct horse battery"))

@@ -227,18 +227,25 @@ def test_keys_for_an_authenticated_call_cover_principal_client_address_and_tool(
     ]
 
 
-def test_keys_for_an_anonymous_call_are_its_address_and_tool():
-    assert [key for key, _ in keys_for(None, None, "192.0.2.1", "app_info")] == ["address:192.0.2.1", "tool:app_info"]
+def test_keys_for_an_anonymous_call_are_its_own_address_and_tool_budgets():
+    """Unauthenticated calls never spend a budget a signed-in call spends (keys apart from theirs)."""
+    limits = RateLimits()
+    assert keys_for(None, None, "192.0.2.1", "app_info", limits) == [
+        ("anonymous:192.0.2.1", limits.per_anonymous_address), ("anonymous-tool:app_info", limits.per_tool)]
+    signed_in = {key for key, _ in keys_for("alice", "c", "192.0.2.1", "app_info", limits)}
+    assert signed_in.isdisjoint(key for key, _ in keys_for(None, None, "192.0.2.1", "app_info", limits))
 
 
 def test_calls_from_an_unknown_address_share_one_budget():
-    assert keys_for(None, None, None, "t")[0][0] == "address:unknown"
+    assert keys_for(None, None, None, "t")[0][0] == "anonymous:unknown"
+    assert keys_for("alice", None, None, "t")[1][0] == "address:unknown"
 
 
 def test_ipv6_callers_are_counted_per_64_and_mapped_ipv4_as_ipv4():
     key = keys_for(None, None, "2001:db8:1:2:aaaa::1", "t")[0][0]
-    assert key == keys_for(None, None, "2001:db8:1:2:bbbb::9", "t")[0][0] == "address:2001:db8:1:2::/64"
-    assert keys_for(None, None, "::ffff:192.0.2.1", "t")[0][0] == "address:192.0.2.1"
+    assert key == keys_for(None, None, "2001:db8:1:2:bbbb::9", "t")[0][0] == "anonymous:2001:db8:1:2::/64"
+    assert keys_for(None, None, "::ffff:192.0.2.1", "t")[0][0] == "anonymous:192.0.2.1"
+    assert keys_for("alice", None, "2001:db8:1:2:aaaa::1", "t")[1][0] == "address:2001:db8:1:2::/64"
 
 
 def test_a_tool_rate_overrides_the_default_and_none_turns_a_dimension_off():

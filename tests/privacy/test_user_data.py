@@ -27,6 +27,7 @@ from tests.support.oauth import (
     DirectClient,
     EmbeddedServer,
     add_user,
+    audit_records,
     hidden_fields,
     jwt_claims,
     oauth_error,
@@ -45,8 +46,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]
     # Rows already past retention before the server starts: its first scheduled purge removes them.
     asyncio.run(_create_schema(data))
     with sqlite3.connect(data / "ringfence.db") as db:
-        db.execute("INSERT INTO ringfence_confirmations VALUES ('stale', 'stale-page', 'delete_contact', 'x', "
-                   "'http://x|nobody', 'delete your contact Ada', 'used', ?)", (int(time.time()) - 7200,))
+        db.execute("INSERT INTO ringfence_confirmations (handle_hash, page_id, tool, arguments_hash, owner, preview, "
+                   "status, expires_at) VALUES ('stale', 'stale-page', 'delete_contact', 'x', 'http://x|nobody', "
+                   "'delete your contact Ada', 'used', ?)", (int(time.time()) - 7200,))
         db.execute("INSERT INTO ringfence_browser_sessions VALUES ('stale-session', NULL, 'c', ?)",
                    (int(time.time()) - 1,))
     server = start_embedded(data)
@@ -99,12 +101,6 @@ def search(server: EmbeddedServer, token: str, query: str) -> httpx.Response:
 
 def cli(server: EmbeddedServer, *args: str):  # type: ignore[no-untyped-def]
     return ringfence_cli(*args, "--data-dir", str(server.data_dir))
-
-
-def audit_records(server: EmbeddedServer, *filters: str) -> list[dict[str, Any]]:
-    shown = cli(server, "audit", "show", *filters)
-    assert shown.returncode == 0, shown.stderr
-    return [json.loads(line) for line in shown.stdout.splitlines()]
 
 
 def stored(server: EmbeddedServer, sql: str, *params: object) -> list[tuple]:

@@ -288,7 +288,7 @@ def test_a_destructive_call_runs_once_confirmed_with_its_handle(client: Client, 
     handle = pending["_meta"]["ringfence/confirmation"]["handle"]
     done = tool_result(client.call_tool("delete_note", {"note_id": 7, "confirmation": handle}, token=writer))
     assert (done["isError"], result_text(done)) == (False, "deleted note 7")
-    assert RAN == ["preview", "delete_note"]
+    assert RAN == ["preview", "preview", "delete_note"]  # the preview again: the handle is for what it would do
     assert client.server.audit(principal=subject, kind="tool.started") == [("tool.started", "started")]
     assert client.server.audit(principal=subject, kind="tool.call") == [("tool.call", "confirmation_required"),
                                                                        ("tool.call", "ok")]
@@ -301,8 +301,10 @@ def test_a_modern_client_confirms_a_destructive_call_by_elicitation(servers: Ser
     asked = tool_result(client.call_tool("delete_note", {"note_id": 8}, token=writer))
     assert asked["resultType"] == "input_required"
     [(key, question)] = asked["inputRequests"].items()
-    assert question["params"]["message"] == "Confirm: delete note 8"
+    assert question["params"]["message"].endswith("quoted as the app wrote it (names in it may come from anyone):\n"
+                                                  "> delete note 8")
     done = tool_result(client.call_tool("delete_note", {"note_id": 8}, token=writer, requestState=asked["requestState"],
                                         inputResponses={key: {"action": "accept", "content": {"confirm": True}}}))
     assert (done["isError"], result_text(done)) == (False, "deleted note 8")
-    assert RAN == ["preview", "preview", "delete_note"]  # the resolver runs again on the retry
+    # The resolver runs again on the retry, and the wrapper renders it once more to check the answer is for it.
+    assert RAN == ["preview", "preview", "preview", "delete_note"]

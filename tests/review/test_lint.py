@@ -84,6 +84,16 @@ def test_rf002_not_for_accents_and_emoji() -> None:
     assert "RF002" not in codes(ToolCase("get_notes", "Liste les notes de l'utilisateur, triées par date 📝."))
 
 
+@pytest.mark.parametrize("char", ["\u061c", "\u00ad", "\u180e", "\u034f", "\u3164", "\ufe0f"])
+def test_rf002_any_default_ignorable_character_by_unicode_property(char: str) -> None:
+    assert "RF002" in codes(ToolCase("get_notes", f"List the user's notes{char}, newest first."))
+
+
+def test_rf002_not_for_an_emoji_with_its_variation_selector_and_joiner_uts_51() -> None:
+    assert "RF002" not in codes(ToolCase("get_notes", "List the user's favourite notes \u2764\ufe0f "
+                                                      "\U0001f469\u200d\U0001f4bb, newest first."))
+
+
 # --- RF003 concealment -----------------------------------------------------------------------------
 
 

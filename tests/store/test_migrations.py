@@ -290,5 +290,5 @@ def test_db_current_refuses_a_missing_sqlite_file_without_creating_it(tmp_path: 
     """Reading commands do not create an empty database where the operator mistyped a folder."""
     done = ringfence_cli("db", "current", "--data-dir", str(tmp_path / "nowhere"))
     assert done.returncode == 2
-    assert "there is no database at" in done.stderr
+    assert f"no ringfence data in {tmp_path / 'nowhere'}" in done.stderr
     assert not (tmp_path / "nowhere" / "ringfence.db").exists()

@@ -124,6 +124,13 @@ def ringfence_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[st
                           text=True, cwd=REPO, env=server_env(), timeout=60)
 
 
+def audit_records(server: EmbeddedServer, *filters: str) -> list[dict[str, Any]]:
+    """``ringfence audit show FILTERS...`` on the server's data folder, one record per line, parsed."""
+    shown = ringfence_cli("audit", "show", *filters, "--data-dir", str(server.data_dir))
+    assert shown.returncode == 0, shown.stderr
+    return [json.loads(line) for line in shown.stdout.splitlines()]
+
+
 def add_user(data_dir: Path, username: str, password: str, *extra: str) -> Account:
     """``ringfence users add NAME --password-stdin --data-dir DATA_DIR``; fails the test if refused."""
     done = ringfence_cli("users", "add", username, "--password-stdin", "--data-dir", str(data_dir), *extra,
