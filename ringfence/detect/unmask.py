@@ -42,12 +42,14 @@ class UnmaskingRedactor(Redactor):
         self.unmasked = frozenset(unmasked) & self.types
 
     def find(self, text: str) -> list[Finding]:
-        if _plain(text):
+        if is_plain(text):
             return super().find(text)
         return resolve(self._candidates(text) + self._unmasked_candidates(text), text)
 
-    def types_found(self, text: str) -> set[str]:
-        extra = [] if _plain(text) else self._unmasked_candidates(text)
+    def types_found(self, text: str, *, plain: bool = False) -> set[str]:
+        """``plain``: the caller knows :func:`is_plain` holds for ``text`` (it holds for every part
+        of a text it holds for), so it is not checked again."""
+        extra = [] if plain or is_plain(text) else self._unmasked_candidates(text)
         if not extra:
             return super().types_found(text)
         return {finding.type for finding in resolve(self._candidates(text) + extra, text)}
@@ -73,7 +75,7 @@ class UnmaskingRedactor(Redactor):
         return found
 
 
-def _plain(text: str) -> bool:
+def is_plain(text: str) -> bool:
     """The fast path, for nearly every tool result: ASCII text needs no compatibility form, and without
     a hint of letter-spacing or a run of base64 it hides nothing these tricks could."""
     return text.isascii() and (len(text) < SHORTEST_DISGUISE or not may_hide_in_ascii(text))

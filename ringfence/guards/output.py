@@ -58,7 +58,7 @@ from ringfence.detect import InjectionDetector
 from ringfence.detect.invisible import IGNORABLE_CLASS
 from ringfence.detect.patterns import anchors_in
 from ringfence.detect.redactor import WINDOW, Finding, is_secret_key
-from ringfence.detect.unmask import UnmaskingRedactor
+from ringfence.detect.unmask import UnmaskingRedactor, is_plain
 from ringfence.guards.validation import Limits
 
 logger = logging.getLogger("ringfence.output")
@@ -357,18 +357,20 @@ def scan_shared(
     strings: set[str] = set()
     if not json_tokens(part, keys, strings):
         return False
+    # Each key and string stands in a text as it is: when the texts are plain, so is each of them.
+    plain = all(is_plain(text) for text in texts)
     found: set[str] = set()
     for key in keys - _CLEAN_KEYS:
         if is_secret_key(key) or anchors_in(key.lower()):
             return False
-        key_types = _SCANNER.types_found(key)
+        key_types = _SCANNER.types_found(key, plain=plain)
         if not key_types and _FIELD_NAME.fullmatch(key):
             if len(_CLEAN_KEYS) >= _MAX_CLEAN_KEYS:
                 _CLEAN_KEYS.clear()
             _CLEAN_KEYS.add(key)
         found |= key_types
     for string in strings:
-        found |= _SCANNER.types_found(string)
+        found |= _SCANNER.types_found(string, plain=plain)
     if not found.isdisjoint(replace_types):
         return False
     scan.personal.update(type_ for type_ in found if type_ in COVERED_BY)
