@@ -3,14 +3,42 @@
 Declare each tool once (its effect, scopes and the data it returns); ringfence derives the MCP
 annotations, Apps SDK security schemes and protected-resource metadata from it and enforces
 the OAuth checks before and after every call.
+
+The public API is what this module exports, plus :mod:`ringfence.detect` (the redactor and the
+injection detector); every other module is internal and may change. Names load on first use
+(PEP 562), so ``import ringfence`` and the ``ringfence`` command start without the MCP SDK.
 """
 
-from ringfence.app import App
-from ringfence.declaration import DeclarationError, Scope
-from ringfence.guards.validation import Limits
-from ringfence.guards.wrapper import ToolError
-from ringfence.principal import Principal, current_principal, optional_principal
-from ringfence.store.database import Model
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from ringfence.app import App
+    from ringfence.declaration import DeclarationError, Limits, Scope
+    from ringfence.errors import ToolError
+    from ringfence.ops.ratelimit import Rate
+    from ringfence.ops.ratelimit_keys import RateLimits
+    from ringfence.principal import Principal, current_principal, optional_principal
+    from ringfence.store.database import Model
+
+# Each public name and the module that defines it.
+_EXPORTS = {
+    "App": "ringfence.app",
+    "DeclarationError": "ringfence.declaration",
+    "Limits": "ringfence.declaration",
+    "Model": "ringfence.store.database",
+    "Principal": "ringfence.principal",
+    "Rate": "ringfence.ops.ratelimit",
+    "RateLimits": "ringfence.ops.ratelimit_keys",
+    "Scope": "ringfence.declaration",
+    "ToolError": "ringfence.errors",
+    "current_principal": "ringfence.principal",
+    "optional_principal": "ringfence.principal",
+}
 
 __all__ = [
     "App",
@@ -18,8 +46,23 @@ __all__ = [
     "Limits",
     "Model",
     "Principal",
+    "Rate",
+    "RateLimits",
     "Scope",
     "ToolError",
     "current_principal",
     "optional_principal",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ringfence' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

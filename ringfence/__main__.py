@@ -1,3 +1,3 @@
-from ringfence.cli import main
+from ringfence.cli.main import main
 
 main()

@@ -10,9 +10,7 @@ import inspect
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
-
-from ringfence.guards.validation import Limits
+from typing import Any, Literal, Required, TypedDict, Unpack, get_args
 
 Effect = Literal["read", "write", "destructive"]
 EFFECTS: tuple[str, ...] = get_args(Effect)
@@ -42,6 +40,18 @@ _TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 # RFC 6749 / MCP 2026-07-28: offline_access is a request for refresh tokens, never a resource scope.
 RESERVED_SCOPES = frozenset({"offline_access", "openid"})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds every tool's arguments (and result) must stay within; override per tool with ``@app.tool(limits=...)``."""
+
+    max_string_length: int = 10_000
+    max_array_items: int = 1_000
+    max_depth: int = 16
+    max_argument_bytes: int = 64 * 1024
+    hidden_characters: Literal["refuse", "strip"] = "refuse"
+    max_result_bytes: int = 256 * 1024  # serialized JSON of one result (guards/output.py)
 
 
 class DeclarationError(ValueError):
@@ -96,25 +106,46 @@ class ToolSpec:
         return not self.scopes
 
 
-def declare_tool(
-    fn: Callable[..., Any],
-    *,
-    effect: object,
-    scopes: Iterable[str] = (),
-    returns: Iterable[str] = (),
-    open_world: bool = False,
-    idempotent: bool | None = None,
-    name: str | None = None,
-    title: str | None = None,
-    description: str | None = None,
-    meta: dict[str, Any] | None = None,
-    limits: Limits | None = None,
-    preview: Callable[..., Any] | None = None,
-    log_arguments: Iterable[str] = (),
-    confirm: str | None = None,
-) -> ToolSpec:
+class ToolDeclaration(TypedDict, total=False):
+    """What an author may say of a tool (``@app.tool(...)``); checked into a :class:`ToolSpec`.
+
+    ``effect`` is required; ``scopes`` are all required to call it (none: a public tool); ``returns``
+    names the data classes in its results; ``open_world`` says it reaches beyond the user's account;
+    ``idempotent`` defaults to true for reads only; ``name``, ``title`` and ``description`` default to
+    the function's; ``meta`` adds ``_meta`` keys (never annotations or security schemes, which are
+    derived); ``limits`` replaces the app's argument limits for this tool; ``preview`` (destructive
+    tools) takes the call's arguments and says, in a sentence, what the call would do;
+    ``log_arguments`` names parameters whose values (redacted) its log and audit records include;
+    ``confirm="page"`` (destructive tools) accepts only the signed-in confirmation page as the user's
+    confirmation, never the client's elicitation answer or widget button (default ``"any"``).
+    """
+
+    effect: Required[Effect]
+    scopes: Iterable[str]
+    returns: Iterable[str]
+    open_world: bool
+    idempotent: bool | None
+    name: str | None
+    title: str | None
+    description: str | None
+    meta: dict[str, Any] | None
+    limits: Limits | None
+    preview: Callable[..., Any] | None
+    log_arguments: Iterable[str]
+    confirm: ConfirmBy | None
+
+
+def declare_tool(fn: Callable[..., Any], **declaration: Unpack[ToolDeclaration]) -> ToolSpec:
     """Check one tool declaration and return its frozen spec."""
-    tool_name = name or fn.__name__
+    tool_name = declaration.get("name") or fn.__name__
+    unknown = sorted(set(declaration) - set(ToolDeclaration.__annotations__))
+    if unknown:
+        raise DeclarationError(f"tool {tool_name!r}: unknown declaration {', '.join(unknown)}; a tool declares "
+                               f"{', '.join(ToolDeclaration.__annotations__)}")
+    effect = declaration.get("effect")
+    scopes, returns = declaration.get("scopes", ()), declaration.get("returns", ())
+    meta, preview = declaration.get("meta"), declaration.get("preview")
+    idempotent = declaration.get("idempotent")
     if not _TOOL_NAME.match(tool_name):
         raise DeclarationError(f"tool name {tool_name!r} must be 1-64 letters, digits, '_', '-' or '.'")
     if effect not in EFFECTS:
@@ -136,8 +167,8 @@ def declare_tool(
         )
     if preview is not None and effect != "destructive":
         raise DeclarationError(f"tool {tool_name!r}: preview= is for destructive tools, which are confirmed")
-    confirm_by = _confirm_by(tool_name, effect, confirm, required_scopes)
-    logged = _logged_arguments(fn, tool_name, log_arguments)
+    confirm_by = _confirm_by(tool_name, effect, declaration.get("confirm"), required_scopes)
+    logged = _logged_arguments(fn, tool_name, declaration.get("log_arguments", ()))
     if idempotent is None:
         idempotent = effect == "read"  # a read has no effect to repeat
     return ToolSpec(
@@ -146,12 +177,12 @@ def declare_tool(
         effect=effect,  # type: ignore[arg-type]
         scopes=required_scopes,
         returns=frozenset(returns),
-        open_world=open_world,
+        open_world=declaration.get("open_world", False),
         idempotent=idempotent,
-        title=title,
-        description=description,
+        title=declaration.get("title"),
+        description=declaration.get("description"),
         meta=dict(meta or {}),
-        limits=limits or Limits(),
+        limits=declaration.get("limits") or Limits(),
         preview=preview,
         log_arguments=logged,
         confirm=confirm_by,  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""What ringfence derives from the declarations: annotations, security schemes, scope rules.
+"""What ringfence derives from the declarations: security schemes, metadata, scope rules (the MCP
+annotations, an SDK type, are derived in ringfence/runtime.py).
 
 Each derived surface has exactly one function here, so the wire format and the checks cannot
 drift apart.
@@ -8,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
-
-from mcp.types import ToolAnnotations
 
 from ringfence.declaration import DeclarationError, Scope, ToolSpec
 from ringfence.principal import Principal
@@ -61,17 +60,6 @@ class ScopeCatalog:
     def supported(self) -> list[str]:
         """RFC 9728 ``scopes_supported``: the declared scopes (never ``offline_access``)."""
         return sorted(self.scopes)
-
-
-def annotations_for(tool: ToolSpec) -> ToolAnnotations:
-    """The four MCP hints, always all set, from the tool's effect (Apps SDK: missing hints are rejected)."""
-    return ToolAnnotations(
-        title=tool.title,
-        read_only_hint=tool.effect == "read",
-        destructive_hint=tool.effect == "destructive",
-        idempotent_hint=tool.idempotent,
-        open_world_hint=tool.open_world,
-    )
 
 
 def security_schemes_for(tool: ToolSpec) -> list[dict[str, Any]]:

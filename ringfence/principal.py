@@ -9,6 +9,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 
+def identity_key(issuer: str, subject: str) -> str:
+    """The one key for a person everywhere ringfence keys state by who it is (confirmations, rate
+    budgets, session bounds): the token's issuer and subject. Never the e-mail, never the client."""
+    return f"{issuer}|{subject}"
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling, as established by a verified access token."""
@@ -21,6 +27,11 @@ class Principal:
 
     def has_scopes(self, required: frozenset[str]) -> bool:
         return required <= self.scopes
+
+    @property
+    def key(self) -> str:
+        """Who this is, whichever client calls for them: :func:`identity_key`."""
+        return identity_key(self.issuer, self.subject)
 
 
 @dataclass(frozen=True)

@@ -42,13 +42,23 @@ from starlette.types import ASGIApp
 from ringfence.app import App
 from ringfence.audit.log import AuditLog
 from ringfence.audit.schedule import CheckpointSchedule
-from ringfence.authserver.service import EmbeddedAuthServer
+from ringfence.authserver.service import AuthServerOptions, EmbeddedAuthServer
 from ringfence.config import MCP_PATH, PRM_PATH, Settings
 from ringfence.declaration import ToolSpec
 from ringfence.events import Events
 from ringfence.guards.screening import ArgumentScreen
-from ringfence.logs import EventLogObserver, RequestIdMiddleware
-from ringfence.monitor.service import Monitoring, describe_monitoring
+from ringfence.logs.event_lines import EventLogObserver
+from ringfence.logs.request_ids import RequestIdMiddleware
+from ringfence.monitor.detectors import (
+    AUTH_FAILURE_BURST,
+    BULK_READ_THEN_OPEN_WORLD,
+    CALL_VOLUME,
+    DECLINED_CONFIRMATIONS,
+    INJECTION_HITS,
+    SCOPE_PROBING,
+    Threshold,
+)
+from ringfence.monitor.service import Monitoring, MonitoringOptions, describe_monitoring
 from ringfence.ops.cors import Cors
 from ringfence.ops.hardening import HostOriginCheck
 from ringfence.ops.headers import SecurityHeaders
@@ -56,14 +66,17 @@ from ringfence.ops.limits import RequestLimits
 from ringfence.ops.proxies import behind_proxies, describe_proxies
 from ringfence.ops.ratelimit import InProcessRateLimiter, RateLimiter
 from ringfence.ops.ratelimit_redis import RedisRateLimiter
+from ringfence.personal_data import PersonalData
 from ringfence.policy import ScopeCatalog, default_scopes
-from ringfence.privacy.declaration import PersonalData
 from ringfence.privacy.purge import Purge, PurgeSchedule
+from ringfence.privacy.subjects import SubjectData
 from ringfence.resource.gate import McpGate
 from ringfence.resource.metadata import metadata_endpoint, resource_metadata
-from ringfence.resource.sessions import SessionOwners, sdk_sessions, session_limits
+from ringfence.resource.sessions import SessionLimits, SessionOwners, sdk_sessions
 from ringfence.resource.tokens import TokenVerifier
-from ringfence.resource.verification import build_verifier
+from ringfence.resource.verification import ProviderOptions, build_verifier
+from ringfence.runtime import check_confirmation_page, mcp_server_for
+from ringfence.serving import serving
 from ringfence.store.database import Database
 from ringfence.store.secrets import data_secret
 
@@ -75,20 +88,29 @@ def embedded_auth_server(settings: Settings, database: Database, catalog: ScopeC
                          resources: frozenset[str], default: frozenset[str], name: str,
                          personal_data: Mapping[str, PersonalData] | None = None,
                          events: Events | None = None, limiter: RateLimiter | None = None) -> EmbeddedAuthServer:
+    """The authorization server; its account pages export and delete what ``privacy`` finds about a person
+    (ringfence's own records and the app's ``personal_data``)."""
     scope_text = {scope.name: scope.description for scope in catalog.scopes.values()}
-    return EmbeddedAuthServer(settings, database, resources=resources, scope_text=scope_text,
-                              default_scopes=default, app_name=name, personal_data=personal_data, events=events,
-                              limiter=limiter)
+    options = AuthServerOptions(
+        issuer=settings.effective_issuer, https=settings.base_url.startswith("https://"), data_dir=settings.data_dir,
+        allowed_redirect_uris=settings.allowed_redirect_uris,
+        allow_loopback_redirect_uris=settings.allow_loopback_redirect_uris,
+        allow_loopback_client_metadata=settings.allow_loopback_client_metadata,
+        clock_leeway_seconds=settings.clock_leeway_seconds,
+    )
+    return EmbeddedAuthServer(options, database, resources=resources, scope_text=scope_text,
+                              default_scopes=default, app_name=name, events=events, limiter=limiter,
+                              subjects=SubjectData(database, settings.data_dir, personal_data))
 
 
 def build_asgi(app: App, settings: Settings) -> ASGIApp:
     """The complete ASGI application serving ``app`` under ``settings``."""
     # The confirmation page needs sign-in, which only the embedded authorization server offers.
     confirm_page_url = settings.base_url + "/confirm/" if settings.embedded_auth_server else None
-    app.check_confirmation_page(confirm_page_url)
+    check_confirmation_page(app, confirm_page_url)
     database = Database(settings.resolved_database_url)
     events, monitoring = observed_events(settings, database, app.tools)
-    mcp_server = app.mcp_server(confirm_page_url, events)
+    mcp_server = mcp_server_for(app, confirm_page_url, events)
     mcp_server.streamable_http_app(  # builds the session manager; its Starlette wrapper is not used
         streamable_http_path=MCP_PATH,
         # A backstop only: RequestLimits bounds the client's body. The gate's canonical JSON of it can
@@ -109,14 +131,15 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
         verifier = auth.verifier(settings.resource_url)
         routes += auth.routes()
     else:
-        verifier = build_verifier(settings, http_client)
+        verifier = build_verifier(provider_options(settings), http_client)
     screen = ArgumentScreen(app.tools)
     gate = McpGate(mcp_server.session_manager.handle_request, verifier=verifier, tools=app.tools,
                    catalog=app.catalog, screen=screen, limiter=limiter, rate_limits=app.rate_limits,
                    resource_metadata_url=settings.resource_metadata_url, refusal_style=settings.refusal_style,
                    sessions=SessionOwners(sdk_sessions(mcp_server.session_manager), session_limits(settings)),
                    max_token_bytes=settings.max_token_bytes, events=events)
-    metadata = metadata_endpoint(resource_metadata(settings, app.catalog, app.title))
+    metadata = metadata_endpoint(resource_metadata(settings.resource_url, settings.effective_issuer, app.catalog,
+                                                   app.title))
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -124,19 +147,18 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
         await screen.load(mcp_server)
         if auth is not None:
             await auth.start()
-        app.attach_database(database)
         purge = PurgeSchedule(Purge(database, settings.data_dir, settings, app.personal_data_declarations),
                               interval=settings.purge_interval_minutes * 60)
         purge.start()
         checkpoints = audit_checkpoints(settings, events)
         checkpoints.start()
         try:
-            async with mcp_server.session_manager.run():
-                yield
+            with serving(app, database):  # the app's tools and hooks use it from here on
+                async with mcp_server.session_manager.run():
+                    yield
         finally:
             await checkpoints.stop()
             await purge.stop()
-            app.attach_database(None)
             if auth is not None:
                 await auth.close()
             if isinstance(limiter, RedisRateLimiter):
@@ -161,13 +183,64 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
 def outermost(app: ASGIApp, settings: Settings) -> ASGIApp:
     """Security headers on every answer, whoever wrote it; inside them a request id for every answer
     and every log line of the request. Outside them all, the client address behind trusted proxies."""
-    return behind_proxies(SecurityHeaders(RequestIdMiddleware(app), settings), settings.trusted_proxies,
-                          settings.trusted_proxy_header)
+    secured = SecurityHeaders(RequestIdMiddleware(app), https=settings.base_url.startswith("https://"))
+    return behind_proxies(secured, settings.trusted_proxies, settings.trusted_proxy_header)
 
 
 def hardened(app: ASGIApp, settings: Settings) -> ASGIApp:
     """The HTTP checks every route shares: Host and Origin, then CORS, then request limits."""
-    return HostOriginCheck(Cors(RequestLimits(app, settings), settings), settings)
+    metadata_url = settings.resource_metadata_url
+    origins = settings.allowed_origin_headers()
+    limited = RequestLimits(app, max_url_bytes=settings.max_url_bytes, max_header_bytes=settings.max_header_bytes,
+                            max_body_bytes=settings.max_body_bytes, body_timeout_seconds=settings.body_timeout_seconds,
+                            metadata_url=metadata_url)
+    cors = Cors(limited, origins=origins, metadata_url=metadata_url)
+    return HostOriginCheck(cors, hosts=settings.allowed_host_headers(), origins=origins, metadata_url=metadata_url)
+
+
+def provider_options(settings: Settings) -> ProviderOptions:
+    """The external identity provider that ``--issuer`` names."""
+    assert settings.issuer is not None
+    return ProviderOptions(
+        issuer=settings.issuer, audience=settings.expected_audience, algorithms=settings.algorithms,
+        clock_leeway_seconds=settings.clock_leeway_seconds, jwks_url=settings.jwks_url,
+        jwks_cache_seconds=settings.jwks_cache_seconds,
+        jwks_refresh_interval_seconds=settings.jwks_refresh_interval_seconds,
+        introspection_url=settings.introspection_url, introspection_client_id=settings.introspection_client_id,
+        introspection_client_secret=settings.introspection_client_secret,
+    )
+
+
+def session_limits(settings: Settings) -> SessionLimits:
+    """The limits ``serve`` was given (``RINGFENCE_MAX_SESSIONS`` and the like; config.py checks they nest)."""
+    return SessionLimits(total=settings.max_sessions, anonymous=settings.max_anonymous_sessions,
+                         anonymous_per_address=settings.max_anonymous_sessions_per_address,
+                         per_principal=settings.max_sessions_per_principal)
+
+
+def monitoring_options(settings: Settings) -> MonitoringOptions:
+    """Metrics and alerts as ``serve`` was told (``RINGFENCE_METRICS*``, ``RINGFENCE_ALERT_*``)."""
+    return MonitoringOptions(
+        metrics=settings.metrics, metrics_token=settings.metrics_token, base_url=settings.base_url,
+        hosts=settings.allowed_host_headers(), thresholds=thresholds_from(settings),
+        alert_cooldown_seconds=settings.alert_cooldown_seconds, alert_max_tracked_keys=settings.alert_max_tracked_keys,
+        alert_webhook_url=settings.alert_webhook_url, alert_webhook_secret=settings.alert_webhook_secret,
+        alert_webhook_timeout_seconds=settings.alert_webhook_timeout_seconds,
+        alert_webhook_retries=settings.alert_webhook_retries,
+    )
+
+
+def thresholds_from(settings: Settings) -> dict[str, Threshold]:
+    """Each detector's threshold from the ``RINGFENCE_ALERT_*`` settings."""
+    return {
+        AUTH_FAILURE_BURST: Threshold(settings.alert_auth_failures, settings.alert_auth_failures_window_seconds),
+        SCOPE_PROBING: Threshold(settings.alert_scope_refusals, settings.alert_scope_refusals_window_seconds),
+        DECLINED_CONFIRMATIONS: Threshold(settings.alert_declined_confirmations,
+                                          settings.alert_declined_confirmations_window_seconds),
+        INJECTION_HITS: Threshold(settings.alert_injection_hits, settings.alert_injection_hits_window_seconds),
+        BULK_READ_THEN_OPEN_WORLD: Threshold(settings.alert_bulk_reads, settings.alert_bulk_reads_window_seconds),
+        CALL_VOLUME: Threshold(settings.alert_tool_calls, settings.alert_tool_calls_window_seconds),
+    }
 
 
 def security_events(settings: Settings, database: Database) -> Events:
@@ -187,7 +260,7 @@ def observed_events(settings: Settings, database: Database,
     """The events, each also written as one log line and watched by the metrics and detectors."""
     events = security_events(settings, database)
     events.add_observer(EventLogObserver())
-    return events, Monitoring(settings, tools, events)
+    return events, Monitoring(monitoring_options(settings), tools, events)
 
 
 def rate_limiter(settings: Settings) -> RateLimiter:
@@ -245,7 +318,7 @@ def describe_startup(app: App, settings: Settings) -> list[str]:
     lines += describe_proxies(settings.trusted_proxies, settings.trusted_proxy_header)
     if settings.refusal_style != "auto":
         lines.append(f"tool refusals are answered as {settings.refusal_style}")
-    lines += describe_monitoring(settings)
+    lines += describe_monitoring(monitoring_options(settings))
     lines += [f"UNSAFE option enabled: {line}" for line in settings.unsafe_options()]
     return lines
 

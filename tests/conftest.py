@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from ringfence.app import App
+from ringfence.loader import load_app
 from tests.support.idp import INTROSPECTION_CLIENT, TestIdentityProvider
-from tests.support.serve import CONTACTS_APP, ServeProcess
+from tests.support.serve import CONTACTS_APP, ServeProcess, served
 
 POSTGRES_ADMIN_URL = os.environ.get("RINGFENCE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -36,14 +39,29 @@ def external_idp_args(idp: TestIdentityProvider, *, introspection: bool = True) 
     return args, env
 
 
+@contextmanager
+def served_trusting(idp: TestIdentityProvider, data_dir: Path, *args: str, target: str = CONTACTS_APP,
+                    introspection: bool = True, env: dict[str, str] | None = None,
+                    log_dir: Path | None = None) -> Iterator[ServeProcess]:
+    """``ringfence serve TARGET --data-dir DATA_DIR ARGS...`` trusting the test identity provider, running
+    for the ``with`` block; its log in ``log_dir`` (by default ``data_dir``)."""
+    idp_args, idp_env = external_idp_args(idp, introspection=introspection)
+    with served(target, *idp_args, "--data-dir", str(data_dir), *args, env={**idp_env, **(env or {})},
+                log_dir=log_dir or data_dir) as server:
+        yield server
+
+
 @pytest.fixture(scope="module")
 def contacts(idp: TestIdentityProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     """The reference app on SQLite, trusting the test identity provider."""
-    data = tmp_path_factory.mktemp("contacts")
-    args, env = external_idp_args(idp)
-    server = ServeProcess(CONTACTS_APP, *args, "--data-dir", str(data), env=env).start(data)
-    yield server
-    server.stop()
+    with served_trusting(idp, tmp_path_factory.mktemp("contacts")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def contacts_app() -> App:
+    """The reference app, loaded once: its module declares tables, which a second load would redefine."""
+    return load_app(CONTACTS_APP)
 
 
 @pytest.fixture(scope="module")
@@ -72,14 +90,11 @@ def postgres_url() -> Iterator[str]:
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def start_contacts(tmp: Path, *extra: str, env: dict[str, str] | None = None) -> ServeProcess:
-    return ServeProcess(CONTACTS_APP, *extra, "--data-dir", str(tmp), env=env).start(tmp)
-
-
+@contextmanager
 def serve_source(idp: TestIdentityProvider, tmp_path_factory: pytest.TempPathFactory, name: str,
-                 source: str) -> ServeProcess:
+                 source: str) -> Iterator[ServeProcess]:
     """``ringfence serve`` of an app written from ``source`` (as ``<name>_app.py``), trusting the test IdP."""
     data = tmp_path_factory.mktemp(name)
     (data / f"{name}_app.py").write_text(source)
-    args, env = external_idp_args(idp)
-    return ServeProcess(str(data / f"{name}_app.py"), *args, "--data-dir", str(data), env=env).start(data)
+    with served_trusting(idp, data, target=str(data / f"{name}_app.py")) as server:
+        yield server

@@ -6,6 +6,8 @@ import pytest
 
 from ringfence import App, DeclarationError, Scope
 from ringfence.declaration import declare_tool
+from ringfence.runtime import mcp_server_for
+from ringfence.serving import serving
 
 
 def noop() -> None: ...
@@ -50,6 +52,33 @@ def test_effect_is_required() -> None:
     app = App("notes")
     with pytest.raises(DeclarationError, match="must declare effect="):
         app.tool()(noop)
+
+
+@pytest.mark.parametrize("typo", ["scope", "effects", "confirmation"])
+def test_an_unknown_declaration_keyword_is_refused_naming_the_known_ones(typo: str) -> None:
+    """`scope=` for `scopes=` would otherwise declare a public tool: a typo must not loosen a tool."""
+    app = App("notes", scopes=[Scope("notes:read", "Read your notes")])
+    with pytest.raises(DeclarationError, match=f"unknown declaration {typo}; a tool declares effect, scopes"):
+        app.tool(effect="read", **{typo: ["notes:read"]})(noop)
+
+
+def test_declaring_a_tool_leaves_the_app_unserved_and_its_database_unavailable() -> None:
+    """The declaration holds no runtime: the database exists only while a runtime serves the app."""
+    app = App("notes")
+    app.tool(effect="read")(noop)
+    with pytest.raises(RuntimeError, match="only while the app is served"):
+        app.database  # noqa: B018
+
+
+def test_serving_binds_the_database_for_the_block_only_and_once() -> None:
+    app, database = App("notes"), object()
+    with serving(app, database):  # type: ignore[arg-type]
+        assert app.database is database
+        with pytest.raises(RuntimeError, match="already being served"), serving(app, object()):  # type: ignore[arg-type]
+            pass
+        assert app.database is database
+    with pytest.raises(RuntimeError, match="only while the app is served"):
+        app.database  # noqa: B018
 
 
 @pytest.mark.parametrize("effect", ["delete", "READ", "", None, True])
@@ -117,4 +146,4 @@ def test_app_refuses_two_tools_with_the_same_name() -> None:
 def test_app_without_tools_cannot_be_served() -> None:
     """An app with nothing to call is a mistake, not a server."""
     with pytest.raises(DeclarationError, match="declares no tools"):
-        App("empty").mcp_server()
+        mcp_server_for(App("empty"))

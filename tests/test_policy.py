@@ -7,7 +7,6 @@ import pytest
 from ringfence.declaration import DeclarationError, Scope, declare_tool
 from ringfence.policy import (
     ScopeCatalog,
-    annotations_for,
     authorize,
     security_schemes_for,
     tool_meta_for,
@@ -15,6 +14,7 @@ from ringfence.policy import (
 )
 from ringfence.principal import Principal
 from ringfence.refusals import InsufficientScope, MissingToken
+from ringfence.runtime import annotations_for
 
 FILES = [
     Scope("files:admin", "Manage your files and sharing", implies=["files:write"]),

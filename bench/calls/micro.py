@@ -40,7 +40,8 @@ from ringfence.policy import authorize
 from ringfence.principal import Principal
 from ringfence.resource.gate import canonical_body, parse_call
 from ringfence.resource.tokens import JwtVerifier, TokenCache
-from ringfence.server import hardened, outermost
+from ringfence.runtime import mcp_server_for
+from ringfence.server import hardened, monitoring_options, outermost
 from ringfence.store.database import Database
 
 ISSUER = "http://127.0.0.1:8000"
@@ -87,7 +88,7 @@ def http_layers(work: Path) -> Callable[[], Awaitable[None]]:
     """One request through every HTTP layer in front of the gate (server.outermost, hardened, metrics)
     to a route that answers at once: what those layers cost a call."""
     settings = Settings(public_url=ISSUER, data_dir=work / "layers")
-    monitoring = Monitoring(settings, {}, Events(None, b"k" * 32))
+    monitoring = Monitoring(monitoring_options(settings), {}, Events(None, b"k" * 32))
 
     class Answer:
         async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -120,7 +121,7 @@ def contacts(count: int) -> list[dict[str, Any]]:
 async def guard_costs(work: Path, *, iterations: int, postgres_url: str | None, redis_url: str | None) -> list[Cost]:
     """Every per-call check, alone; the storage-backed ones on each backend available."""
     app = load_app(str(Path(__file__).with_name("contacts_unmetered.py")))
-    server = app.mcp_server()
+    server = mcp_server_for(app)
     screen = ArgumentScreen(app.tools)
     await screen.load(server)
     search, add = app.tools["search_contacts"], app.tools["add_contact"]

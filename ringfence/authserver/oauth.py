@@ -476,6 +476,9 @@ class Registration(ClientRegistrationEndpoint):
             ) or None
             if data["scope"] is None:
                 del data["scope"]
+        for name in ("grant_types", "response_types"):  # RFC 7591 §2: arrays of strings
+            if name in data and not (isinstance(data[name], list) and all(isinstance(v, str) for v in data[name])):
+                raise InvalidClientMetadataError(f"{name} must be a list of strings.")
         if "jwks" in data and not _is_jwk_set(data["jwks"]):  # Authlib's check raises on other shapes
             raise InvalidClientMetadataError("jwks must be a JWK Set: an object whose keys is a list of objects.")
         data.setdefault("token_endpoint_auth_method", "none")

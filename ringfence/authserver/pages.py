@@ -42,7 +42,8 @@ from ringfence.config import is_loopback_host
 from ringfence.guards.confirmation import ConfirmationStore
 from ringfence.guards.confirmation_text import visible
 from ringfence.ops.ratelimit import RateLimitUnavailable
-from ringfence.privacy.subjects import DeletionIncomplete, SubjectData, UnknownSubject
+from ringfence.personal_data import DeletionIncomplete, SubjectRecords, UnknownSubject
+from ringfence.principal import identity_key
 
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -86,7 +87,7 @@ def safe_next(value: str | None) -> str:
 class Pages:
     def __init__(self, server: McpAuthorizationServer, *, users: UserStore, sessions: BrowserSessions,
                  logins: SignInThrottle, scope_text: Mapping[str, str], app_name: str,
-                 confirmations: ConfirmationStore, subjects: SubjectData | None = None,
+                 confirmations: ConfirmationStore, subjects: SubjectRecords | None = None,
                  events: AuthEvents | None = None,
                  account_deleted: Callable[[str], None] = lambda subject: None) -> None:
         self.subjects = subjects
@@ -310,7 +311,7 @@ class Pages:
         page_id = request.path_params["page_id"]
         if user is None:
             return await self.login_page(request, session, next_url=f"/confirm/{page_id}")
-        owner = f"{self.server.issuer}|{user.subject}"
+        owner = identity_key(self.server.issuer, user.subject)  # as the confirmation's owner_key wrote it
         pending = await self.confirmations.page(page_id)
         if pending is None or pending.owner != owner or pending.status != "pending":
             return self.error_page("There is nothing to confirm here: the request was used, expired, or is not yours.",

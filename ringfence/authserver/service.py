@@ -6,6 +6,8 @@ import logging
 import secrets
 import ssl
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
 from starlette.routing import Route
 
@@ -23,13 +25,11 @@ from ringfence.authserver.sessions import BrowserSessions
 from ringfence.authserver.store import AuthStore
 from ringfence.authserver.throttle import REGISTRATION_RATE, SignInThrottle, Throttle
 from ringfence.authserver.users import UserStore
-from ringfence.config import Settings
 from ringfence.events import Events
 from ringfence.guards.confirmation import ConfirmationStore
 from ringfence.logs.notices import show_notice
 from ringfence.ops.ratelimit import InProcessRateLimiter, RateLimiter
-from ringfence.privacy.declaration import PersonalData
-from ringfence.privacy.subjects import SubjectData
+from ringfence.personal_data import SubjectRecords
 from ringfence.resource.tokens import TokenVerifier
 from ringfence.store.database import Database
 
@@ -37,24 +37,36 @@ logger = logging.getLogger("ringfence.authserver")
 FIRST_USER = "owner"
 
 
-class EmbeddedAuthServer:
-    """Everything the embedded authorization server needs, built once from the settings."""
+@dataclass(frozen=True)
+class AuthServerOptions:
+    """What ``serve`` was told about the embedded authorization server."""
 
-    def __init__(self, settings: Settings, database: Database, *, resources: frozenset[str],
+    issuer: str  # its tokens' issuer: the public URL
+    https: bool  # the public URL is https: browser session cookies are Secure
+    data_dir: Path  # the signing keys are kept in its keys/ folder
+    allowed_redirect_uris: tuple[str, ...]
+    allow_loopback_redirect_uris: bool
+    allow_loopback_client_metadata: bool
+    clock_leeway_seconds: int
+
+
+class EmbeddedAuthServer:
+    """Everything the embedded authorization server needs, built once from its options."""
+
+    def __init__(self, options: AuthServerOptions, database: Database, *, resources: frozenset[str],
                  scope_text: Mapping[str, str], default_scopes: frozenset[str], app_name: str,
-                 personal_data: Mapping[str, PersonalData] | None = None, events: Events | None = None,
+                 subjects: SubjectRecords | None = None, events: Events | None = None,
                  limiter: RateLimiter | None = None) -> None:
-        self.settings = settings
         # Sign-in and registration throttles: shared through Redis when the tool-call limits are.
         limiter = limiter or InProcessRateLimiter()
         self.database = database
         self.grants = LiveGrants(database)  # what every revocation here tells the token checks at once
-        self.issuer = settings.effective_issuer
-        self.keys = KeyRing(settings.data_dir / "keys", token_lifetime=ACCESS_TOKEN_SECONDS)
+        self.issuer = options.issuer
+        self.keys = KeyRing(options.data_dir / "keys", token_lifetime=ACCESS_TOKEN_SECONDS)
         self.users = UserStore(database)
         # The system trust store (and SSL_CERT_FILE / SSL_CERT_DIR, as OpenSSL reads them) verifies
         # the https servers that host client metadata documents.
-        self.fetcher = ClientMetadataFetcher(allow_loopback=settings.allow_loopback_client_metadata,
+        self.fetcher = ClientMetadataFetcher(allow_loopback=options.allow_loopback_client_metadata,
                                              ssl_context=ssl.create_default_context())
         store = AuthStore(database, revoked=self.grants.forget)
         scopes = ScopePolicy(frozenset(scope_text), default_scopes)
@@ -62,23 +74,22 @@ class EmbeddedAuthServer:
             issuer=self.issuer,
             store=store,
             clients=ClientResolver(store, self.fetcher, scopes,
-                                   allow_loopback_metadata=settings.allow_loopback_client_metadata),
+                                   allow_loopback_metadata=options.allow_loopback_client_metadata),
             keys=self.keys,
             resources=resources,
             scopes=scopes,
-            redirects=RedirectPolicy(settings.allowed_redirect_uris,
-                                     allow_loopback=settings.allow_loopback_redirect_uris),
+            redirects=RedirectPolicy(options.allowed_redirect_uris,
+                                     allow_loopback=options.allow_loopback_redirect_uris),
             grants=self.grants,
-            leeway=settings.clock_leeway_seconds,
+            leeway=options.clock_leeway_seconds,
         )
-        secure = settings.base_url.startswith("https://")
         self.endpoints = ProtocolEndpoints(self.server, server_metadata(self.issuer, sorted(scope_text)),
                                            registrations=Throttle(limiter, REGISTRATION_RATE, "register"),
                                            events=AuthEvents(events))
-        self.pages = Pages(self.server, users=self.users, sessions=BrowserSessions(database, secure=secure),
+        self.pages = Pages(self.server, users=self.users, sessions=BrowserSessions(database, secure=options.https),
                            logins=SignInThrottle(limiter), scope_text=scope_text, app_name=app_name,
                            confirmations=ConfirmationStore(lambda: database),
-                           subjects=SubjectData(database, settings.data_dir, personal_data),
+                           subjects=subjects,
                            account_deleted=self.grants.forget_subject,
                            events=AuthEvents(events))
 

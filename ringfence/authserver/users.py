@@ -81,6 +81,11 @@ class UserStore:
         async with self.database.session() as session:
             return list(await session.scalars(select(User).order_by(User.username)))
 
+    async def subject_of(self, username: str) -> str | None:
+        """The token subject of a local account; ``None``: there is no such account."""
+        async with self.database.session() as session:
+            return await session.scalar(select(User.subject).where(User.username == username))
+
     async def count(self) -> int:
         async with self.database.session() as session:
             return int(await session.scalar(select(func.count()).select_from(User)) or 0)

@@ -110,7 +110,7 @@ def _hash(handle: str) -> str:
 
 def owner_key(principal: Principal | None) -> str:
     """Whose confirmation it is: the verified issuer and subject (any of their clients may use it)."""
-    return f"{principal.issuer}|{principal.subject}" if principal else "anonymous"
+    return principal.key if principal else "anonymous"
 
 
 @dataclass(frozen=True)

@@ -53,13 +53,12 @@ import pydantic_core
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, EmbeddedResource, InputRequiredResult, TextContent, TextResourceContents
 
-from ringfence.declaration import ToolSpec
+from ringfence.declaration import Limits, ToolSpec
 from ringfence.detect import InjectionDetector
 from ringfence.detect.invisible import IGNORABLE_CLASS
 from ringfence.detect.patterns import anchors_in
 from ringfence.detect.redactor import WINDOW, Finding, is_secret_key
 from ringfence.detect.unmask import UnmaskingRedactor, is_plain
-from ringfence.guards.validation import Limits
 
 logger = logging.getLogger("ringfence.output")
 

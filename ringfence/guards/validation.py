@@ -13,12 +13,12 @@ import json
 import re
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError, best_match
 
+from ringfence.declaration import Limits
 from ringfence.detect import invisible
 
 # Default-ignorable code points (zero-width characters, soft hyphen, bidirectional controls,
@@ -31,18 +31,6 @@ HIDDEN_CHARACTERS = invisible.HIDDEN
 # a large one. An integer parameter takes JSON integers only, so both validators agree.
 _StrictIntegers = validators.extend(Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
     "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)))
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Bounds every tool's arguments (and result) must stay within; override per tool with ``@app.tool(limits=...)``."""
-
-    max_string_length: int = 10_000
-    max_array_items: int = 1_000
-    max_depth: int = 16
-    max_argument_bytes: int = 64 * 1024
-    hidden_characters: Literal["refuse", "strip"] = "refuse"
-    max_result_bytes: int = 256 * 1024  # serialized JSON of one result (guards/output.py)
 
 
 class InputRefused(Exception):

@@ -29,6 +29,7 @@ from mcp.types import CallToolResult, TextContent
 
 from ringfence.audit.records import EventKind
 from ringfence.declaration import ToolSpec
+from ringfence.errors import ToolError
 from ringfence.events import Events, SecurityEvent, principal_label
 from ringfence.guards.confirmation import (
     CONFIRMATION_PARAMETER,
@@ -54,10 +55,6 @@ CONFIRMATION_OUTCOMES = {"declined": "declined", "was_declined": "declined", "in
                          "changed": "confirmation_required", "required": "confirmation_required"}
 # Verdicts with no confirmation record of their own: nothing was answered, or the decline is on record already.
 UNANSWERED = ("required", "was_declined")
-
-
-class ToolError(Exception):
-    """Raise from a tool to refuse with a message the user may see (nothing else is shown)."""
 
 
 def error_result(message: str, meta: dict[str, Any] | None = None) -> CallToolResult:

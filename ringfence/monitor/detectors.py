@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ringfence.audit.records import EventKind
-from ringfence.config import Settings
 from ringfence.events import ANONYMOUS, SecurityEvent
 from ringfence.monitor.windows import SlidingWindowCounter
 
@@ -62,19 +61,6 @@ class Alert:
             "threshold": self.threshold.count,
             "window_seconds": self.threshold.window_seconds,
         }
-
-
-def thresholds_from(settings: Settings) -> dict[str, Threshold]:
-    """Each detector's threshold from the ``RINGFENCE_ALERT_*`` settings."""
-    return {
-        AUTH_FAILURE_BURST: Threshold(settings.alert_auth_failures, settings.alert_auth_failures_window_seconds),
-        SCOPE_PROBING: Threshold(settings.alert_scope_refusals, settings.alert_scope_refusals_window_seconds),
-        DECLINED_CONFIRMATIONS: Threshold(settings.alert_declined_confirmations,
-                                          settings.alert_declined_confirmations_window_seconds),
-        INJECTION_HITS: Threshold(settings.alert_injection_hits, settings.alert_injection_hits_window_seconds),
-        BULK_READ_THEN_OPEN_WORLD: Threshold(settings.alert_bulk_reads, settings.alert_bulk_reads_window_seconds),
-        CALL_VOLUME: Threshold(settings.alert_tool_calls, settings.alert_tool_calls_window_seconds),
-    }
 
 
 class SuspiciousActivity:

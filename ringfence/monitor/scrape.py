@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ringfence.config import Settings, is_loopback_host
+from ringfence.config import is_loopback_host
 from ringfence.httpio import header, send_response
 from ringfence.monitor.metrics import Metrics
 
@@ -36,9 +36,9 @@ def is_loopback_peer(scope: Scope) -> bool:
     return loopback and not any(header(scope, name) for name in _PROXY_HEADERS)
 
 
-def loopback_deployment(settings: Settings) -> bool:
+def loopback_deployment(base_url: str) -> bool:
     """Whether the public URL itself is a loopback address (development, or a scraper-only host)."""
-    return is_loopback_host(urlsplit(settings.base_url).hostname or "")
+    return is_loopback_host(urlsplit(base_url).hostname or "")
 
 
 def presents_token(scope: Scope, token: str) -> bool:
@@ -53,17 +53,19 @@ def presents_token(scope: Scope, token: str) -> bool:
 class MetricsEndpoint:
     """Pure ASGI: answers ``GET /metrics`` for allowed scrapers and passes everything else on.
 
-    With ``metrics_token`` set, every scraper must present it, loopback included (behind a
-    reverse proxy on the same machine every request comes from loopback); without it, only
-    loopback peers are answered.
+    With ``token`` set, every scraper must present it, loopback included (behind a reverse proxy
+    on the same machine every request comes from loopback); without it, only loopback peers are
+    answered, and only when the public URL ``base_url`` is loopback. ``hosts``: the Host values
+    the server answers to, lower-case.
     """
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, *, token: str | None, hosts: frozenset[str],
+                 base_url: str) -> None:
         self.app = app
         self.metrics = metrics
-        self.token = settings.metrics_token
-        self.hosts = settings.allowed_host_headers()
-        self.loopback_deployment = loopback_deployment(settings)
+        self.token = token
+        self.hosts = hosts
+        self.loopback_deployment = loopback_deployment(base_url)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == METRICS_PATH and scope["method"] == "GET" \

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ringfence.config import MCP_PATH, PRM_PATH, Settings
+from ringfence.config import MCP_PATH, PRM_PATH
 from ringfence.httpio import header, send_refusal
 from ringfence.refusals import ForbiddenOrigin
 
@@ -32,12 +32,13 @@ Headers = list[tuple[bytes, bytes]]
 
 
 class Cors:
-    """Answers preflights and labels responses; refuses nothing but a preflight from a foreign origin."""
+    """Answers preflights and labels responses; refuses nothing but a preflight from a foreign origin.
+    ``origins``: the allow-list, lower-case; ``metadata_url``: named in the refusal's challenge."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, *, origins: frozenset[str], metadata_url: str) -> None:
         self.app = app
-        self.origins = settings.allowed_origin_headers()
-        self.metadata_url = settings.resource_metadata_url
+        self.origins = origins
+        self.metadata_url = metadata_url
 
     def response_headers(self, path: str, origin: bytes | None) -> Headers | None:
         """The CORS headers for ``path`` requested from ``origin``; ``None`` when it gets none."""

@@ -6,7 +6,7 @@ import logging
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ringfence.config import MCP_PATH, Settings
+from ringfence.config import MCP_PATH
 from ringfence.httpio import header, send_refusal
 from ringfence.refusals import ForbiddenOrigin, MisdirectedHost
 
@@ -19,14 +19,15 @@ class HostOriginCheck:
     Built from the public URL, so it works behind a real hostname without extra settings
     (MCP transports: servers MUST validate ``Origin``). The first 421 is logged with the host
     received and the hosts expected, once: a wrong ``--public-url`` shows in the log at the first
-    request, and a client sending bad hosts cannot fill the log.
+    request, and a client sending bad hosts cannot fill the log. ``hosts`` and ``origins`` are the
+    allowed header values, lower-case; ``metadata_url`` is named in the refusals' challenge.
     """
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, *, hosts: frozenset[str], origins: frozenset[str], metadata_url: str) -> None:
         self.app = app
-        self.hosts = settings.allowed_host_headers()
-        self.origins = settings.allowed_origin_headers()
-        self.metadata_url = settings.resource_metadata_url
+        self.hosts = hosts
+        self.origins = origins
+        self.metadata_url = metadata_url
         self.misdirected_logged = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ringfence.config import MCP_PATH, Settings
+from ringfence.config import MCP_PATH
 
 # Routes whose answers carry tokens, client secrets or tool results.
 NO_STORE_PATHS = frozenset({MCP_PATH, "/token", "/register", "/revoke", "/introspect"})
@@ -44,11 +44,12 @@ def with_security_headers(headers: Headers, *, no_store: bool = False, https: bo
 
 
 class SecurityHeaders:
-    """Outermost on the request path, so that every answer gets the headers, refusals included."""
+    """Outermost on the request path, so that every answer gets the headers, refusals included.
+    ``https``: the public URL is https, so answers carry HSTS."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, *, https: bool) -> None:
         self.app = app
-        self.https = settings.base_url.startswith("https://")
+        self.https = https
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

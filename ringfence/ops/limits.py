@@ -12,7 +12,7 @@ from __future__ import annotations
 import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ringfence.config import MAX_FORM_BYTES, MCP_PATH, Settings
+from ringfence.config import MAX_FORM_BYTES, MCP_PATH
 from ringfence.httpio import BODY_SCOPE_KEY, header, read_body, replay, send_response
 from ringfence.refusals import HeadersTooLarge, PayloadTooLarge, Refusal, RequestTimeout, UriTooLong, http_answer
 
@@ -20,13 +20,17 @@ MAX_HEADER_COUNT = 100
 
 
 class RequestLimits:
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    """``max_body_bytes`` bounds an MCP message (every other route: ``MAX_FORM_BYTES``); ``metadata_url``
+    is named in the refusals' challenge."""
+
+    def __init__(self, app: ASGIApp, *, max_url_bytes: int, max_header_bytes: int, max_body_bytes: int,
+                 body_timeout_seconds: float, metadata_url: str) -> None:
         self.app = app
-        self.max_url_bytes = settings.max_url_bytes
-        self.max_header_bytes = settings.max_header_bytes
-        self.max_mcp_body = settings.max_body_bytes
-        self.body_timeout = settings.body_timeout_seconds
-        self.metadata_url = settings.resource_metadata_url
+        self.max_url_bytes = max_url_bytes
+        self.max_header_bytes = max_header_bytes
+        self.max_mcp_body = max_body_bytes
+        self.body_timeout = body_timeout_seconds
+        self.metadata_url = metadata_url
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

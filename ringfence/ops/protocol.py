@@ -19,7 +19,6 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from ringfence.config import Settings
 from ringfence.ops.headers import with_security_headers
 from ringfence.refusals import HeadersTooLarge, MalformedRequest, Refusal, RequestTimeout, UriTooLong, http_answer
 
@@ -126,12 +125,12 @@ class DeadlineH11Protocol(H11Protocol):
         self.transport.close()
 
 
-def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """The ``uvicorn.run`` options that bound connections and requests."""
+def uvicorn_options(*, header_timeout_seconds: float, max_header_bytes: int, keep_alive_seconds: int,
+                    shutdown_timeout_seconds: int, https: bool) -> dict[str, Any]:
+    """The ``uvicorn.run`` options that bound connections and requests (``https``: the public URL is)."""
     return {
-        "http": functools.partial(DeadlineH11Protocol, head_timeout=settings.header_timeout_seconds,
-                                  https=settings.base_url.startswith("https://")),
-        "h11_max_incomplete_event_size": settings.max_header_bytes,
-        "timeout_keep_alive": settings.keep_alive_seconds,
-        "timeout_graceful_shutdown": settings.shutdown_timeout_seconds,
+        "http": functools.partial(DeadlineH11Protocol, head_timeout=header_timeout_seconds, https=https),
+        "h11_max_incomplete_event_size": max_header_bytes,
+        "timeout_keep_alive": keep_alive_seconds,
+        "timeout_graceful_shutdown": shutdown_timeout_seconds,
     }

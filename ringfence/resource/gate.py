@@ -316,7 +316,7 @@ class McpGate:
     async def spend_budget(self, call: McpCall, tool: ToolSpec | None, principal: Principal | None) -> None:
         """MCP tools: servers MUST rate-limit tool invocations (per principal, client, address, tool)."""
         keys = keys_for(  # principal None: the anonymous budgets only, never a signed-in caller's
-            f"{principal.issuer}|{principal.subject}" if principal else None,
+            principal.key if principal else None,
             principal.client_id if principal else None,
             call.address,
             tool.name if tool is not None else UNKNOWN_TOOL_BUDGET,

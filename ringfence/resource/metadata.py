@@ -7,15 +7,15 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from ringfence.config import Settings
 from ringfence.policy import ScopeCatalog
 
 
-def resource_metadata(settings: Settings, catalog: ScopeCatalog, resource_name: str) -> dict[str, Any]:
+def resource_metadata(resource_url: str, issuer: str, catalog: ScopeCatalog, resource_name: str) -> dict[str, Any]:
+    """The document for the MCP endpoint ``resource_url``, whose tokens ``issuer`` issues."""
     return {
         # RFC 9728 §3.3: clients require ``resource`` to equal, byte for byte, the URL they used.
-        "resource": settings.resource_url,
-        "authorization_servers": [settings.effective_issuer],  # MCP: MUST list at least one
+        "resource": resource_url,
+        "authorization_servers": [issuer],  # MCP: MUST list at least one
         "scopes_supported": catalog.supported(),
         "bearer_methods_supported": ["header"],  # RFC 6750 §2.1 only; never the query string
         "resource_name": resource_name,

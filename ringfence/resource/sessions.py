@@ -24,12 +24,11 @@ from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
-from ringfence.config import Settings
 from ringfence.ops.ratelimit_keys import address_bucket
 from ringfence.principal import Principal
 from ringfence.refusals import RateLimited, Refusal, UnknownSession
 
-Owner = tuple[str, str, str] | None  # (issuer, subject, client id), or None for anonymous
+Owner = tuple[str, str] | None  # (identity key, client id), or None for anonymous
 SWEEP_INTERVAL = 1.0  # seconds: at most one pass over the table for sessions the SDK ended
 RETRY_AFTER = "60"
 
@@ -37,12 +36,12 @@ RETRY_AFTER = "60"
 def owner_of(principal: Principal | None) -> Owner:
     if principal is None:
         return None
-    return (principal.issuer, principal.subject, principal.client_id or "")
+    return (principal.key, principal.client_id or "")
 
 
 def source_of(owner: Owner, address: str | None) -> str:
     """Whose bound a session counts against: its principal, or, anonymous, its address."""
-    return f"address:{address_bucket(address)}" if owner is None else f"principal:{owner[0]}|{owner[1]}"
+    return f"address:{address_bucket(address)}" if owner is None else f"principal:{owner[0]}"
 
 
 class SessionLimitReached(Refusal):
@@ -62,13 +61,6 @@ class SessionLimits:
     anonymous: int = 2_500
     anonymous_per_address: int = 100
     per_principal: int = 1_000
-
-
-def session_limits(settings: Settings) -> SessionLimits:
-    """The limits ``serve`` was given (``RINGFENCE_MAX_SESSIONS`` and the like; config.py checks they nest)."""
-    return SessionLimits(total=settings.max_sessions, anonymous=settings.max_anonymous_sessions,
-                         anonymous_per_address=settings.max_anonymous_sessions_per_address,
-                         per_principal=settings.max_sessions_per_principal)
 
 
 @dataclass

@@ -149,18 +149,20 @@ class TokenCache(Generic[V]):
 class JwksCache:
     """The issuer's public keys, fetched over HTTP, cached, refreshed at most once per interval."""
 
-    def __init__(self, url: str, client: httpx.AsyncClient, *, max_age: float, refresh_interval: float) -> None:
+    def __init__(self, url: str, client: httpx.AsyncClient, *, max_age: float, refresh_interval: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._url = url
         self._client = client
         self._max_age = max_age
         self._refresh_interval = refresh_interval
+        self._clock = clock
         self._keys: KeySet | None = None
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
 
     async def keys(self, kid: str | None) -> KeySet:
         """Keys that may hold ``kid``: cached, or refreshed once when ``kid`` is unknown."""
-        now = time.monotonic()
+        now = self._clock()
         keys = self._keys
         fresh = keys is not None and now - self._fetched_at < self._max_age
         if fresh and (kid is None or _has_kid(keys, kid)):
@@ -171,7 +173,7 @@ class JwksCache:
             if self._keys is not keys:  # another request refreshed while we waited
                 return self._keys  # type: ignore[return-value]
             self._keys = await self._fetch()
-            self._fetched_at = time.monotonic()
+            self._fetched_at = self._clock()
             return self._keys
 
     async def _fetch(self) -> KeySet:

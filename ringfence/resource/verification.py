@@ -1,10 +1,11 @@
-"""Chooses how access tokens are verified, from the settings."""
+"""Chooses how access tokens are verified, from what the external identity provider offers."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import httpx
 
-from ringfence.config import Settings
 from ringfence.refusals import InvalidToken
 from ringfence.resource.introspection import IntrospectionVerifier
 from ringfence.resource.tokens import (
@@ -15,6 +16,22 @@ from ringfence.resource.tokens import (
     VerifiedToken,
     looks_like_jwt,
 )
+
+
+@dataclass(frozen=True)
+class ProviderOptions:
+    """An external identity provider (``--issuer``): a JWKS URL, an introspection endpoint, or both."""
+
+    issuer: str
+    audience: str
+    algorithms: tuple[str, ...]
+    clock_leeway_seconds: int
+    jwks_url: str | None
+    jwks_cache_seconds: int
+    jwks_refresh_interval_seconds: int
+    introspection_url: str | None
+    introspection_client_id: str | None
+    introspection_client_secret: str | None
 
 
 class JwtOrIntrospection:
@@ -32,36 +49,35 @@ class JwtOrIntrospection:
         raise InvalidToken("The access token is malformed.")
 
 
-def build_verifier(settings: Settings, client: httpx.AsyncClient) -> TokenVerifier:
-    """The verifier for an external identity provider (``--issuer``).
+def build_verifier(provider: ProviderOptions, client: httpx.AsyncClient) -> TokenVerifier:
+    """The verifier for ``provider``'s access tokens.
 
     JWT verifications are remembered until each token's ``exp``; introspection answers (how such an
     issuer revokes its tokens) for at most a second."""
-    assert settings.issuer is not None
     jwt = introspection = None
-    if settings.jwks_url:
+    if provider.jwks_url:
         jwt = JwtVerifier(
-            issuer=settings.issuer,
-            audience=settings.expected_audience,
-            algorithms=settings.algorithms,
+            issuer=provider.issuer,
+            audience=provider.audience,
+            algorithms=provider.algorithms,
             keys=JwksCache(
-                settings.jwks_url,
+                provider.jwks_url,
                 client,
-                max_age=settings.jwks_cache_seconds,
-                refresh_interval=settings.jwks_refresh_interval_seconds,
+                max_age=provider.jwks_cache_seconds,
+                refresh_interval=provider.jwks_refresh_interval_seconds,
             ),
-            leeway=settings.clock_leeway_seconds,
+            leeway=provider.clock_leeway_seconds,
             cache=TokenCache(),
         )
-    if settings.introspection_url:
+    if provider.introspection_url:
         introspection = IntrospectionVerifier(
-            url=settings.introspection_url,
-            client_id=settings.introspection_client_id or "",
-            client_secret=settings.introspection_client_secret or "",
-            issuer=settings.issuer,
-            audience=settings.expected_audience,
+            url=provider.introspection_url,
+            client_id=provider.introspection_client_id or "",
+            client_secret=provider.introspection_client_secret or "",
+            issuer=provider.issuer,
+            audience=provider.audience,
             client=client,
-            leeway=settings.clock_leeway_seconds,
+            leeway=provider.clock_leeway_seconds,
             cache=TokenCache(),
         )
     return JwtOrIntrospection(jwt, introspection)

@@ -13,6 +13,7 @@ from mcp.types import Tool
 
 from ringfence.app import App
 from ringfence.declaration import ToolSpec
+from ringfence.runtime import mcp_server_for
 
 T = TypeVar("T")
 
@@ -44,7 +45,7 @@ class ReviewedTool:
 
 def reviewed_tools(app: App) -> list[ReviewedTool]:
     """The app's tools in declaration order, with the schemas ``tools/list`` would publish."""
-    listed = {tool.name: tool for tool in _run(app.mcp_server().list_tools())}
+    listed = {tool.name: tool for tool in _run(mcp_server_for(app).list_tools())}
     return [ReviewedTool(spec, listed[name]) for name, spec in app.tools.items()]
 
 

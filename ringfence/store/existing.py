@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import inspect
 
-from ringfence.config import ConfigError, Settings
+from ringfence.config import ConfigError
 from ringfence.store.database import Database
 
 TABLE_PREFIX = "ringfence_"
@@ -34,13 +34,14 @@ def in_data_folder(data_dir: Path, name: str) -> Path:
     return path
 
 
-async def require_database(database: Database, settings: Settings, *, tables: bool = True) -> None:
+async def require_database(database: Database, data_dir: Path, database_url: str | None, *,
+                           tables: bool = True) -> None:
     """The database must exist and (if ``tables``) hold ringfence's tables; :class:`NoData`
-    otherwise. Checking creates nothing."""
+    otherwise. ``database_url`` is the one given, ``None`` for the default. Checking creates nothing."""
     missing = database.missing_sqlite_file()
     if missing is not None:
-        if settings.database_url is None:  # the default: SQLite in the data folder
-            raise no_data_in(settings.data_dir)
+        if database_url is None:  # the default: SQLite in the data folder
+            raise no_data_in(data_dir)
         raise NoData(f"there is no database at {missing} (check --database-url)")
     if not tables:
         return

@@ -11,8 +11,9 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from ringfence.audit import AuditLog, AuditRecord
 from ringfence.audit.checkpoints import CheckpointKey
+from ringfence.audit.log import AuditLog
+from ringfence.audit.models import AuditRecord
 from ringfence.store.database import Database
 
 # fill() signs every this many records, as a server's checkpoint schedule would (audit/schedule.py).

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import external_idp_args
+from tests.conftest import external_idp_args, served_trusting
 from tests.support.http import tool_result
 from tests.support.idp import TestIdentityProvider
 from tests.support.serve import CONTACTS_APP, REPO, ServeProcess, server_env
@@ -25,11 +25,9 @@ from tests.support.serve import CONTACTS_APP, REPO, ServeProcess, server_env
 @pytest.fixture(scope="module")
 def audited(idp: TestIdentityProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     data = tmp_path_factory.mktemp("audited")
-    args, env = external_idp_args(idp)
-    server = ServeProcess(CONTACTS_APP, *args, "--data-dir", str(data), env=env).start(data)
-    server.data_dir = data  # type: ignore[attr-defined]
-    yield server
-    server.stop()
+    with served_trusting(idp, data) as server:
+        server.data_dir = data  # type: ignore[attr-defined]
+        yield server
 
 
 def audit(server: ServeProcess, *args: str) -> subprocess.CompletedProcess[str]:

@@ -9,8 +9,8 @@ import math
 
 import pytest
 
-from ringfence.audit import AuditLog, EventKind
-from ringfence.audit.records import GENESIS_HASH, canonical_json
+from ringfence.audit.log import AuditLog
+from ringfence.audit.records import GENESIS_HASH, EventKind, canonical_json
 from tests.audit.conftest import fill
 
 pytestmark = pytest.mark.anyio

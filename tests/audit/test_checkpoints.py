@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from ringfence.audit import AuditError, AuditLog
 from ringfence.audit.checkpoints import KEY_FILE, Checkpoint, CheckpointFile, CheckpointKey
+from ringfence.audit.errors import AuditError
+from ringfence.audit.log import AuditLog
 from ringfence.audit.models import AuditCheckpoint
 from ringfence.audit.schedule import CheckpointSchedule
 from ringfence.store.database import Database

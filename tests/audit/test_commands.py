@@ -12,8 +12,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from ringfence.audit import AuditLog
-from ringfence.audit.commands import checkpoint, show, verify
+from ringfence.audit.log import AuditLog
+from ringfence.cli.audit import checkpoint, show, verify
 from ringfence.store.database import Database
 from tests.audit.conftest import fill, sql
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ringfence.audit import AuditLog
+from ringfence.audit.log import AuditLog
 from ringfence.audit.schedule import CheckpointSchedule
 from ringfence.store.database import Database
 from tests.audit.writers import append_from_tasks

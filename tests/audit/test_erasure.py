@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ringfence.audit import AuditLog, EventKind
+from ringfence.audit.log import AuditLog
+from ringfence.audit.records import EventKind
 from ringfence.store.database import Database
 from tests.audit.conftest import fill
 

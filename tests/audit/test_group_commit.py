@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ringfence.audit import AuditLog
 from ringfence.audit import log as log_module
+from ringfence.audit.log import AuditLog
 from ringfence.store.database import Database
 
 pytestmark = pytest.mark.anyio

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ringfence.audit import AuditLog, EventKind
 from ringfence.audit import log as audit_log
+from ringfence.audit.log import AuditLog
+from ringfence.audit.records import EventKind
 
 pytestmark = pytest.mark.anyio
 

@@ -12,10 +12,12 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from ringfence.audit import AuditError, AuditLog, DamageKind
 from ringfence.audit.checkpoints import CHECKPOINT_FILE, KEY_FILE, CheckpointKey
+from ringfence.audit.errors import AuditError
+from ringfence.audit.log import AuditLog
 from ringfence.audit.models import AuditRecord
 from ringfence.audit.records import record_hash
+from ringfence.audit.verification import DamageKind
 from ringfence.store.database import Database
 from tests.audit.conftest import fill, sql
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import column as sql_column
 from sqlalchemy import select, table, update
 
-from ringfence.audit import AuditLog
+from ringfence.audit.log import AuditLog
 from ringfence.audit.records import canonical_json
 from ringfence.store.database import Database
 

@@ -6,17 +6,16 @@ import asyncio
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
-from ringfence.audit import AuditLog
+from ringfence.audit.log import AuditLog
 from ringfence.store.database import Database
 
 
 def append_from_tasks(url: str, data_dir: str, name: str, tasks: int, each: int, start: Barrier) -> None:
-    """Wait for the other writers, then append ``tasks * each`` records as principal ``name``."""
-    start.wait()
-    asyncio.run(_append_from_tasks(url, Path(data_dir), name, tasks, each))
+    """Connect, wait for the other writers, then append ``tasks * each`` records as principal ``name``."""
+    asyncio.run(_append_from_tasks(url, Path(data_dir), name, tasks, each, start))
 
 
-async def _append_from_tasks(url: str, data_dir: Path, name: str, tasks: int, each: int) -> None:
+async def _append_from_tasks(url: str, data_dir: Path, name: str, tasks: int, each: int, start: Barrier) -> None:
     database = Database(url)
     log = AuditLog(database, data_dir)
 
@@ -26,6 +25,8 @@ async def _append_from_tasks(url: str, data_dir: Path, name: str, tasks: int, ea
                              payload={"task": number, "index": index})  # fmt: skip
 
     try:
+        await database.start()  # connected, with what it imports on first use, before the others are waited for
+        await asyncio.to_thread(start.wait)
         await asyncio.gather(*(task(number) for number in range(tasks)))
     finally:
         await database.close()

@@ -23,7 +23,7 @@ import pytest
 
 from tests.support.browser import LocalSite, chromium, low_contrast, screenshot
 from tests.support.http import tool_result
-from tests.support.serve import CONTACTS_APP, REPO, ServeProcess, server_env
+from tests.support.serve import CONTACTS_APP, REPO, ServeProcess, served, server_env
 
 try:
     from playwright.sync_api import expect
@@ -56,9 +56,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
         input=PASSWORD + "\n", capture_output=True, text=True, cwd=REPO, env=server_env(), timeout=60,
     )
     assert added.returncode == 0, f"ringfence users add failed:\n{added.stdout}{added.stderr}"
-    process = ServeProcess(CONTACTS_APP, "--data-dir", str(data)).start(data)
-    yield process
-    process.stop()
+    with served(CONTACTS_APP, "--data-dir", str(data), log_dir=data) as process:
+        yield process
 
 
 @pytest.fixture(scope="module")

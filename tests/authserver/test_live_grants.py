@@ -25,6 +25,7 @@ from alembic import command
 from joserfc import jwt
 from sqlalchemy import create_engine, text, update
 
+from ringfence.authserver.holdings import GRANT_KEPT_SECONDS
 from ringfence.authserver.keys import KeyRing
 from ringfence.authserver.live_grants import CONFIRMED_SECONDS, LiveGrants
 from ringfence.authserver.models import Consent, Grant
@@ -33,7 +34,6 @@ from ringfence.authserver.store import AuthStore, secret_hash
 from ringfence.authserver.users import UserStore
 from ringfence.config import Settings
 from ringfence.privacy.purge import Purge
-from ringfence.privacy.retention import GRANT_KEPT_SECONDS
 from ringfence.refusals import InvalidToken, VerifierUnavailable
 from ringfence.resource.tokens import VerifiedToken
 from ringfence.store.database import Database

@@ -8,7 +8,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from ringfence.detect.commands import detect, redact
+from ringfence.cli.detect import detect, redact
 
 app = typer.Typer()
 app.command()(redact)

@@ -39,6 +39,18 @@ def test_registration_with_jwks_that_is_not_a_key_set_gets_400(wire: Wire) -> No
         assert answer.json()["error"] == "invalid_client_metadata", answer.text
 
 
+def test_registration_with_grant_or_response_types_that_are_not_string_lists_gets_400(wire: Wire) -> None:
+    """RFC 7591 §2: ``grant_types`` and ``response_types`` are arrays of strings; any other shape is bad
+    client metadata, a 400 (``true`` or ``null`` raised TypeError in the registration check, a 500)."""
+    for name in ("grant_types", "response_types"):
+        for value in (True, None, 1, "authorization_code", {}, [1], [None]):
+            document = {"redirect_uris": [LOOPBACK_REDIRECT], name: value}
+            answer = wire.send(FINDINGS, Request("POST", "/register", [("content-type", "application/json")],
+                                                 json.dumps(document).encode()))
+            assert answer.status_code == 400, f"{name}={value!r}: {answer.status_code} {answer.text[:200]}"
+            assert answer.json()["error"] == "invalid_client_metadata", answer.text
+
+
 def test_contact_id_beyond_the_id_column_is_a_bad_argument(wire: Wire, target: FuzzTarget) -> None:
     """``delete_contact`` with an id no SQL INTEGER holds: refused as an invalid argument before the
     preview runs (the reference app's preview overflowed SQLite, a traceback in the log)."""

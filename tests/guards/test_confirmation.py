@@ -17,22 +17,20 @@ import httpx
 import pytest
 from mcp.types import ElicitResult
 
-from tests.conftest import external_idp_args
+from tests.conftest import served_trusting
 from tests.support.http import result_text, tool_result
 from tests.support.idp import TestIdentityProvider, new_subject
 from tests.support.oauth import BrowserLikeUser, DirectClient, EmbeddedServer, add_user, start_embedded
 from tests.support.sdk import sdk_client
-from tests.support.serve import CONTACTS_APP, ServeProcess
+from tests.support.serve import ServeProcess
 
 
 @pytest.fixture(scope="module")
 def server(idp: TestIdentityProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     data = tmp_path_factory.mktemp("confirm")
-    args, env = external_idp_args(idp, introspection=False)
-    process = ServeProcess(CONTACTS_APP, *args, "--data-dir", str(data), env=env).start(data)
-    process.data_dir = data  # type: ignore[attr-defined]
-    yield process
-    process.stop()
+    with served_trusting(idp, data, introspection=False) as process:
+        process.data_dir = data  # type: ignore[attr-defined]
+        yield process
 
 
 class Person:

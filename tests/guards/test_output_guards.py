@@ -515,9 +515,8 @@ def test_the_shared_scan_finds_what_scanning_text_and_structured_content_apart_f
 
 @pytest.fixture(scope="module")
 def leaky(idp: TestIdentityProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    server = serve_source(idp, tmp_path_factory, "leaky", LEAKY_APP)
-    yield server
-    server.stop()
+    with serve_source(idp, tmp_path_factory, "leaky", LEAKY_APP) as server:
+        yield server
 
 
 def app_meta(result: dict | CallToolResult) -> dict:

@@ -151,9 +151,8 @@ async def hidden_keys() -> str:
 
 @pytest.fixture(scope="module")
 def hiding(idp: TestIdentityProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    server = serve_source(idp, tmp_path_factory, "hiding", HIDING_APP)
-    yield server
-    server.stop()
+    with serve_source(idp, tmp_path_factory, "hiding", HIDING_APP) as server:
+        yield server
 
 
 def test_wire_a_key_written_seven_ways_and_a_german_password_never_leave(hiding: ServeProcess) -> None:

@@ -45,9 +45,8 @@ async def maybe_me() -> str:
 
 @pytest.fixture(scope="module")
 def notes(idp: TestIdentityProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    server = serve_source(idp, tmp_path_factory, "notes", NOTES_APP)
-    yield server
-    server.stop()
+    with serve_source(idp, tmp_path_factory, "notes", NOTES_APP) as server:
+        yield server
 
 
 def test_unexpected_exception_becomes_a_generic_error_result(notes: ServeProcess) -> None:

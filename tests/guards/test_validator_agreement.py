@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, ValidationError
 from ringfence import App
 from ringfence.guards.screening import ArgumentScreen
 from ringfence.guards.validation import InputRefused
+from ringfence.runtime import mcp_server_for
 
 app = App("shapes")
 
@@ -54,7 +55,7 @@ async def nested(address: Address, previous: list[Address] | None = None) -> str
     return "ok"
 
 
-server = app.mcp_server()
+server = mcp_server_for(app)
 screen = ArgumentScreen(app.tools)
 asyncio.run(screen.load(server))
 SDK_TOOLS = {tool.name: tool for tool in server._tool_manager.list_tools()}  # the SDK's own validators

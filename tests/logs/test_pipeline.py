@@ -16,7 +16,10 @@ from ringfence.config import ConfigError
 from ringfence.declaration import DeclarationError
 from ringfence.detect.redactor import Redactor
 from ringfence.events import SecurityEvent, argument_summary
-from ringfence.logs import EventLogObserver, RedactingFormatter, configure_logging, keyed_hash
+from ringfence.logs.configuration import configure_logging
+from ringfence.logs.context import keyed_hash
+from ringfence.logs.event_lines import EventLogObserver
+from ringfence.logs.formatting import RedactingFormatter
 from ringfence.logs.request_ids import accepted_request_id
 from ringfence.store.secrets import data_secret
 

@@ -48,9 +48,8 @@ FIRST_USER_NOTICE = "ringfence: NOTICE (not logged): created the first user"
 
 @pytest.fixture(scope="module")
 def ledger(idp: TestIdentityProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    server = serve_source(idp, tmp_path_factory, "ledger", LOGGED_APP)
-    yield server
-    server.stop()
+    with serve_source(idp, tmp_path_factory, "ledger", LOGGED_APP) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

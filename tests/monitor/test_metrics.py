@@ -122,8 +122,10 @@ async def not_found(scope, receive, send):
     await send({"type": "http.response.body", "body": b""})
 
 
-def endpoint(**settings) -> MetricsEndpoint:
-    return MetricsEndpoint(not_found, Metrics(["search"]), Settings(**settings))
+def endpoint(app=not_found, **overrides) -> MetricsEndpoint:
+    settings = Settings(**overrides)
+    return MetricsEndpoint(app, Metrics(["search"]), token=settings.metrics_token,
+                           hosts=settings.allowed_host_headers(), base_url=settings.base_url)
 
 
 @pytest.mark.anyio
@@ -165,7 +167,9 @@ async def test_a_loopback_scrape_passes_the_host_check_whatever_the_public_url()
     """Scraping at 127.0.0.1:PORT (with the token) works behind a public name; a rebinding Host is still 421."""
     settings = Settings(public_url="https://mcp.example.com", metrics_token=METRICS_TOKEN)
     token = [(b"authorization", f"Bearer {METRICS_TOKEN}".encode())]
-    app = MetricsEndpoint(HostOriginCheck(not_found, settings), Metrics(["search"]), settings)
+    checked = HostOriginCheck(not_found, hosts=settings.allowed_host_headers(),
+                              origins=settings.allowed_origin_headers(), metadata_url=settings.resource_metadata_url)
+    app = endpoint(checked, public_url="https://mcp.example.com", metrics_token=METRICS_TOKEN)
     assert await asgi_get(app, "/metrics", client=("127.0.0.1", 1), host="127.0.0.1:8000", headers=token) == 200
     assert await asgi_get(app, "/metrics", client=("127.0.0.1", 1), host="[::1]:8000", headers=token) == 200
     assert await asgi_get(app, "/metrics", client=("127.0.0.1", 1), host="attacker.example:8000",

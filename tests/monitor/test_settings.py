@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ringfence.config import ConfigError, Settings
-from ringfence.monitor.detectors import AUTH_FAILURE_BURST, CALL_VOLUME, Threshold, thresholds_from
+from ringfence.monitor.detectors import AUTH_FAILURE_BURST, CALL_VOLUME, Threshold
 from ringfence.monitor.service import describe_monitoring
+from ringfence.server import monitoring_options, thresholds_from
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -38,10 +39,10 @@ def test_thresholds_come_from_the_environment(monkeypatch, tmp_path):
 
 
 def test_start_up_says_where_metrics_and_alerts_go_without_the_webhook_path(tmp_path):
-    lines = describe_monitoring(Settings.load(
+    lines = describe_monitoring(monitoring_options(Settings.load(
         data_dir=tmp_path, alert_webhook_url="https://hooks.example.com/services/T000/SECRETPATH",
-        alert_webhook_secret="a-long-enough-secret-value", metrics_token="scrape-token-0123456789"))
+        alert_webhook_secret="a-long-enough-secret-value", metrics_token="scrape-token-0123456789")))
     assert lines == ["metrics at /metrics for scrapers presenting RINGFENCE_METRICS_TOKEN",
                      "alerts posted to https://hooks.example.com/… (signed) and logged"]
-    assert describe_monitoring(Settings.load(data_dir=tmp_path, metrics=False)) == [
+    assert describe_monitoring(monitoring_options(Settings.load(data_dir=tmp_path, metrics=False))) == [
         "alerts logged (ringfence.alerts) and audited; no webhook"]

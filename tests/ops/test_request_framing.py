@@ -10,20 +10,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import external_idp_args
+from tests.conftest import served_trusting
 from tests.support.idp import TestIdentityProvider
-from tests.support.serve import CONTACTS_APP, ServeProcess
+from tests.support.serve import ServeProcess
 
 HANG_GUARD = 30  # a read that takes longer than this means the server never answered or closed
 
 
 @pytest.fixture(scope="module")
 def server(idp: TestIdentityProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    data = tmp_path_factory.mktemp("framing")
-    args, env = external_idp_args(idp)
-    process = ServeProcess(CONTACTS_APP, *args, "--data-dir", str(data), env=env).start(data)
-    yield process
-    process.stop()
+    with served_trusting(idp, tmp_path_factory.mktemp("framing")) as process:
+        yield process
     assert "Traceback" not in process.logs()
 
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from ringfence.authserver.holdings import GRANT_KEPT_SECONDS
 from ringfence.authserver.models import Grant, RefreshToken, User
 from ringfence.authserver.oauth import ACCESS_TOKEN_SECONDS
 from ringfence.config import Settings
 from ringfence.privacy.purge import Purge
-from ringfence.privacy.retention import GRANT_KEPT_SECONDS
 from ringfence.privacy.subjects import SubjectData
 from ringfence.store.database import Database
 

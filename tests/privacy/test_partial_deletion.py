@@ -13,7 +13,7 @@ import pytest
 
 from ringfence.audit.log import AuditLog
 from ringfence.authserver.users import UserStore
-from ringfence.privacy.declaration import declare_personal_data
+from ringfence.personal_data import declare_personal_data
 from ringfence.privacy.subjects import DeletionIncomplete, SubjectData
 from ringfence.store.database import Database
 

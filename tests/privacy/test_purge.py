@@ -178,7 +178,7 @@ async def test_no_idle_client_purge_when_turned_off(database: Database, tmp_path
 
 async def test_a_failing_app_purge_hook_is_reported_and_the_other_kinds_still_run(
         database: Database, tmp_path: Path) -> None:
-    from ringfence.privacy.declaration import declare_personal_data
+    from ringfence.personal_data import declare_personal_data
 
     async def export(subject: str) -> list:
         return []

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import external_idp_args
+from tests.conftest import served_trusting
 from tests.support.budgets import ANONYMOUS_PER_ADDRESS, CHATGPT_META, TOOL_CEILING, budgets_app, call_from
 from tests.support.http import tool_result
 from tests.support.idp import TestIdentityProvider, new_subject
@@ -26,10 +26,8 @@ BAD_TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJub2JvZHkifQ.c2lnbmF0dXJl"
 @pytest.fixture(scope="module")
 def server(idp: TestIdentityProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     tmp = tmp_path_factory.mktemp("anonymous-budgets")
-    args, env = external_idp_args(idp, introspection=False)
-    process = ServeProcess(budgets_app(tmp), *args, "--data-dir", str(tmp / "data"), env=env).start(tmp)
-    yield process
-    process.stop()
+    with served_trusting(idp, tmp / "data", target=budgets_app(tmp), introspection=False, log_dir=tmp) as process:
+        yield process
     assert server_errors(process.logs()) == []
 
 

@@ -2,43 +2,57 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import pytest
 from joserfc.jwk import ECKey
 
-from tests.conftest import external_idp_args
+from ringfence.app import App
+from ringfence.resource import verification
+from ringfence.resource.tokens import JwksCache
+from tests.conftest import served_trusting
 from tests.support.http import challenge
 from tests.support.idp import TestIdentityProvider
-from tests.support.serve import CONTACTS_APP, ServeProcess, start_together, stop_together
+from tests.support.inprocess import RESOURCE, Client, serve_in_process
+from tests.support.serve import ServeProcess
 
 SEARCH = ("search_contacts", {"query": "ann"})
 
 
-@pytest.fixture(scope="module")
-def servers(idp: TestIdentityProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServeProcess, ...]]:
-    """Two JWT-only servers started together; see ``cold`` and ``quick_refresh``."""
-    data = tmp_path_factory.mktemp("jwks")
-    args, _ = external_idp_args(idp, introspection=False)
-    cold = ServeProcess(CONTACTS_APP, *args, "--data-dir", str(data / "cold"))
-    quick = ServeProcess(CONTACTS_APP, *args, "--data-dir", str(data / "quick"),
-                         env={"RINGFENCE_JWKS_REFRESH_INTERVAL_SECONDS": "2"})
-    yield start_together(data, cold, quick)
-    stop_together(cold, quick)
+class Clock:
+    """The JWKS cache's monotonic clock, moved by the tests instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @pytest.fixture(scope="module")
-def cold(servers: tuple[ServeProcess, ...]) -> ServeProcess:
-    """A server that has not fetched the JWKS yet: its key cache is empty. Only one test may use it."""
-    return servers[0]
+def cold(idp: TestIdentityProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    """A JWT-only server that has not fetched the JWKS yet: its key cache is empty. Only one test may use it."""
+    with served_trusting(idp, tmp_path_factory.mktemp("jwks"), introspection=False) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
-def quick_refresh(servers: tuple[ServeProcess, ...]) -> ServeProcess:
-    """A server allowed to refetch the JWKS every 2 s (the default is every 30 s)."""
-    return servers[1]
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(scope="module")
+def quick_refresh(idp: TestIdentityProvider, contacts_app: App, clock: Clock,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+    """A JWT-only server in this process allowed to refetch the JWKS every 2 s (the default is every 30 s),
+    its JWKS cache on ``clock``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(verification, "JwksCache", partial(JwksCache, clock=clock))
+        with serve_in_process(contacts_app, idp, tmp_path_factory.mktemp("quick"),
+                              jwks_refresh_interval_seconds=2) as server:
+            yield Client(server, "modern")
 
 
 def test_unreachable_jwks_gets_503_never_200_and_recovers(cold: ServeProcess, idp: TestIdentityProvider) -> None:
@@ -55,13 +69,13 @@ def test_unreachable_jwks_gets_503_never_200_and_recovers(cold: ServeProcess, id
     assert cold.call_tool(*SEARCH, token=token).status_code == 200
 
 
-def test_burst_of_unknown_kids_triggers_exactly_one_jwks_refetch(quick_refresh: ServeProcess,
+def test_burst_of_unknown_kids_triggers_exactly_one_jwks_refetch(quick_refresh: Client, clock: Clock,
                                                                  idp: TestIdentityProvider) -> None:
     """An unknown ``kid`` may mean rotated keys: refetch once, but never let forged kids cause a fetch storm."""
-    assert quick_refresh.call_tool(*SEARCH, token=idp.token(quick_refresh.mcp_url, scope="contacts:read")).is_success
-    time.sleep(2.1)  # past the refresh interval
+    assert quick_refresh.call_tool(*SEARCH, token=idp.token(RESOURCE, scope="contacts:read")).is_success
+    clock.now += 2.1  # past the refresh interval
     before = idp.jwks_fetches
-    forged = [idp.token(quick_refresh.mcp_url, header={"kid": f"forged-{n}"}, scope="contacts:read") for n in range(10)]
+    forged = [idp.token(RESOURCE, header={"kid": f"forged-{n}"}, scope="contacts:read") for n in range(10)]
     with ThreadPoolExecutor(max_workers=10) as pool:
         responses = list(pool.map(lambda token: quick_refresh.call_tool(*SEARCH, token=token), forged))
     assert [response.status_code for response in responses] == [401] * 10
@@ -69,16 +83,16 @@ def test_burst_of_unknown_kids_triggers_exactly_one_jwks_refetch(quick_refresh: 
     assert idp.jwks_fetches - before == 1
 
 
-def test_rotated_in_signing_key_is_picked_up_by_one_refetch(quick_refresh: ServeProcess,
+def test_rotated_in_signing_key_is_picked_up_by_one_refetch(quick_refresh: Client, clock: Clock,
                                                             idp: TestIdentityProvider) -> None:
     """Key rotation: a token signed by a newly published key verifies after a single refetch."""
-    assert quick_refresh.call_tool(*SEARCH, token=idp.token(quick_refresh.mcp_url, scope="contacts:read")).is_success
+    assert quick_refresh.call_tool(*SEARCH, token=idp.token(RESOURCE, scope="contacts:read")).is_success
     rotated = ECKey.generate_key("P-256", parameters={"kid": "es-2", "alg": "ES256", "use": "sig"})
     idp.keys["rotated"] = rotated
     try:
-        time.sleep(2.1)
+        clock.now += 2.1
         before = idp.jwks_fetches
-        token = idp.token(quick_refresh.mcp_url, key=rotated, scope="contacts:read")
+        token = idp.token(RESOURCE, key=rotated, scope="contacts:read")
         assert quick_refresh.call_tool(*SEARCH, token=token).status_code == 200
         assert idp.jwks_fetches - before == 1
     finally:

@@ -18,11 +18,11 @@ import pytest
 from ringfence.config import ConfigError, Settings
 from ringfence.refusals import UnknownSession
 from ringfence.resource.sessions import SessionOwners
-from tests.conftest import external_idp_args
+from tests.conftest import served_trusting
 from tests.support.http import tool_result
 from tests.support.idp import TestIdentityProvider, new_subject
 from tests.support.oauth import server_errors
-from tests.support.serve import CONTACTS_APP, LEGACY_VERSION, MCP_ACCEPT, ServeProcess
+from tests.support.serve import LEGACY_VERSION, MCP_ACCEPT, ServeProcess
 
 LIMITS = {"RINGFENCE_MAX_SESSIONS": "6", "RINGFENCE_MAX_ANONYMOUS_SESSIONS": "4",
           "RINGFENCE_MAX_ANONYMOUS_SESSIONS_PER_ADDRESS": "2", "RINGFENCE_MAX_SESSIONS_PER_PRINCIPAL": "2"}
@@ -37,11 +37,8 @@ LIST = {"jsonrpc": "2.0", "id": 3, "method": "tools/list"}  # public: answered w
 @pytest.fixture
 def server(idp: TestIdentityProvider, tmp_path: Path) -> Iterator[ServeProcess]:
     """A server per test: the session table is the state under test."""
-    args, env = external_idp_args(idp, introspection=False)
-    process = ServeProcess(CONTACTS_APP, *args, "--data-dir", str(tmp_path / "data"),
-                           env={**env, **LIMITS}).start(tmp_path)
-    yield process
-    process.stop()
+    with served_trusting(idp, tmp_path / "data", introspection=False, env=LIMITS, log_dir=tmp_path) as process:
+        yield process
     # the 503s these tests provoke (a shared bound reached) are access lines; nothing else may be a 5xx
     unexpected = [line for line in server_errors(process.logs())
                   if not ('"status":503' in line and '"path":"/mcp"' in line and "Traceback" not in line)]

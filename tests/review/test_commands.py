@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from ringfence.review.commands import lint, lock
+from ringfence.cli.review import lint, lock
 from tests.support.serve import CONTACTS_APP
 
 REPO = Path(__file__).resolve().parents[2]
@@ -138,7 +138,7 @@ def test_lock_check_unreadable_lock_exits_2(tmp_path: Path) -> None:
 
 def test_reference_app_passes_lint_and_lock_check_in_a_fresh_process() -> None:
     """CI as it would run: both commands on examples/contacts, exit 0 (the app declares tables, so a new process)."""
-    script = ("import sys, typer; from ringfence.review.commands import lint, lock; cli = typer.Typer(); "
+    script = ("import sys, typer; from ringfence.cli.review import lint, lock; cli = typer.Typer(); "
               "cli.command()(lint); cli.command()(lock); cli()")
     for args in (["lint", CONTACTS_APP, "--strict"], ["lock", CONTACTS_APP, "--check"]):
         result = subprocess.run([sys.executable, "-c", script, *args], cwd=REPO, capture_output=True, text=True,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ringfence.app import App
-from ringfence.review import lint_app
+from ringfence.review.lint import lint_app
 from tests.review.corpus import BENIGN, HOSTILE, SCOPES, HostileCase, ToolCase, app_of
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from ringfence.app import App
-from ringfence.review import LockError, check_lock, contract_hash, reviewed_tools, tool_contract, write_lock
+from ringfence.review.lock import LockError, check_lock, contract_hash, tool_contract, write_lock
+from ringfence.review.tools import reviewed_tools
 from tests.review.corpus import ToolCase, app_of
 from tests.support.serve import CONTACTS_APP
 
@@ -114,7 +115,7 @@ def test_hash_keeps_unicode_as_is() -> None:
 def test_lock_is_identical_across_processes(contacts_app: App, tmp_path: Path) -> None:
     here = tmp_path / "here.lock"
     write_lock(contacts_app, here)
-    script = ("import sys; from ringfence.loader import load_app; from ringfence.review import write_lock; "
+    script = ("import sys; from ringfence.loader import load_app; from ringfence.review.lock import write_lock; "
               "write_lock(load_app(sys.argv[1]), sys.argv[2])")
     for seed in ("1", "4242"):
         there = tmp_path / f"there-{seed}.lock"

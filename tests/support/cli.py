@@ -19,7 +19,7 @@ from tests.support.serve import REPO, server_env
 
 _FORK_RUNNER = r'''
 import json, os, runpy, signal, sys, time, traceback
-import ringfence.cli, ringfence.server  # the slow imports, paid once
+import ringfence.cli.main, ringfence.server  # the slow imports, paid once
 
 runs, folder = json.loads(sys.stdin.read()), sys.argv[1]
 children = {}

@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +141,16 @@ class ServeProcess:
                         "clientInfo": {"name": "ringfence-tests", "version": "0"}}},
             token=token,
         )
+
+
+@contextmanager
+def served(target: str, *args: str, log_dir: Path, env: dict[str, str] | None = None) -> Iterator[ServeProcess]:
+    """``ringfence serve TARGET ARGS...`` running for the ``with`` block, its log in ``log_dir``."""
+    server = ServeProcess(target, *args, env=env).start(log_dir)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def start_together(log_dir: Path, *servers: ServeProcess, timeout: float = 30) -> tuple[ServeProcess, ...]:

@@ -20,30 +20,34 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
-from ringfence.audit.errors import AuditError
-from ringfence.audit.log import AuditLog
-from ringfence.audit.verification import has_audit_tables
-from ringfence.cli_options import DatabaseOption, DataDirOption
-from ringfence.cli_options import fail as _fail
-from ringfence.config import ConfigError, Settings
-from ringfence.store.database import Database
-from ringfence.store.existing import require_database
+from ringfence.cli.options import DatabaseOption, DataDirOption
+from ringfence.cli.options import fail as _fail
+
+if TYPE_CHECKING:
+    from ringfence.audit.log import AuditLog
 
 T = TypeVar("T")
 
 def _with_log(data_dir: Path | None, database_url: str | None, action: Callable[[AuditLog], Awaitable[T]]) -> T:
     """Run ``action`` on the configured audit log; any reason it cannot run becomes one line and exit 2."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ringfence.audit.errors import AuditError
+    from ringfence.audit.log import AuditLog
+    from ringfence.audit.verification import has_audit_tables
+    from ringfence.config import ConfigError, Settings
+    from ringfence.store.database import Database
+    from ringfence.store.existing import require_database
 
     async def run() -> T:
         settings = Settings.load(data_dir=data_dir, database_url=database_url)
         database = Database(settings.resolved_database_url)
         try:
-            await require_database(database, settings)
+            await require_database(database, settings.data_dir, settings.database_url)
             if not await has_audit_tables(database):
                 raise AuditError("there is no audit log in this database (check --database-url)")
             return await action(AuditLog(database, settings.data_dir))

@@ -17,14 +17,15 @@ import json
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ringfence.cli_options import fail, load_app_or_fail
+from ringfence.cli.options import fail, load_app_or_fail
 from ringfence.declaration import DeclarationError
-from ringfence.review.lint import LintFinding, lint_app
-from ringfence.review.lock import LockError, check_lock, write_lock
+
+if TYPE_CHECKING:
+    from ringfence.review.lint import LintFinding
 
 TargetArgument = Annotated[str, typer.Argument(help="The app: path/to/app.py[:attr] or package.module[:attr].")]
 
@@ -43,6 +44,8 @@ def lint(
     ] = None,
 ) -> None:
     """Check tool names, descriptions and declarations for poisoning and mistakes; exit 1 on errors."""
+    from ringfence.review.lint import lint_app
+
     app = load_app_or_fail(target)
     try:
         findings = lint_app(app)
@@ -88,6 +91,8 @@ def lock(
     ] = None,
 ) -> None:
     """Write tools.lock, the hash and contract of every tool; with --check, fail when it is out of date."""
+    from ringfence.review.lock import LockError, check_lock, write_lock
+
     app = load_app_or_fail(target)
     lock_path = path or _default_lock_path(target)
     if not check:

@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ringfence.cli_options import fail as _fail
-from ringfence.detect.injection import InjectionDetector
-from ringfence.detect.redactor import MIN_HASH_KEY_BYTES, Redactor
+from ringfence.cli.options import fail as _fail
+
+if TYPE_CHECKING:  # the detectors are imported by the command that runs, so `--help` starts at once
+    from ringfence.detect.redactor import Redactor
 
 DEFAULT_KEY_ENV = "RINGFENCE_REDACTION_KEY"
 
@@ -31,6 +32,8 @@ def _dumps(value: Any) -> str:
 
 
 def _build_redactor(replacement: str, hash_key_env: str) -> Redactor:
+    from ringfence.detect.redactor import MIN_HASH_KEY_BYTES, Redactor
+
     if replacement not in ("tag", "hash"):
         _fail(f"--replacement must be 'tag' or 'hash', not {replacement!r}")
     if replacement == "tag":
@@ -118,6 +121,8 @@ def detect(
     ] = False,
 ) -> None:
     """Scan stdin for prompt injection; print the verdict as JSON; exit 1 when an injection is found."""
+    from ringfence.detect.injection import InjectionDetector
+
     detector = InjectionDetector()
     if not jsonl:
         verdict = detector.scan(sys.stdin.read())

@@ -9,16 +9,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
-from ringfence.cli_options import DatabaseOption, DataDirOption, fail
-from ringfence.config import ConfigError, Settings
-from ringfence.store import schema
-from ringfence.store.database import Database
-from ringfence.store.existing import require_database
+from ringfence.cli.options import DatabaseOption, DataDirOption, fail
+
+if TYPE_CHECKING:  # the runtime is imported by the commands that run, so `--help` starts at once
+    from ringfence.store.database import Database
 
 T = TypeVar("T")
 
@@ -29,13 +27,19 @@ db_cli = typer.Typer(help="Migrate and check ringfence's own database tables.", 
 def _with_database(data_dir: Path | None, database_url: str | None, action: Callable[[Database], Awaitable[T]], *,
                    create: bool = False) -> T:
     """Run ``action`` on the configured database; any reason it cannot run becomes one line and exit 2."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ringfence.config import ConfigError, Settings
+    from ringfence.store import schema
+    from ringfence.store.database import Database
+    from ringfence.store.existing import require_database
 
     async def run() -> T:
         settings = Settings.load(data_dir=data_dir, database_url=database_url)
         database = Database(settings.resolved_database_url)
         try:
             if not create:  # the file only: `current` and `check` report on a database never migrated
-                await require_database(database, settings, tables=False)
+                await require_database(database, settings.data_dir, settings.database_url, tables=False)
             return await action(database)
         finally:
             await database.close()
@@ -52,6 +56,7 @@ def _with_database(data_dir: Path | None, database_url: str | None, action: Call
 @db_cli.command("upgrade")
 def upgrade(data_dir: DataDirOption = None, database_url: DatabaseOption = None) -> None:
     """Migrate ringfence's tables to this version's newest revision (safe while servers run)."""
+    from ringfence.store import schema
 
     async def action(database: Database) -> str | None:
         await database.upgrade_schema()
@@ -64,6 +69,8 @@ def upgrade(data_dir: DataDirOption = None, database_url: DatabaseOption = None)
 @db_cli.command("current")
 def current(data_dir: DataDirOption = None, database_url: DatabaseOption = None) -> None:
     """Show the revision of ringfence's tables and this version's newest."""
+    from ringfence.store import schema
+
     revision = _with_database(data_dir, database_url, lambda database: schema.current_revision(database.engine))
     head = schema.head_revision()
     if revision == head:
@@ -76,6 +83,7 @@ def current(data_dir: DataDirOption = None, database_url: DatabaseOption = None)
 @db_cli.command("check")
 def check(data_dir: DataDirOption = None, database_url: DatabaseOption = None) -> None:
     """Exit 0 if ringfence's tables are at head and match the models, else list the differences and exit 1."""
+    from ringfence.store import schema
 
     async def action(database: Database) -> tuple[str | None, list[str]]:
         return await schema.current_revision(database.engine), await schema.differences(database.engine)

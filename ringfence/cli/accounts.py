@@ -9,19 +9,16 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ringfence.audit.log import AuditLog
-from ringfence.audit.records import EventKind
-from ringfence.authserver.keys import KeyRing
-from ringfence.authserver.oauth import ACCESS_TOKEN_SECONDS
-from ringfence.authserver.users import UserError, UserStore
-from ringfence.cli_options import DatabaseOption, DataDirOption, fail
-from ringfence.config import ConfigError, Settings
-from ringfence.store.database import Database
-from ringfence.store.existing import in_data_folder, require_database
+from ringfence.cli.options import DatabaseOption, DataDirOption, fail
+
+if TYPE_CHECKING:  # the runtime is imported by the commands that run, so `--help` starts at once
+    from ringfence.authserver.keys import KeyRing
+    from ringfence.config import Settings
+    from ringfence.store.database import Database
 
 users_cli = typer.Typer(help="Manage the embedded authorization server's sign-in accounts. (`ringfence user` "
                              "deletes or exports everything held about one person.)", no_args_is_help=True,
@@ -38,13 +35,17 @@ def _with_users(data_dir: Path | None, database_url: str | None, action, *,  # t
                 create: bool = False) -> object:
     """Run ``action(UserStore)`` against the configured database (which must exist unless ``create``);
     errors become one line."""
+    from ringfence.authserver.users import UserError, UserStore
+    from ringfence.config import ConfigError, Settings
+    from ringfence.store.database import Database
+    from ringfence.store.existing import require_database
 
     async def run() -> object:
         settings = Settings.load(data_dir=data_dir, database_url=database_url)
         database = Database(settings.resolved_database_url)
         try:
             if not create:
-                await require_database(database, settings)
+                await require_database(database, settings.data_dir, settings.database_url)
             await database.start()
             return await action(UserStore(database))
         finally:
@@ -107,6 +108,12 @@ def users_passwd(
 @keys_cli.command("rotate")
 def keys_rotate(data_dir: DataDirOption = None, database_url: DatabaseOption = None) -> None:
     """Sign new tokens with a new key; the old public key stays published until its tokens expire."""
+    from ringfence.authserver.keys import KeyRing
+    from ringfence.authserver.oauth import ACCESS_TOKEN_SECONDS
+    from ringfence.config import ConfigError, Settings
+    from ringfence.store.database import Database
+    from ringfence.store.existing import in_data_folder
+
     try:
         settings = Settings.load(data_dir=data_dir, database_url=database_url)
         keys = KeyRing(in_data_folder(settings.data_dir, "keys"), token_lifetime=ACCESS_TOKEN_SECONDS)
@@ -127,8 +134,12 @@ def keys_rotate(data_dir: DataDirOption = None, database_url: DatabaseOption = N
 async def _rotate_and_audit(keys: KeyRing, database: Database, settings: Settings) -> tuple[str, Exception | None]:
     """Rotate once the servers' audit log is known to be there (never guessed), then record it;
     the new key id, and why it could not be recorded (``None``: recorded)."""
+    from ringfence.audit.log import AuditLog
+    from ringfence.audit.records import EventKind
+    from ringfence.store.existing import require_database
+
     try:
-        await require_database(database, settings)
+        await require_database(database, settings.data_dir, settings.database_url)
         kid = keys.rotate().kid
         try:
             await database.start()

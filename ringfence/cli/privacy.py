@@ -16,18 +16,17 @@ import json
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
-from ringfence.app import App
-from ringfence.cli_options import DatabaseOption, DataDirOption, fail, load_app_or_fail
-from ringfence.config import ConfigError, Settings
-from ringfence.privacy.purge import Purge
-from ringfence.privacy.subjects import DeletionIncomplete, SubjectData, SubjectError, UnknownSubject
-from ringfence.store.database import Database
-from ringfence.store.existing import require_database
+from ringfence.cli.options import DatabaseOption, DataDirOption, fail, load_app_or_fail
+
+if TYPE_CHECKING:  # the runtime is imported by the commands that run, so `--help` starts at once
+    from ringfence.app import App
+    from ringfence.config import Settings
+    from ringfence.personal_data import UnknownSubject
+    from ringfence.store.database import Database
 
 T = TypeVar("T")
 
@@ -50,20 +49,26 @@ def _load(target: str | None) -> App | None:
 
 def _with_database(data_dir: Path | None, database_url: str | None, app: App | None,
                    action: Callable[[Database, Settings], Awaitable[T]]) -> T:
-    """Run ``action`` on the configured database with the app attached; failures become one line."""
+    """Run ``action`` on the configured database, the app served with it; failures become one line."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ringfence.config import ConfigError, Settings
+    from ringfence.privacy.subjects import SubjectError
+    from ringfence.serving import serving
+    from ringfence.store.database import Database
+    from ringfence.store.existing import require_database
 
     async def run() -> T:
         settings = Settings.load(data_dir=data_dir, database_url=database_url)
         database = Database(settings.resolved_database_url)
         try:
-            await require_database(database, settings)
+            await require_database(database, settings.data_dir, settings.database_url)
             await database.start()
-            if app is not None:
-                app.attach_database(database)
-            return await action(database, settings)
+            if app is None:
+                return await action(database, settings)
+            with serving(app, database):  # the app's personal_data hooks use app.database
+                return await action(database, settings)
         finally:
-            if app is not None:
-                app.attach_database(None)
             await database.close()
 
     try:
@@ -74,12 +79,21 @@ def _with_database(data_dir: Path | None, database_url: str | None, app: App | N
         fail(f"cannot use the database ({type(exc).__name__}); check --data-dir and --database-url")
 
 
-def _subject(data: SubjectData, subject: str | None, username: str | None) -> Awaitable[str]:
+def _subject(database: Database, subject: str | None, username: str | None) -> Awaitable[str]:
+    """SUBJECT, or the token subject of the local account ``--username``."""
+    from ringfence.authserver.users import UserStore
+    from ringfence.personal_data import UnknownSubject
+
     if (subject is None) == (username is None):
         fail("give either SUBJECT or --username")
 
     async def resolve() -> str:
-        return subject if subject is not None else await data.subject_of_username(username)  # type: ignore[arg-type]
+        if subject is not None:
+            return subject
+        found = await UserStore(database).subject_of(username)  # type: ignore[arg-type]
+        if found is None:
+            raise UnknownSubject(f"there is no local user {username!r}; nothing was changed")
+        return found
 
     return resolve()
 
@@ -96,6 +110,8 @@ def purge(
     database_url: DatabaseOption = None,
 ) -> None:
     """Delete everything past its retention period now, and print how much of each kind."""
+    from ringfence.privacy.purge import Purge
+
     app = _load(target)
 
     async def run(database: Database, settings: Settings):  # type: ignore[no-untyped-def]
@@ -121,11 +137,14 @@ def user_delete(
     database_url: DatabaseOption = None,
 ) -> None:
     """Delete everything held about one person: account, grants, confirmations, app records, audit details."""
+    from ringfence.personal_data import DeletionIncomplete, UnknownSubject
+    from ringfence.privacy.subjects import SubjectData
+
     app = _load(target)
 
     async def run(database: Database, settings: Settings) -> tuple[str, dict[str, int]]:
         data = SubjectData(database, settings.data_dir, app.personal_data_declarations)  # type: ignore[union-attr]
-        who = await _subject(data, subject, username)
+        who = await _subject(database, subject, username)
         try:
             return who, await data.delete(who, channel="cli")
         except DeletionIncomplete as exc:  # every step is safe to repeat; the message names the subject
@@ -149,13 +168,16 @@ def user_export(
     database_url: DatabaseOption = None,
 ) -> None:
     """Write everything held about one person as JSON (no password hashes, no tokens)."""
+    from ringfence.personal_data import UnknownSubject
+    from ringfence.privacy.subjects import SubjectData
+
     app = _load(target)
     if output is not None and output.exists():
         fail(f"{output} exists; give a new file name (an export is never written over another file)")
 
     async def run(database: Database, settings: Settings) -> dict:
         data = SubjectData(database, settings.data_dir, app.personal_data_declarations)  # type: ignore[union-attr]
-        return await data.export(await _subject(data, subject, username))
+        return await data.export(await _subject(database, subject, username))
 
     try:
         document = _with_database(data_dir, database_url, app, run)
@@ -180,6 +202,7 @@ def privacy(
     check: Annotated[bool, typer.Option("--check", help="With --output: exit 1 when the file is stale.")] = False,
 ) -> None:
     """Print a Markdown retention and data-handling disclosure, for the app's privacy policy."""
+    from ringfence.config import ConfigError, Settings
     from ringfence.privacy.disclosure import disclosure
 
     app = _load(target)

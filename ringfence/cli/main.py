@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 
-from ringfence.audit.commands import checkpoint as audit_checkpoint
-from ringfence.audit.commands import show as audit_show
-from ringfence.audit.commands import verify as audit_verify
-from ringfence.authserver.commands import keys_cli, users_cli
-from ringfence.cli_options import fail
-from ringfence.config import ConfigError, Settings, check_resource_url
-from ringfence.declaration import DeclarationError
-from ringfence.detect.commands import detect, redact
-from ringfence.loader import LoadError, load_app
-from ringfence.privacy.commands import privacy, purge, user_cli
-from ringfence.review.commands import lint, lock
-from ringfence.store.commands import db_cli
+from ringfence import __version__
+from ringfence.cli.accounts import keys_cli, users_cli
+from ringfence.cli.audit import checkpoint as audit_checkpoint
+from ringfence.cli.audit import show as audit_show
+from ringfence.cli.audit import verify as audit_verify
+from ringfence.cli.db import db_cli
+from ringfence.cli.detect import detect, redact
+from ringfence.cli.options import fail
+from ringfence.cli.privacy import privacy, purge, user_cli
+from ringfence.cli.review import lint, lock
+
+if TYPE_CHECKING:
+    from ringfence.config import Settings
+
+# Each command imports what it runs inside its body: `ringfence --help` and `ringfence redact`
+# start without the MCP SDK, SQLAlchemy or pydantic (bench/cli_start.py measures it).
 
 cli = typer.Typer(
     name="ringfence",
@@ -70,8 +73,17 @@ LogRetentionOption = Annotated[
 ]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"ringfence {__version__}")
+        raise typer.Exit()
+
+
 @cli.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
     """Secure-by-default MCP servers and ChatGPT apps."""
 
 
@@ -128,7 +140,9 @@ def serve(
 
     Without --issuer, an embedded OAuth 2.1 authorization server runs on the same origin.
     """
-    # Imported here so that `ringfence --help` stays fast.
+    from ringfence.config import ConfigError, Settings
+    from ringfence.declaration import DeclarationError
+    from ringfence.loader import LoadError, load_app
     from ringfence.server import build_asgi, describe_startup
 
     try:
@@ -200,10 +214,13 @@ def auth_server(
     log_retention_days: LogRetentionOption = None,
 ) -> None:
     """Run the authorization server alone, for resource servers started with --issuer PUBLIC_URL."""
+    from ringfence.config import ConfigError, Settings, check_resource_url
+    from ringfence.declaration import DeclarationError
+    from ringfence.loader import LoadError, load_app
     from ringfence.monitor.service import describe_monitoring
     from ringfence.ops.proxies import describe_proxies
     from ringfence.policy import ScopeCatalog, default_scopes
-    from ringfence.server import build_auth_server_asgi
+    from ringfence.server import build_auth_server_asgi, monitoring_options
 
     try:
         settings = Settings.load(
@@ -229,7 +246,7 @@ def auth_server(
         fail(str(exc))
     logger.info("authorization server %s issuing tokens for %s", settings.base_url, ", ".join(resource))
     for line in [*describe_proxies(settings.trusted_proxies, settings.trusted_proxy_header),
-                 *describe_monitoring(settings)]:
+                 *describe_monitoring(monitoring_options(settings))]:
         logger.info(line)
     for line in settings.unsafe_options():
         logger.warning("UNSAFE option enabled: %s", line)
@@ -241,6 +258,7 @@ def probe_database(settings: Settings) -> None:
     an unwritable folder stops start-up with one line instead of a server that cannot answer."""
     import asyncio
 
+    from ringfence.config import ConfigError
     from ringfence.store.database import Database
 
     async def probe() -> None:
@@ -279,8 +297,7 @@ def start_logging(level: str, settings: Settings, *, keyed: bool = True) -> None
 
     Not ``keyed``: nothing is written (no pseudonym key, no log file), so that a start refused
     before the app is loaded leaves no trace; values are then redacted to their type."""
-    from ringfence.logs import configure_logging
-    from ringfence.logs.configuration import check_log_file
+    from ringfence.logs.configuration import check_log_file, configure_logging
 
     if not keyed and settings.log_file is not None:
         check_log_file(settings.log_file)
@@ -289,6 +306,8 @@ def start_logging(level: str, settings: Settings, *, keyed: bool = True) -> None
 
 
 def run_server(asgi: object, settings: Settings, log_level: str) -> None:
+    import uvicorn
+
     from ringfence.ops.protocol import uvicorn_options
 
     uvicorn.run(
@@ -300,7 +319,11 @@ def run_server(asgi: object, settings: Settings, log_level: str) -> None:
         server_header=False,
         proxy_headers=False,
         lifespan="on",
-        **uvicorn_options(settings),  # head deadline and size, keep-alive, graceful shutdown (ops/protocol.py)
+        # head deadline and size, keep-alive, graceful shutdown (ops/protocol.py)
+        **uvicorn_options(header_timeout_seconds=settings.header_timeout_seconds,
+                          max_header_bytes=settings.max_header_bytes, keep_alive_seconds=settings.keep_alive_seconds,
+                          shutdown_timeout_seconds=settings.shutdown_timeout_seconds,
+                          https=settings.base_url.startswith("https://")),
     )
 
 
