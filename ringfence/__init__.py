@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ringfence.ops.ratelimit_keys import RateLimits
     from ringfence.principal import Principal, current_principal, optional_principal
     from ringfence.store.database import Model
+    from ringfence.widgets import Widget, to_widget
 
 # Each public name and the module that defines it.
 _EXPORTS = {
@@ -36,8 +37,10 @@ _EXPORTS = {
     "RateLimits": "ringfence.ops.ratelimit_keys",
     "Scope": "ringfence.declaration",
     "ToolError": "ringfence.errors",
+    "Widget": "ringfence.widgets",
     "current_principal": "ringfence.principal",
     "optional_principal": "ringfence.principal",
+    "to_widget": "ringfence.widgets",
 }
 
 __all__ = [
@@ -50,8 +53,10 @@ __all__ = [
     "RateLimits",
     "Scope",
     "ToolError",
+    "Widget",
     "current_principal",
     "optional_principal",
+    "to_widget",
 ]
 
 

@@ -11,6 +11,8 @@ from ringfence.ops.ratelimit_keys import RateLimits
 from ringfence.personal_data import PersonalData, PersonalDataDeclaration, declare_personal_data
 from ringfence.policy import ScopeCatalog
 from ringfence.serving import database_of
+from ringfence.widgets import Widget, WidgetDeclaration, declare_widget
+from ringfence.widgets import widget_domain as check_widget_domain
 
 if TYPE_CHECKING:
     from ringfence.store.database import Database
@@ -36,8 +38,15 @@ class App:
         version: str = "0.1.0",
         limits: Limits | None = None,
         rate_limits: RateLimits | None = None,
+        privacy_policy_url: str | None = None,
+        widget_domain: str | None = None,
     ) -> None:
+        if privacy_policy_url is not None and not privacy_policy_url.startswith("https://"):
+            raise DeclarationError(f"privacy_policy_url {privacy_policy_url!r} must be an https URL")
         self.name = name
+        self.privacy_policy_url = privacy_policy_url  # published as RFC 9728 resource_policy_uri
+        # The origin hosts serve the app's widgets under (unique per app); a widget's own domain= overrides it.
+        self.widget_domain = None if widget_domain is None else check_widget_domain(f"app {name!r}", widget_domain)
         self.limits = limits or Limits()
         self.rate_limits = rate_limits or RateLimits()
         self.title = title or name
@@ -46,12 +55,13 @@ class App:
         self.catalog = ScopeCatalog(scopes)
         self._tools: dict[str, ToolSpec] = {}
         self._personal_data: dict[str, PersonalData] = {}
+        self._widgets: dict[str, Widget] = {}
 
     def tool(self, **declaration: Unpack[ToolDeclaration]) -> Callable[[F], F]:
         """Declare a tool, once, with what :class:`ringfence.declaration.ToolDeclaration` lists:
         ``effect`` (``"read"``, ``"write"`` or ``"destructive"``, required), ``scopes``, ``returns``,
         ``open_world``, ``idempotent``, ``name``, ``title``, ``description``, ``meta``, ``limits``
-        (default: the app's), ``preview``, ``log_arguments`` and ``confirm``."""
+        (default: the app's), ``preview``, ``log_arguments``, ``confirm`` and ``widget``."""
 
         def decorator(fn: F) -> F:
             spec = declare_tool(fn, **{**declaration, "limits": declaration.get("limits") or self.limits})
@@ -72,6 +82,21 @@ class App:
             raise DeclarationError(f"personal data {name!r} is declared twice")
         self._personal_data[name] = spec
         return spec
+
+    def widget(self, name: str, **declaration: Unpack[WidgetDeclaration]) -> Widget:
+        """Declare a widget, once: ``html`` and ``description`` (required), ``domain``, the CSP's
+        ``connect_domains``, ``resource_domains``, ``redirect_domains``, ``base_uri_domains`` and
+        ``frame_domains`` (with ``unsafe_allow_frames``), ``prefers_border``, ``calls``, ``shows`` and
+        ``title`` (:class:`ringfence.widgets.WidgetDeclaration`). Tools show it with ``widget=name``."""
+        spec = declare_widget(name, **declaration)
+        if name in self._widgets:
+            raise DeclarationError(f"widget {name!r} is declared twice")
+        self._widgets[name] = spec
+        return spec
+
+    @property
+    def widgets(self) -> Mapping[str, Widget]:
+        return MappingProxyType(self._widgets)
 
     @property
     def personal_data_declarations(self) -> Mapping[str, PersonalData]:

@@ -18,6 +18,8 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "RINGFENCE_"
+# Variables other commands read, which a shell that also runs `serve` may hold (`ringfence preview`).
+OTHER_COMMANDS_SETTINGS = frozenset({"RINGFENCE_PREVIEW_TOKEN"})
 MCP_PATH = "/mcp"
 MAX_FORM_BYTES = 64 * 1024  # bodies of every route but /mcp: sign-in and consent forms, OAuth requests
 PRM_PATH = "/.well-known/oauth-protected-resource"
@@ -158,8 +160,8 @@ class Settings(BaseSettings):
     def load(cls, **overrides: object) -> Settings:
         """Settings from the environment, with explicit values (CLI flags) taking precedence."""
         unknown = sorted(
-            name for name in os.environ if name.startswith(ENV_PREFIX) and
-            name[len(ENV_PREFIX):].lower() not in cls.model_fields
+            name for name in os.environ if name.startswith(ENV_PREFIX) and name not in OTHER_COMMANDS_SETTINGS
+            and name[len(ENV_PREFIX):].lower() not in cls.model_fields
         )
         if unknown:
             raise ConfigError(f"unknown setting {unknown[0]}; see `ringfence serve --help` for the options")

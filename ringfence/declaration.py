@@ -100,6 +100,7 @@ class ToolSpec:
     preview: Callable[..., Any] | None = None  # destructive tools: what a call would do, in a sentence
     log_arguments: tuple[str, ...] = ()  # parameters whose (redacted) values records may include
     confirm: ConfirmBy | None = None  # destructive tools: how the user may confirm a call (None: not confirmed)
+    widget: str | None = None  # the widget the host shows its result in (ringfence/widgets.py)
 
     @property
     def is_public(self) -> bool:
@@ -117,7 +118,9 @@ class ToolDeclaration(TypedDict, total=False):
     tools) takes the call's arguments and says, in a sentence, what the call would do;
     ``log_arguments`` names parameters whose values (redacted) its log and audit records include;
     ``confirm="page"`` (destructive tools) accepts only the signed-in confirmation page as the user's
-    confirmation, never the client's elicitation answer or widget button (default ``"any"``).
+    confirmation, never the client's elicitation answer or widget button (default ``"any"``);
+    ``widget`` names the widget (``app.widget(...)``) the host shows the result in (a destructive
+    tool shows ringfence's confirmation card instead).
     """
 
     effect: Required[Effect]
@@ -133,6 +136,7 @@ class ToolDeclaration(TypedDict, total=False):
     preview: Callable[..., Any] | None
     log_arguments: Iterable[str]
     confirm: ConfirmBy | None
+    widget: str | None
 
 
 def declare_tool(fn: Callable[..., Any], **declaration: Unpack[ToolDeclaration]) -> ToolSpec:
@@ -167,6 +171,15 @@ def declare_tool(fn: Callable[..., Any], **declaration: Unpack[ToolDeclaration])
         )
     if preview is not None and effect != "destructive":
         raise DeclarationError(f"tool {tool_name!r}: preview= is for destructive tools, which are confirmed")
+    widget = declaration.get("widget")
+    if widget is not None and not isinstance(widget, str):
+        raise DeclarationError(f"tool {tool_name!r}: widget= takes the widget's name")
+    if widget is not None and effect == "destructive":
+        raise DeclarationError(f"tool {tool_name!r}: a destructive tool shows ringfence's confirmation card, "
+                               "not a widget of its own")
+    if meta and any(key in meta for key in ("ui", "openai/outputTemplate", "openai/widgetAccessible")):
+        raise DeclarationError(f"tool {tool_name!r}: widget metadata is derived from widget= and app.widget(...); "
+                               "do not set it in meta")
     confirm_by = _confirm_by(tool_name, effect, declaration.get("confirm"), required_scopes)
     logged = _logged_arguments(fn, tool_name, declaration.get("log_arguments", ()))
     if idempotent is None:
@@ -186,6 +199,7 @@ def declare_tool(fn: Callable[..., Any], **declaration: Unpack[ToolDeclaration])
         preview=preview,
         log_arguments=logged,
         confirm=confirm_by,  # type: ignore[arg-type]
+        widget=widget,
     )
 
 

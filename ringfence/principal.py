@@ -44,6 +44,7 @@ class Authorization:
 
     principal: Principal | None
     tool: str | None = None
+    openai_host: bool = False  # the call's ``_meta`` is ChatGPT's (``openai/*``): it shows widgets
 
 
 _NOBODY = Authorization(None)
@@ -73,9 +74,10 @@ def current_authorization() -> Authorization:
 
 
 @contextmanager
-def authorized(principal: Principal | None, tool: str | None = None) -> Iterator[Authorization]:
+def authorized(principal: Principal | None, tool: str | None = None, *,
+               openai_host: bool = False) -> Iterator[Authorization]:
     """Bind the gate's decision for the code run inside (it follows the request into the SDK's tasks)."""
-    decision = Authorization(principal, tool)
+    decision = Authorization(principal, tool, openai_host)
     token = _current.set(decision)
     try:
         yield decision

@@ -6,7 +6,11 @@ here, once per server, from it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from mcp.server.apps import Apps, ResourceCsp
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.resources import TextResource
 from mcp.types import ToolAnnotations
 
 from ringfence.app import App
@@ -15,6 +19,17 @@ from ringfence.events import Events
 from ringfence.guards.confirmation import ConfirmationStore, Confirmer
 from ringfence.guards.wrapper import guard_tool
 from ringfence.policy import PAGE, confirmation_channels, tool_meta_for
+from ringfence.ui.meta import (
+    SKYBRIDGE_MIME,
+    apps_csp,
+    apps_uri,
+    served_html,
+    served_widgets,
+    skybridge_resource_meta,
+    skybridge_uri,
+    tool_widget_meta,
+)
+from ringfence.widgets import Widget, check_widgets
 
 
 def annotations_for(tool: ToolSpec) -> ToolAnnotations:
@@ -41,7 +56,14 @@ def mcp_server_for(app: App, confirm_page_url: str | None = None, events: Events
     recorded through ``events`` when given."""
     if not app.tools:
         raise DeclarationError(f"app {app.name!r} declares no tools")
-    server = MCPServer(app.name, title=app.title, instructions=app.instructions, version=app.version)
+    check_widgets(app.widgets, app.tools)
+    served = served_widgets(app.widgets, app.tools.values(), app.widget_domain)
+    server = MCPServer(app.name, title=app.title, instructions=app.instructions, version=app.version,
+                       extensions=[widget_resources(served.values())] if served else None)
+    for widget in served.values():
+        server.add_resource(TextResource(uri=skybridge_uri(widget), name=widget.name, title=widget.title,
+                                         description=widget.description, mime_type=SKYBRIDGE_MIME,
+                                         meta=skybridge_resource_meta(widget), text=served_html(widget)))
     confirmer = Confirmer(ConfirmationStore(lambda: app.database), confirm_page_url, app.title)
     for spec in app.tools.values():
         server.add_tool(
@@ -50,6 +72,16 @@ def mcp_server_for(app: App, confirm_page_url: str | None = None, events: Events
             title=spec.title,
             description=spec.description,
             annotations=annotations_for(spec),
-            meta=tool_meta_for(spec),
+            meta={**tool_meta_for(spec), **tool_widget_meta(spec, served)},
         )
     return server
+
+
+def widget_resources(widgets: Iterable[Widget]) -> Apps:
+    """The MCP Apps extension (its capability advertised) with each widget's ``ui://`` resource."""
+    apps = Apps()
+    for widget in widgets:
+        apps.add_html_resource(apps_uri(widget), served_html(widget), name=widget.name, title=widget.title,
+                               description=widget.description, csp=ResourceCsp.model_validate(apps_csp(widget)),
+                               domain=widget.domain, prefers_border=widget.prefers_border)
+    return apps

@@ -79,6 +79,7 @@ from ringfence.runtime import check_confirmation_page, mcp_server_for
 from ringfence.serving import serving
 from ringfence.store.database import Database
 from ringfence.store.secrets import data_secret
+from ringfence.widgets import frame_warnings
 
 logger = logging.getLogger("ringfence")
 PSEUDONYM_KEY = "pseudonym"  # keyed hashes of personal data in audit payloads and logs
@@ -139,7 +140,7 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
                    sessions=SessionOwners(sdk_sessions(mcp_server.session_manager), session_limits(settings)),
                    max_token_bytes=settings.max_token_bytes, events=events)
     metadata = metadata_endpoint(resource_metadata(settings.resource_url, settings.effective_issuer, app.catalog,
-                                                   app.title))
+                                                   app.title, app.privacy_policy_url))
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -319,6 +320,7 @@ def describe_startup(app: App, settings: Settings) -> list[str]:
     if settings.refusal_style != "auto":
         lines.append(f"tool refusals are answered as {settings.refusal_style}")
     lines += describe_monitoring(monitoring_options(settings))
-    lines += [f"UNSAFE option enabled: {line}" for line in settings.unsafe_options()]
+    unsafe = [*settings.unsafe_options(), *frame_warnings(app.widgets.values())]
+    lines += [f"UNSAFE option enabled: {line}" for line in unsafe]
     return lines
 

@@ -180,3 +180,11 @@ def test_an_allowed_origin_that_is_not_an_exact_origin_stops_start_up(origin: st
 
     with pytest.raises(ConfigError, match="allowed origin"):
         Settings.load(allowed_origins=(origin,))
+
+
+def test_the_preview_token_in_the_shell_is_not_an_unknown_serve_setting(monkeypatch) -> None:
+    """`ringfence preview` reads RINGFENCE_PREVIEW_TOKEN; a shell that also runs `serve` may hold it."""
+    from ringfence.config import Settings
+
+    monkeypatch.setenv("RINGFENCE_PREVIEW_TOKEN", "token-for-preview")
+    assert Settings.load().port  # loads; no "unknown setting"

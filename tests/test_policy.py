@@ -124,9 +124,9 @@ def test_protected_tool_has_the_oauth2_scheme_with_its_scopes() -> None:
 
 
 def test_tool_meta_keeps_the_authors_keys_and_adds_the_schemes() -> None:
-    """Author ``_meta`` (e.g. an output template) survives next to the derived ``securitySchemes``."""
-    meta = tool_meta_for(tool("read", meta={"openai/outputTemplate": "ui://widget/files.html"}))
-    assert meta == {"openai/outputTemplate": "ui://widget/files.html", "securitySchemes": [{"type": "noauth"}]}
+    """Author ``_meta`` (e.g. a file parameter list) survives next to the derived ``securitySchemes``."""
+    meta = tool_meta_for(tool("read", meta={"openai/fileParams": ["upload"]}))
+    assert meta == {"openai/fileParams": ["upload"], "securitySchemes": [{"type": "noauth"}]}
 
 
 # authorize ---------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ Run it with ``ringfence serve examples/contacts/app.py``. It uses only ringfence
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, Field
 from sqlalchemy import String, delete, func, or_, select
 from sqlalchemy.orm import Mapped, mapped_column
@@ -15,10 +17,23 @@ app = App(
     "contacts",
     title="Contacts",
     instructions="A private contacts book. Each user sees only their own contacts.",
+    privacy_policy_url="https://contacts.example.com/privacy",
+    widget_domain="https://contacts.example.com",
     scopes=[
         Scope("contacts:read", "See your contacts"),
         Scope("contacts:write", "Add, change and delete your contacts", implies=["contacts:read"]),
     ],
+)
+
+
+# The widget ChatGPT (and any MCP Apps host) shows search results in. It loads nothing from other
+# sites, so its CSP allows no domain; it may call search_contacts again from its search box.
+app.widget(
+    "contact-list",
+    html=Path(__file__).parent / "widgets" / "contact_list.html",
+    description="Shows the contacts a search found: each one's name, e-mail address and phone number.",
+    calls=["search_contacts"],
+    shows=["personal", "contact"],
 )
 
 
@@ -60,7 +75,7 @@ async def app_info() -> AppInfo:
     return AppInfo(name=app.title, version=app.version, description="Search, add and delete your own contacts.")
 
 
-@app.tool(effect="read", scopes=["contacts:read"], returns=["personal", "contact"])
+@app.tool(effect="read", scopes=["contacts:read"], returns=["personal", "contact"], widget="contact-list")
 async def search_contacts(query: str = Field(max_length=200)) -> list[Contact]:
     """Find your contacts whose name or e-mail contains the query (case-insensitive)."""
     owner = current_principal().subject

@@ -16,6 +16,7 @@ from ringfence.cli.audit import verify as audit_verify
 from ringfence.cli.db import db_cli
 from ringfence.cli.detect import detect, redact
 from ringfence.cli.options import fail
+from ringfence.cli.preview import preview
 from ringfence.cli.privacy import privacy, purge, user_cli
 from ringfence.cli.review import lint, lock
 
@@ -144,6 +145,7 @@ def serve(
     from ringfence.declaration import DeclarationError
     from ringfence.loader import LoadError, load_app
     from ringfence.server import build_asgi, describe_startup
+    from ringfence.widgets import check_widgets
 
     try:
         settings = Settings.load(
@@ -173,6 +175,7 @@ def serve(
         )
         start_logging(log_level, settings, keyed=False)  # options checked; nothing written yet
         app = load_app(target)
+        check_widgets(app.widgets, app.tools)  # before anything is written
         probe_database(settings)  # the first write: the data folder and the database
         start_logging(log_level, settings)
         private_data(settings)
@@ -333,6 +336,7 @@ cli.command(help="Redact PII and secrets from standard input (text, or JSON line
 cli.command(help="Scan standard input for prompt injection; exit 1 when found.")(detect)
 cli.command()(lint)
 cli.command()(lock)
+cli.command()(preview)
 
 
 # Sub-commands owned by their packages ---------------------------------------------------------------

@@ -4,7 +4,7 @@ Plain functions with Typer annotations; ``ringfence.cli`` registers them.
 
 Exit codes:
   lint          0 no errors (warnings too, unless --strict); 1 an error (or, with --strict, any finding);
-                2 the app could not be loaded or bad options.
+                2 the app could not be loaded, bad options, or the --justifications file could not be written.
   lock          0 written; 2 the app could not be loaded or the lock could not be written.
   lock --check  0 up to date; 1 stale or missing (the differences are printed); 2 the app could not
                 be loaded or the lock is not a readable tools.lock.
@@ -42,15 +42,36 @@ def lint(
     ignore: Annotated[
         list[str] | None, typer.Option("--ignore", help="A code to skip, e.g. RF004 (repeatable).")
     ] = None,
+    submission: Annotated[
+        bool, typer.Option("--submission", help="Also warn about what ChatGPT's app review requires (RF2xx).")
+    ] = False,
+    justifications: Annotated[
+        Path | None, typer.Option("--justifications", help="Write the Apps SDK tool-hint-justifications.json for "
+                                                           "app submission to this file (implies --submission).")
+    ] = None,
 ) -> None:
-    """Check tool names, descriptions and declarations for poisoning and mistakes; exit 1 on errors."""
+    """Check tools (names, descriptions, declarations) and widgets (HTML, scripts, CSP) for poisoning and
+    mistakes; exit 1 on errors. With --submission or --justifications, also what app review requires."""
     from ringfence.review.lint import lint_app
+    from ringfence.review.submission import hint_justifications, submission_findings
+    from ringfence.review.widget_lint import lint_widgets
+    from ringfence.widgets import check_widgets
 
     app = load_app_or_fail(target)
     try:
-        findings = lint_app(app)
+        check_widgets(app.widgets, app.tools)
+        findings = [*lint_app(app), *lint_widgets(app)]
+        if submission or justifications is not None:
+            findings += submission_findings(app)
     except DeclarationError as exc:
         fail(str(exc))
+    if justifications is not None:
+        try:
+            justifications.write_text(json.dumps(hint_justifications(app), indent=2, ensure_ascii=False) + "\n",
+                                      encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot write {justifications}: {exc}")
+        typer.echo(f"wrote {justifications}: the annotation hints of {len(app.tools)} tools, justified", err=True)
     skipped = {code.upper() for code in ignore or ()}
     findings = [finding for finding in findings if finding.code not in skipped]
     if format == OutputFormat.json:
@@ -60,17 +81,18 @@ def lint(
             typer.echo(_text_line(finding))
         errors = sum(1 for finding in findings if finding.severity == "error")
         warnings = len(findings) - errors
-        typer.echo(f"{len(app.tools)} tools checked: {errors} errors, {warnings} warnings", err=True)
+        typer.echo(f"{len(app.tools)} tools and {len(app.widgets)} widgets checked: {errors} errors, "
+                   f"{warnings} warnings", err=True)
     if any(finding.severity == "error" for finding in findings) or (strict and findings):
         raise typer.Exit(1)
 
 
 def _text_line(finding: LintFinding) -> str:
-    where = _relative(finding.file) if finding.file else "<unknown>"
-    if finding.line is not None:
+    where = _relative(finding.file) if finding.file else ""
+    if where and finding.line is not None:
         where += f":{finding.line}"
     severity = "warning: " if finding.severity == "warning" else ""
-    return f"{where}: {finding.code} {finding.tool}: {severity}{finding.message}"
+    return f"{where + ': ' if where else ''}{finding.code} {finding.tool}: {severity}{finding.message}"
 
 
 def _relative(file: str) -> str:

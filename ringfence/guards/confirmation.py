@@ -54,7 +54,8 @@ DECLINE_REMEMBERED_SECONDS = 120  # after a decline on the page, the same call i
 CONFIRMATION_PARAMETER = "confirmation"
 ELICITED_PARAMETER = "ringfence_consent"
 SHOWN_PARAMETER = "ringfence_shown"  # the preview the elicitation showed the user
-CONFIRMATION_PARAMETERS = (CONFIRMATION_PARAMETER, ELICITED_PARAMETER, SHOWN_PARAMETER)
+CONTEXT_PARAMETER = "ringfence_context"  # the SDK's request context: does the client show widgets?
+CONFIRMATION_PARAMETERS = (CONFIRMATION_PARAMETER, ELICITED_PARAMETER, SHOWN_PARAMETER, CONTEXT_PARAMETER)
 _NOT_ASKED = "ringfence:not-asked"  # what the resolver returns when it does not elicit
 _PREVIEW_FAILED = "ringfence:preview-failed"  # what it returns when the author's preview raised
 _MAX_ANSWERS = 16  # answers looked at for one call (approvals and declines within their lifetime)
@@ -259,7 +260,8 @@ class Confirmer:
         handle = inspect.Parameter(CONFIRMATION_PARAMETER, inspect.Parameter.KEYWORD_ONLY, default=None,
                                    annotation=Annotated[str | None, Field(
                                        description="Leave empty. Only the app's confirmation button fills this in.")])
-        extra = [handle] if HANDLE in channels else []
+        by_button = [handle] if HANDLE in channels else []
+        extra = [*by_button, inspect.Parameter(CONTEXT_PARAMETER, inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
         if ELICITATION not in channels:
             return extra
 
@@ -280,8 +282,8 @@ class Confirmer:
                 return _NOT_ASKED if shown is None else _PREVIEW_FAILED
             return Elicit(question(self.app_name, spec.title or spec.name, shown), Confirm)
 
-        context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Context)
-        _with_signature(render, f"preview_{spec.name}", [context, *own, *extra])
+        resolver_context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Context)
+        _with_signature(render, f"preview_{spec.name}", [resolver_context, *own, *by_button])
         rendered = Annotated[str | None, Resolve(render)]
         _with_signature(ask, f"confirm_{spec.name}", [inspect.Parameter("shown", inspect.Parameter.KEYWORD_ONLY,
                                                                         annotation=rendered)])
@@ -291,10 +293,11 @@ class Confirmer:
                 inspect.Parameter(SHOWN_PARAMETER, inspect.Parameter.KEYWORD_ONLY, annotation=rendered)]
 
     async def check(self, spec: ToolSpec, arguments: dict[str, Any], principal: Principal | None, *,
-                    handle: str | None, elicited: object, shown: str | None) -> Checked:
+                    handle: str | None, elicited: object, shown: str | None, card: bool = False) -> Checked:
         """Whether the call is confirmed (it may run), and if not, the result to answer instead.
 
         Runs the author's preview: what the call would do now, which the confirmation must be for.
+        ``card``: the client shows widgets, so the confirmation card can be pressed.
         """
         channels = confirmation_channels(spec)
         answer = elicitation_answer(elicited) if ELICITATION in channels else None
@@ -322,29 +325,40 @@ class Confirmer:
             if redeemed == "declined":
                 return Checked(_refused(USER_DECLINED), "was_declined", PAGE)
         if redeemed == "changed":  # the confirmation given was for something else: ask about this
-            asked = await self.ask_later(spec, call, preview, principal, changed=True)
+            asked = await self.ask_later(spec, arguments, call, preview, principal, changed=True, card=card)
             return Checked(asked, "changed", HANDLE if handle is not None else PAGE)
-        return Checked(await self.ask_later(spec, call, preview, principal, changed=False), "required", None)
+        asked = await self.ask_later(spec, arguments, call, preview, principal, changed=False, card=card)
+        return Checked(asked, "required", None)
 
-    async def ask_later(self, spec: ToolSpec, call: Call, preview: str, principal: Principal | None, *,
-                        changed: bool) -> CallToolResult:
-        """A new pending confirmation: the preview, and how the user confirms (the handle only in ``_meta``)."""
+    async def ask_later(self, spec: ToolSpec, arguments: dict[str, Any], call: Call, preview: str,
+                        principal: Principal | None, *, changed: bool, card: bool) -> CallToolResult:
+        """A new pending confirmation: the preview, and how the user confirms (the handle only in ``_meta``,
+        with the arguments, for the confirmation card)."""
         channels = confirmation_channels(spec)
         handle, record = await self.store.create(call, preview, principal.client_id if principal else None)
         page = f"{self.page_url}{record.page_id}" if self.page_url and principal and PAGE in channels else None
-        if HANDLE not in channels:
-            how = f"the user opens {page} (signed in) and presses Confirm; only that page can confirm this tool"
-        elif page:
-            how = f"the user opens {page} and presses Confirm, or presses Confirm in the app"
-        else:
-            how = "the user presses Confirm in the app"
-        text = pending(preview, how, CONFIRM_SECONDS // 60)
-        confirmation = {"tool": spec.name, "preview": preview, "expires_at": record.expires_at}
+        text = pending(preview, how_to_confirm(page, HANDLE in channels, card), CONFIRM_SECONDS // 60)
+        confirmation = {"tool": spec.name, "preview": preview, "expires_at": record.expires_at,
+                        "arguments": to_jsonable_python(arguments)}
         if HANDLE in channels:
             confirmation["handle"] = handle
         return CallToolResult(content=[TextContent(type="text", text=f"{CHANGED_SINCE_CONFIRMED} {text}"
                                                    if changed else text)],
                               is_error=True, _meta={"ringfence/confirmation": confirmation})
+
+
+def how_to_confirm(page: str | None, by_button: bool, card: bool) -> str:
+    """How the user confirms, saying "press Confirm" on the card only where the client shows it."""
+    if not by_button:
+        return f"the user opens {page} (signed in) and presses Confirm; only that page can confirm this tool"
+    if page and card:
+        return f"the user opens {page} and presses Confirm, or presses Confirm on the card shown in the chat"
+    if page:
+        return f"the user opens {page} and presses Confirm"
+    if card:
+        return "the user presses Confirm on the card shown in the chat"
+    return ("the user presses Confirm on this app's confirmation card, in a client that shows it (this one "
+            "does not)")
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ from ringfence.detect.invisible import IGNORABLE_CLASS
 from ringfence.detect.patterns import anchors_in
 from ringfence.detect.redactor import WINDOW, Finding, is_secret_key
 from ringfence.detect.unmask import UnmaskingRedactor, is_plain
+from ringfence.widgets import WIDGET_META_KEY, collecting_widget_data
 
 logger = logging.getLogger("ringfence.output")
 
@@ -539,17 +540,18 @@ def with_output_guards(spec: ToolSpec) -> Callable[..., Any]:
     fn = spec.fn
     metadata = Tool.from_function(fn, name=spec.name).fn_metadata
 
-    def finish(value: Any) -> Any:
+    def convert(value: Any, for_widget: dict[str, Any]) -> Any:
         converted = metadata.convert_result(value)
-        if isinstance(converted, InputRequiredResult):
-            return converted
-        return guard_result(spec, converted)
+        if for_widget and isinstance(converted, CallToolResult):  # guarded below like the rest of _meta
+            converted = converted.model_copy(update={"meta": {**(converted.meta or {}), WIDGET_META_KEY: for_widget}})
+        return converted
 
     if inspect.iscoroutinefunction(fn):
 
         @functools.wraps(fn)
         async def guarded_async(*args: Any, **kwargs: Any) -> Any:
-            converted = metadata.convert_result(await fn(*args, **kwargs))
+            with collecting_widget_data(spec) as for_widget:
+                converted = convert(await fn(*args, **kwargs), for_widget)
             if isinstance(converted, InputRequiredResult):
                 return converted
             if text_bytes(converted) <= INLINE_SCAN_BYTES:
@@ -561,6 +563,10 @@ def with_output_guards(spec: ToolSpec) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     def guarded_sync(*args: Any, **kwargs: Any) -> Any:
-        return finish(fn(*args, **kwargs))
+        with collecting_widget_data(spec) as for_widget:
+            converted = convert(fn(*args, **kwargs), for_widget)
+        if isinstance(converted, InputRequiredResult):
+            return converted
+        return guard_result(spec, converted)
 
     return guarded_sync

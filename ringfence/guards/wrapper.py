@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
+from mcp.server.apps import client_supports_apps
 from mcp.types import CallToolResult, TextContent
 
 from ringfence.audit.records import EventKind
@@ -34,6 +35,7 @@ from ringfence.events import Events, SecurityEvent, principal_label
 from ringfence.guards.confirmation import (
     CONFIRMATION_PARAMETER,
     CONFIRMATION_PARAMETERS,
+    CONTEXT_PARAMETER,
     ELICITED_PARAMETER,
     SHOWN_PARAMETER,
     Checked,
@@ -91,9 +93,10 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, confirmer: Confirmer | Non
         if confirmed:
             assert confirmer is not None
             handle, elicited = kwargs.pop(CONFIRMATION_PARAMETER, None), kwargs.pop(ELICITED_PARAMETER, None)
-            shown = kwargs.pop(SHOWN_PARAMETER, None)
+            shown, context = kwargs.pop(SHOWN_PARAMETER, None), kwargs.pop(CONTEXT_PARAMETER, None)
+            card = current_authorization().openai_host or (context is not None and client_supports_apps(context))
             check = await confirmer.check(spec, kwargs, principal, handle=handle, elicited=elicited,
-                                          shown=shown)  # runs the author's preview
+                                          shown=shown, card=card)  # runs the author's preview
             if events is not None and not await recorded_confirmation(events, spec, principal, check):
                 return not_run()
             if check.refused is not None:

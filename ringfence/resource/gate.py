@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
+from mcp.shared.inbound import NAME_BEARING_METHODS
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -135,7 +136,8 @@ def parse_call(scope: Scope) -> McpCall:
             raise JsonRpcRefusal("tools/call needs a tool name.", code=INVALID_REQUEST)
         if "id" not in message or message["id"] is None:
             raise JsonRpcRefusal("tools/call is a request: it needs an id.", code=INVALID_REQUEST)
-    _check_routing_headers(scope, method, tool)
+    named = params.get(NAME_BEARING_METHODS[method]) if method in NAME_BEARING_METHODS else None
+    _check_routing_headers(scope, method, named if isinstance(named, str) else None)
     meta = params.get("_meta")
     return McpCall(era, method, tool, arguments, meta if isinstance(meta, dict) else {}, session_id, address,
                    message)
@@ -182,14 +184,36 @@ def canonical_body(message: dict[str, Any]) -> bytes:
         raise JsonRpcRefusal("The request body holds text that is not valid Unicode.", code=PARSE_ERROR) from None
 
 
-def _check_routing_headers(scope: Scope, method: str | None, tool: str | None) -> None:
-    """MCP 2026-07-28: ``Mcp-Method`` and ``Mcp-Name`` must match the body, or 400 HeaderMismatch."""
-    for name, expected in ((b"mcp-method", method), (b"mcp-name", tool)):
+def _check_routing_headers(scope: Scope, method: str | None, named: str | None) -> None:
+    """MCP 2026-07-28: ``Mcp-Method`` and ``Mcp-Name`` (the tool's or prompt's name, the resource's URI)
+    must match the body, or 400 HeaderMismatch. A base64-encoded name (``=?base64?…?=``, for text a header
+    cannot hold) is left to the SDK, which decodes and compares it."""
+    for name, expected in ((b"mcp-method", method), (b"mcp-name", named)):
         values = header(scope, name)
+        if name == b"mcp-name" and len(values) == 1 and values[0].startswith(b"=?base64?"):
+            continue
         if values and (len(values) > 1 or values[0].decode("latin-1") != (expected or "")):
             raise JsonRpcRefusal(
                 f"The {name.decode()} header does not match the request body.", code=HEADER_MISMATCH
             )
+
+
+_JSON, _SSE = b"application/json", b"text/event-stream"
+
+
+def scanner_tolerant(scope: Scope) -> Scope:
+    """A POST whose body parsed as JSON-RPC and that no browser sent (no ``Origin``) gets the media types
+    the SDK requires: OpenAI's review-time tool scan sends ``Accept: */*`` and ``Content-Type:
+    text/octet-stream`` (openai-apps-sdk-examples#183). With an ``Origin`` the SDK's 406/415 stands: a
+    page may POST ``text/plain`` to another site without a CORS preflight."""
+    if header(scope, b"origin"):
+        return scope
+    accept = b",".join(header(scope, b"accept")).lower()
+    content_type = b",".join(header(scope, b"content-type")).lower()
+    if _JSON in content_type.split(b";")[0] and _JSON in accept and _SSE in accept:
+        return scope
+    headers = [(name, value) for name, value in scope["headers"] if name.lower() not in (b"accept", b"content-type")]
+    return {**scope, "headers": [*headers, (b"content-type", _JSON), (b"accept", _JSON + b", " + _SSE)]}
 
 
 def refuses_over_http(style: RefusalStyle, call: McpCall) -> bool:
@@ -200,8 +224,13 @@ def refuses_over_http(style: RefusalStyle, call: McpCall) -> bool:
     the MCP authorization spec defines. The hint only picks the format: the decision is the same.
     """
     if style == "auto":
-        return not any(str(key).startswith(_FALLBACK_STYLE_META_PREFIX) for key in call.meta)
+        return not from_openai(call)
     return style == "http"
+
+
+def from_openai(call: McpCall) -> bool:
+    """ChatGPT marks its calls with ``openai/*`` keys in ``_meta`` (a hint for formats, never for access)."""
+    return any(str(key).startswith(_FALLBACK_STYLE_META_PREFIX) for key in call.meta)
 
 
 class McpGate:
@@ -263,8 +292,10 @@ class McpGate:
             return
         if opening is not None:
             send = self._binding_new_session(send, opening)
+        if call.message is not None:
+            scope = scanner_tolerant(scope)
         try:
-            with authorized(principal, tool.name if tool is not None else None):
+            with authorized(principal, tool.name if tool is not None else None, openai_host=from_openai(call)):
                 await self.sdk(scope, replay(body, receive), send)
         finally:
             if opening is not None:

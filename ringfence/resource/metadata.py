@@ -10,9 +10,10 @@ from starlette.responses import JSONResponse
 from ringfence.policy import ScopeCatalog
 
 
-def resource_metadata(resource_url: str, issuer: str, catalog: ScopeCatalog, resource_name: str) -> dict[str, Any]:
+def resource_metadata(resource_url: str, issuer: str, catalog: ScopeCatalog, resource_name: str,
+                      policy_url: str | None = None) -> dict[str, Any]:
     """The document for the MCP endpoint ``resource_url``, whose tokens ``issuer`` issues."""
-    return {
+    document = {
         # RFC 9728 §3.3: clients require ``resource`` to equal, byte for byte, the URL they used.
         "resource": resource_url,
         "authorization_servers": [issuer],  # MCP: MUST list at least one
@@ -20,6 +21,9 @@ def resource_metadata(resource_url: str, issuer: str, catalog: ScopeCatalog, res
         "bearer_methods_supported": ["header"],  # RFC 6750 §2.1 only; never the query string
         "resource_name": resource_name,
     }
+    if policy_url is not None:
+        document["resource_policy_uri"] = policy_url  # RFC 9728 §2: the resource's data-use policy
+    return document
 
 
 def metadata_endpoint(document: dict[str, Any]):  # type: ignore[no-untyped-def]

@@ -13,12 +13,15 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from ringfence.app import App
 from ringfence.review.tools import ReviewedTool, reviewed_tools
+from ringfence.ui.meta import apps_csp, apps_uri, served_widgets
+from ringfence.widgets import Widget
 
 LOCK_FORMAT = "ringfence-tools-lock"
 LOCK_VERSION = 1
@@ -51,11 +54,11 @@ class LockDifference:
         return {"tool": self.tool, "kind": self.kind, "fields": list(self.fields), "diff": self.diff}
 
 
-def tool_contract(tool: ReviewedTool) -> dict[str, Any]:
-    """What a client and a model rely on for one tool, as plain JSON values."""
+def tool_contract(tool: ReviewedTool, widgets: Mapping[str, Widget] | None = None) -> dict[str, Any]:
+    """What a client and a model rely on for one tool, as plain JSON values (``widgets``: those the app serves)."""
     listed = tool.listed.model_dump(mode="json", by_alias=True, exclude_none=True)
     spec = tool.spec
-    return {
+    contract = {
         "name": spec.name,
         "title": listed.get("title"),
         "description": listed.get("description"),
@@ -69,6 +72,15 @@ def tool_contract(tool: ReviewedTool) -> dict[str, Any]:
         "open_world": spec.open_world,
         "idempotent": spec.idempotent,
     }
+    meta = listed.get("_meta") or {}
+    if "ui" in meta:
+        shown = [widget for widget in (widgets or {}).values() if apps_uri(widget) == meta["ui"].get("resourceUri")]
+        contract["widget"] = {
+            "meta": {key: value for key, value in meta.items() if key == "ui" or key.startswith("openai/")},
+            "shows": [{"csp": apps_csp(widget), "redirect": list(widget.redirect), "domain": widget.domain}
+                      for widget in shown],
+        }
+    return contract
 
 
 def canonical_json(value: Any) -> bytes:
@@ -82,7 +94,8 @@ def contract_hash(contract: dict[str, Any]) -> str:
 
 def lock_document(app: App) -> dict[str, Any]:
     """The content of ``tools.lock`` for ``app``."""
-    contracts = {tool.name: tool_contract(tool) for tool in reviewed_tools(app)}
+    widgets = served_widgets(app.widgets, app.tools.values(), app.widget_domain)
+    contracts = {tool.name: tool_contract(tool, widgets) for tool in reviewed_tools(app)}
     entries = {name: {"sha256": contract_hash(contract), "contract": contract} for name, contract in contracts.items()}
     return {
         "format": LOCK_FORMAT,

@@ -71,11 +71,26 @@ def test_a_destructive_call_without_confirmation_returns_a_preview_and_does_not_
     text = result_text(pending)
     assert text.startswith("Not done yet: the user must confirm this call first. What it would do, as the app "
                            f"reports it:\n> delete your contact Ada Lovelace <ada@example.com> (id {contact});")
-    assert "presses Confirm in the app" in text
+    # A client that shows no widgets is never told to press a button it does not have.
+    assert "confirmation card, in a client that shows it (this one does not)" in text
     confirmation = pending["_meta"]["ringfence/confirmation"]
     assert confirmation["tool"] == "delete_contact" and len(confirmation["handle"]) >= 40
+    assert confirmation["arguments"] == {"contact_id": contact}  # what the card calls the tool with again
     assert confirmation["handle"] not in text  # the handle is only in _meta, which the model does not see
     assert person.names() == ["Ada Lovelace"]
+
+
+APPS_CAPABILITIES = {"io.modelcontextprotocol/clientCapabilities": {
+    "extensions": {"io.modelcontextprotocol/ui": {"mimeTypes": ["text/html;profile=mcp-app"]}}}}
+
+
+@pytest.mark.parametrize("meta", [{"openai/locale": "en-GB"}, APPS_CAPABILITIES], ids=["chatgpt", "mcp-apps-host"])
+def test_press_confirm_is_said_only_to_a_client_that_shows_the_confirmation_card(person, meta):
+    contact = person.add("Grace Hopper")
+    pending = tool_result(person.server.call_tool("delete_contact", {"contact_id": contact}, token=person.token,
+                                                  meta=meta))
+    assert "the user presses Confirm on the card shown in the chat" in result_text(pending)
+    assert person.names() == ["Grace Hopper"]
 
 
 def test_the_widget_handle_confirms_once(person):

@@ -40,7 +40,7 @@ def run(*args: str | Path) -> tuple[int, str, str]:
 def test_lint_clean_app_exits_0(tmp_path: Path) -> None:
     code, out, err = run("lint", app_file(tmp_path, CLEAN))
     assert (code, out) == (0, "")
-    assert "1 tools checked: 0 errors, 0 warnings" in err
+    assert "1 tools and 0 widgets checked: 0 errors, 0 warnings" in err
 
 
 def test_lint_error_exits_1_with_path_line_code_tool(tmp_path: Path) -> None:

@@ -119,8 +119,8 @@ class ServeProcess:
             **(meta or {}),
         }
         routing = {"mcp-protocol-version": MODERN_VERSION, "mcp-method": method}
-        if "name" in params:
-            routing["mcp-name"] = params["name"]
+        if "name" in params or "uri" in params:  # Mcp-Name: a tool's or prompt's name, a resource's URI
+            routing["mcp-name"] = params.get("name", params.get("uri"))
         return self.post(
             {"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
             token=token,

@@ -1,0 +1,1 @@
+"""``ringfence preview``: a local host page that shows an app's widgets the way ChatGPT does."""
