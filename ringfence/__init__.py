@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from ringfence import network
     from ringfence.app import App
     from ringfence.declaration import DeclarationError, Limits, Scope
     from ringfence.errors import ToolError
@@ -24,7 +25,11 @@ if TYPE_CHECKING:
     from ringfence.ops.ratelimit_keys import RateLimits
     from ringfence.principal import Principal, current_principal, optional_principal
     from ringfence.store.database import Model
+    from ringfence.store.owned import Owned, OwnershipError
     from ringfence.widgets import Widget, to_widget
+
+# Public modules, imported when first named.
+_MODULES = {"network": "ringfence.network"}
 
 # Each public name and the module that defines it.
 _EXPORTS = {
@@ -32,6 +37,8 @@ _EXPORTS = {
     "DeclarationError": "ringfence.declaration",
     "Limits": "ringfence.declaration",
     "Model": "ringfence.store.database",
+    "Owned": "ringfence.store.owned",
+    "OwnershipError": "ringfence.store.owned",
     "Principal": "ringfence.principal",
     "Rate": "ringfence.ops.ratelimit",
     "RateLimits": "ringfence.ops.ratelimit_keys",
@@ -48,6 +55,8 @@ __all__ = [
     "DeclarationError",
     "Limits",
     "Model",
+    "Owned",
+    "OwnershipError",
     "Principal",
     "Rate",
     "RateLimits",
@@ -55,16 +64,19 @@ __all__ = [
     "ToolError",
     "Widget",
     "current_principal",
+    "network",
     "optional_principal",
     "to_widget",
 ]
 
 
 def __getattr__(name: str) -> object:
-    module = _EXPORTS.get(name)
-    if module is None:
+    if name in _MODULES:
+        value = import_module(_MODULES[name])
+    elif name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name]), name)
+    else:
         raise AttributeError(f"module 'ringfence' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
     globals()[name] = value  # later lookups skip this function
     return value
 

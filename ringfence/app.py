@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+MAX_TOOL_TIMEOUT = 3600.0  # seconds; a tool's own timeout= has the same bound (declaration.py)
+
 
 class App:
     """A secure MCP server / ChatGPT app, declared tool by tool.
@@ -40,11 +42,17 @@ class App:
         rate_limits: RateLimits | None = None,
         privacy_policy_url: str | None = None,
         widget_domain: str | None = None,
+        tool_timeout: float | None = None,
     ) -> None:
         if privacy_policy_url is not None and not privacy_policy_url.startswith("https://"):
             raise DeclarationError(f"privacy_policy_url {privacy_policy_url!r} must be an https URL")
+        if tool_timeout is not None and (isinstance(tool_timeout, bool) or not isinstance(tool_timeout, int | float)
+                                         or not 0 < tool_timeout <= MAX_TOOL_TIMEOUT):
+            raise DeclarationError(f"tool_timeout= takes seconds, more than 0 and at most {MAX_TOOL_TIMEOUT:g}")
         self.name = name
-        self.privacy_policy_url = privacy_policy_url  # published as RFC 9728 resource_policy_uri
+        # Seconds a tool call may run unless the tool declares timeout=; None: ringfence's default (30 s).
+        self.tool_timeout = None if tool_timeout is None else float(tool_timeout)
+        self.privacy_policy_url = privacy_policy_url  # linked from the served /privacy page; for submission
         # The origin hosts serve the app's widgets under (unique per app); a widget's own domain= overrides it.
         self.widget_domain = None if widget_domain is None else check_widget_domain(f"app {name!r}", widget_domain)
         self.limits = limits or Limits()
@@ -61,10 +69,14 @@ class App:
         """Declare a tool, once, with what :class:`ringfence.declaration.ToolDeclaration` lists:
         ``effect`` (``"read"``, ``"write"`` or ``"destructive"``, required), ``scopes``, ``returns``,
         ``open_world``, ``idempotent``, ``name``, ``title``, ``description``, ``meta``, ``limits``
-        (default: the app's), ``preview``, ``log_arguments``, ``confirm`` and ``widget``."""
+        (default: the app's), ``preview``, ``log_arguments``, ``confirm``, ``widget``, ``irreversible``,
+        ``reaches``, ``timeout`` (default: the app's ``tool_timeout``) and
+        ``unsafe_send_undeclared_personal_data``."""
 
         def decorator(fn: F) -> F:
-            spec = declare_tool(fn, **{**declaration, "limits": declaration.get("limits") or self.limits})
+            spec = declare_tool(fn, **{**declaration, "limits": declaration.get("limits") or self.limits,
+                                       "timeout": self.tool_timeout if declaration.get("timeout") is None
+                                       else declaration["timeout"]})
             self.catalog.check_declared(spec)
             if spec.name in self._tools:
                 raise DeclarationError(f"tool {spec.name!r} is declared twice")

@@ -149,6 +149,14 @@ class Settings(BaseSettings):
     alert_bulk_reads_window_seconds: int = Field(600, ge=1, le=86_400)
     alert_tool_calls: int = Field(300, ge=0, le=1_000_000)
     alert_tool_calls_window_seconds: int = Field(60, ge=1, le=86_400)
+    alert_tool_failures: int = Field(10, ge=0, le=100_000)  # one tool, all callers: error or failed
+    alert_tool_failures_window_seconds: int = Field(300, ge=1, le=86_400)
+    alert_server_errors: int = Field(20, ge=0, le=100_000)  # 5xx answers, whole server
+    alert_server_errors_window_seconds: int = Field(60, ge=1, le=86_400)
+    alert_rate_limited: int = Field(30, ge=0, le=100_000)  # 429s to one caller or one client
+    alert_rate_limited_window_seconds: int = Field(60, ge=1, le=86_400)
+    alert_rate_limited_total: int = Field(300, ge=0, le=1_000_000)  # 429s to everyone together
+    alert_rate_limited_total_window_seconds: int = Field(60, ge=1, le=86_400)
     alert_cooldown_seconds: int = Field(900, ge=1, le=86_400)
     alert_max_tracked_keys: int = Field(10_000, ge=100, le=1_000_000)
     alert_webhook_url: str | None = None

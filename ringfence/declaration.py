@@ -101,6 +101,11 @@ class ToolSpec:
     log_arguments: tuple[str, ...] = ()  # parameters whose (redacted) values records may include
     confirm: ConfirmBy | None = None  # destructive tools: how the user may confirm a call (None: not confirmed)
     widget: str | None = None  # the widget the host shows its result in (ringfence/widgets.py)
+    irreversible: bool | None = None  # its effect cannot be undone (True for every destructive tool): confirmed;
+    # None: a write that did not say (lint asks an open-world write to)
+    reaches: frozenset[str] = frozenset()  # the hosts its sanctioned HTTP client may call (ringfence/network.py)
+    timeout: float | None = None  # seconds the call may run; None: the app's default
+    unsafe_send_undeclared_personal_data: bool = False  # send personal data its returns= does not declare
 
     @property
     def is_public(self) -> bool:
@@ -120,7 +125,11 @@ class ToolDeclaration(TypedDict, total=False):
     ``confirm="page"`` (destructive tools) accepts only the signed-in confirmation page as the user's
     confirmation, never the client's elicitation answer or widget button (default ``"any"``);
     ``widget`` names the widget (``app.widget(...)``) the host shows the result in (a destructive
-    tool shows ringfence's confirmation card instead).
+    tool shows ringfence's confirmation card instead); ``irreversible=True`` says a write cannot be undone
+    (a sent e-mail, a payment), so it is confirmed like a destructive tool; ``reaches`` lists the hosts
+    the tool's HTTP client may call; ``timeout`` bounds the call in seconds (default: the app's);
+    ``unsafe_send_undeclared_personal_data=True`` sends personal data its ``returns`` does not declare
+    instead of withholding it (logged at start-up).
     """
 
     effect: Required[Effect]
@@ -137,6 +146,10 @@ class ToolDeclaration(TypedDict, total=False):
     log_arguments: Iterable[str]
     confirm: ConfirmBy | None
     widget: str | None
+    irreversible: bool | None
+    reaches: Iterable[str]
+    timeout: float | None
+    unsafe_send_undeclared_personal_data: bool
 
 
 def declare_tool(fn: Callable[..., Any], **declaration: Unpack[ToolDeclaration]) -> ToolSpec:
@@ -169,18 +182,20 @@ def declare_tool(fn: Callable[..., Any], **declaration: Unpack[ToolDeclaration])
             f"tool {tool_name!r}: securitySchemes and annotations are derived from the declaration; "
             "do not set them in meta"
         )
-    if preview is not None and effect != "destructive":
-        raise DeclarationError(f"tool {tool_name!r}: preview= is for destructive tools, which are confirmed")
+    irreversible = _irreversible(tool_name, effect, declaration.get("irreversible"))
+    if preview is not None and not irreversible:
+        raise DeclarationError(f"tool {tool_name!r}: preview= is for destructive or irreversible tools, "
+                               "which are confirmed")
     widget = declaration.get("widget")
     if widget is not None and not isinstance(widget, str):
         raise DeclarationError(f"tool {tool_name!r}: widget= takes the widget's name")
-    if widget is not None and effect == "destructive":
-        raise DeclarationError(f"tool {tool_name!r}: a destructive tool shows ringfence's confirmation card, "
+    if widget is not None and irreversible:
+        raise DeclarationError(f"tool {tool_name!r}: a confirmed tool shows ringfence's confirmation card, "
                                "not a widget of its own")
     if meta and any(key in meta for key in ("ui", "openai/outputTemplate", "openai/widgetAccessible")):
         raise DeclarationError(f"tool {tool_name!r}: widget metadata is derived from widget= and app.widget(...); "
                                "do not set it in meta")
-    confirm_by = _confirm_by(tool_name, effect, declaration.get("confirm"), required_scopes)
+    confirm_by = _confirm_by(tool_name, irreversible, declaration.get("confirm"), required_scopes)
     logged = _logged_arguments(fn, tool_name, declaration.get("log_arguments", ()))
     if idempotent is None:
         idempotent = effect == "read"  # a read has no effect to repeat
@@ -200,21 +215,75 @@ def declare_tool(fn: Callable[..., Any], **declaration: Unpack[ToolDeclaration])
         log_arguments=logged,
         confirm=confirm_by,  # type: ignore[arg-type]
         widget=widget,
+        irreversible=irreversible,
+        reaches=_reaches(tool_name, declaration.get("reaches", ())),
+        timeout=_timeout(tool_name, declaration.get("timeout")),
+        unsafe_send_undeclared_personal_data=_flag(tool_name, "unsafe_send_undeclared_personal_data", declaration),
     )
 
 
-def _confirm_by(tool_name: str, effect: object, confirm: str | None, scopes: frozenset[str]) -> str | None:
-    """How a call to the tool is confirmed: ``"any"`` way by default for a destructive tool, else none."""
+def _irreversible(tool_name: str, effect: object, irreversible: object) -> bool | None:
+    """Whether the tool's effect cannot be undone: always for a destructive tool, as declared for a write
+    (``None`` if it did not say), never for a read."""
+    if irreversible is not None and not isinstance(irreversible, bool):
+        raise DeclarationError(f"tool {tool_name!r}: irreversible= takes True or False")
+    if irreversible is not None and effect == "read":
+        raise DeclarationError(f"tool {tool_name!r}: a read has no effect to undo; irreversible= is for writes")
+    if effect == "destructive":
+        if irreversible is False:
+            raise DeclarationError(f"tool {tool_name!r}: a destructive tool cannot be undone; for a change that "
+                                   "can, declare effect=\"write\"")
+        return True
+    return irreversible
+
+
+def _confirm_by(tool_name: str, irreversible: bool | None, confirm: str | None, scopes: frozenset[str]) -> str | None:
+    """How a call to the tool is confirmed: ``"any"`` way by default for an irreversible tool, else none."""
     if confirm is None:
-        return "any" if effect == "destructive" else None
-    if effect != "destructive":
-        raise DeclarationError(f"tool {tool_name!r}: confirm= is for destructive tools, which are confirmed")
+        return "any" if irreversible else None
+    if not irreversible:
+        raise DeclarationError(f"tool {tool_name!r}: confirm= is for destructive or irreversible tools, "
+                               "which are confirmed")
     if confirm not in CONFIRM_BY:
         raise DeclarationError(f"tool {tool_name!r}: confirm= must be one of {', '.join(CONFIRM_BY)} (got {confirm!r})")
     if confirm == "page" and not scopes:
         raise DeclarationError(f"tool {tool_name!r}: confirm=\"page\" needs scopes=: only a signed-in user has a "
                                "confirmation page")
     return confirm
+
+
+# A host name as it may appear in a URL (RFC 3986 §3.2.2 reg-name, lower-cased), with an optional port.
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOST = re.compile(rf"^(?=[^:]{{1,253}}(:|$)){_LABEL}(\.{_LABEL})*(:[0-9]{{1,5}})?$")
+
+
+def _reaches(tool_name: str, hosts: Iterable[str]) -> frozenset[str]:
+    """The hosts a tool's HTTP client may call: exact names (``api.example.com``, ``api.example.com:8443``)."""
+    if isinstance(hosts, str):
+        raise DeclarationError(f"tool {tool_name!r}: reaches= takes a list of host names, not a string")
+    hosts = tuple(hosts)
+    bad = [host for host in hosts if not isinstance(host, str) or not _HOST.match(host)
+           or (":" in host and not 0 < int(host.rsplit(":", 1)[1]) <= 65535)]  # RFC 6335 §6: ports 1-65535
+    if bad:
+        raise DeclarationError(f"tool {tool_name!r}: reaches= takes host names such as 'api.example.com' "
+                               f"(no scheme, path or wildcard); got {bad}")
+    return frozenset(hosts)
+
+
+def _timeout(tool_name: str, timeout: object) -> float | None:
+    """Seconds a call may run, or ``None`` for the app's default."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 3600:
+        raise DeclarationError(f"tool {tool_name!r}: timeout= takes seconds, more than 0 and at most 3600")
+    return float(timeout)
+
+
+def _flag(tool_name: str, name: str, declaration: ToolDeclaration) -> bool:
+    value = declaration.get(name, False)  # type: ignore[misc]
+    if not isinstance(value, bool):
+        raise DeclarationError(f"tool {tool_name!r}: {name}= takes True or False")
+    return value
 
 
 def _logged_arguments(fn: Callable[..., Any], tool_name: str, names: Iterable[str]) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ drift apart.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ringfence.declaration import DeclarationError, Scope, ToolSpec
@@ -74,19 +75,92 @@ def tool_meta_for(tool: ToolSpec) -> dict[str, Any]:
     return {**tool.meta, "securitySchemes": security_schemes_for(tool)}
 
 
-# The ways a user can confirm a destructive call (the ``channel`` of its confirmation records).
+# The ways a user can confirm a call to a confirmed tool (the ``channel`` of its confirmation records).
 ELICITATION, HANDLE, PAGE = "elicitation", "handle", "page"
 
 
 def confirmation_channels(tool: ToolSpec) -> frozenset[str]:
-    """How a call to the tool may be confirmed: none for a read or write; every way for a destructive tool,
-    or only the signed-in confirmation page when it declares ``confirm="page"`` (a client can answer an
-    elicitation, or press the widget's button, without the user; it cannot sign in as the user)."""
+    """How a call to the tool may be confirmed: none for a read or a write that can be undone; every way
+    for a destructive tool or an ``irreversible=True`` write, or only the signed-in confirmation page when it
+    declares ``confirm="page"`` (a client can answer an elicitation, or press the widget's button, without
+    the user; it cannot sign in as the user)."""
     if tool.confirm is None:
         return frozenset()
     if tool.confirm == "page":
         return frozenset({PAGE})
     return frozenset({ELICITATION, HANDLE, PAGE})
+
+
+# What a tool lets the app do, most consequential first: the consent page says it in these words for
+# each scope that unlocks such a tool (``unlocked_by``), the disclosure for each tool.
+DELETES, IRREVERSIBLE, ACTS_OUTSIDE, CHANGES, LOOKS_OUTSIDE, READS = (
+    "deletes", "irreversible", "acts_outside", "changes", "looks_outside", "reads")
+POWERS = (DELETES, IRREVERSIBLE, ACTS_OUTSIDE, CHANGES, LOOKS_OUTSIDE, READS)
+_SAID = {
+    DELETES: ("Lets the app delete your data", " (you confirm each deletion)"),
+    IRREVERSIBLE: ("Lets the app do things that cannot be undone", " (you confirm each one)"),
+    ACTS_OUTSIDE: ("Lets the app act outside your account (for example, send messages)", ""),
+    CHANGES: ("Lets the app change your data", ""),
+    LOOKS_OUTSIDE: ("Lets the app look things up outside your account", ""),
+    READS: ("Lets the app read your data, not change it", ""),
+}
+
+
+def powers_of(tool: ToolSpec) -> frozenset[str]:
+    """What a call to ``tool`` can do, from its declaration: read, change, delete, do what cannot be undone,
+    and whether it does so outside the user's account (``open_world``)."""
+    if tool.effect == "read":
+        return frozenset({LOOKS_OUTSIDE if tool.open_world else READS})
+    if tool.effect == "destructive":
+        powers = {DELETES}
+    else:  # a write that cannot be undone is said as such, not also as an everyday change
+        powers = {IRREVERSIBLE if tool.irreversible else CHANGES}
+    if tool.open_world:
+        powers.add(ACTS_OUTSIDE)
+    return frozenset(powers)
+
+
+@dataclass(frozen=True)
+class Unlocked:
+    """One thing granted scopes let the app do, in plain words, and the tools that do it."""
+
+    power: str
+    sentence: str
+    tools: tuple[str, ...]
+
+
+def unlocked_by(requested: Iterable[str], catalog: ScopeCatalog,
+                tools: Iterable[ToolSpec]) -> dict[str, tuple[Unlocked, ...]]:
+    """For each requested scope, what it lets the app do, most consequential first.
+
+    The requested scopes are granted together, with every scope they imply, so a tool counts when all
+    its scopes are granted; it is said under each requested scope whose implied scopes include one of
+    them (``contacts:write`` implying ``contacts:read`` speaks for the read tools too). "Read, not
+    change" is said only of a scope that unlocks no change; a scope that unlocks no tool says nothing.
+    A confirmation is promised only when every such tool is confirmed (``confirmation_channels``).
+    """
+    requested = sorted(set(requested) & catalog.scopes.keys())
+    granted = catalog.expand(requested)
+    usable = [tool for tool in tools if not tool.is_public and tool.scopes <= granted]
+    result: dict[str, tuple[Unlocked, ...]] = {}
+    for name in requested:
+        reach = catalog.expand([name])
+        by_power: dict[str, list[ToolSpec]] = {}
+        for tool in usable:
+            if tool.scopes & reach:
+                for power in powers_of(tool):
+                    by_power.setdefault(power, []).append(tool)
+        if set(by_power) - {READS, LOOKS_OUTSIDE}:  # it changes something: "not change it" would be false
+            by_power.pop(READS, None)
+        said = []
+        for power in POWERS:
+            if power in by_power:
+                text, confirmed = _SAID[power]
+                if confirmed and not all(confirmation_channels(tool) for tool in by_power[power]):
+                    confirmed = ""
+                said.append(Unlocked(power, text + confirmed, tuple(sorted(t.name for t in by_power[power]))))
+        result[name] = tuple(said)
+    return result
 
 
 def default_scopes(tools: Iterable[ToolSpec]) -> frozenset[str]:

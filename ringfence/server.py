@@ -1,5 +1,8 @@
 """Assembles the HTTP application. The request path of every call, in order, in one place:
 
+    HeadGuard                  before any of this, per connection (ops/protocol.py, given to uvicorn as its
+                               http= protocol): the request head within its deadline (408) and size
+                               (414 / 431), Content-Length with Transfer-Encoding refused (400, closed)
     ProxiedClientAddress       with --trusted-proxy only: the client address a listed proxy forwarded, for
                                every later step (ops/proxies.py)
     SecurityHeaders            nosniff, no-referrer, no framing, CSP, no-store, HSTS on every answer (ops/headers.py)
@@ -12,6 +15,7 @@
                                here, once (ops/limits.py)
       Starlette router
         /.well-known/oauth-protected-resource[/mcp]   RFC 9728 metadata
+        /privacy                                      the privacy disclosure (privacy/page.py)
         /authorize /token /register ...               embedded authorization server (no --issuer)
         /mcp  McpGate          the one decision point (resource/gate.py): the body parsed once into a
                                typed call, then authenticate (401), authorize the tool's scopes
@@ -21,7 +25,9 @@
                 MCP SDK        the session manager's handler: JSON-RPC over streamable HTTP, both eras;
                                it gets the canonical JSON of what the gate checked
                   guard_tool   around the author's function (guards/wrapper.py): the gate's decision
-                               asserted, confirmation, tool.started, the run, output guards, tool.call
+                               asserted, confirmation, tool.started, the run under the tool's deadline
+                               (its HTTP requests only to the hosts it reaches=, network.py; its Owned
+                               rows only the caller's, store/owned.py), output guards, tool.call
 
 Host and Origin are checked once, by HostOriginCheck (the SDK's own check is off); the body is
 read and bounded once, by RequestLimits (the SDK keeps only a backstop far above that bound).
@@ -29,8 +35,9 @@ read and bounded once, by RequestLimits (the SDK keeps only a backstop far above
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 
 import httpx
@@ -42,23 +49,17 @@ from starlette.types import ASGIApp
 from ringfence.app import App
 from ringfence.audit.log import AuditLog
 from ringfence.audit.schedule import CheckpointSchedule
+from ringfence.authserver.pages import PRIVACY_PATH, stylesheet
 from ringfence.authserver.service import AuthServerOptions, EmbeddedAuthServer
 from ringfence.config import MCP_PATH, PRM_PATH, Settings
 from ringfence.declaration import ToolSpec
 from ringfence.events import Events
+from ringfence.guards.output import unsafe_output_warnings
 from ringfence.guards.screening import ArgumentScreen
 from ringfence.logs.event_lines import EventLogObserver
 from ringfence.logs.request_ids import RequestIdMiddleware
-from ringfence.monitor.detectors import (
-    AUTH_FAILURE_BURST,
-    BULK_READ_THEN_OPEN_WORLD,
-    CALL_VOLUME,
-    DECLINED_CONFIRMATIONS,
-    INJECTION_HITS,
-    SCOPE_PROBING,
-    Threshold,
-)
-from ringfence.monitor.service import Monitoring, MonitoringOptions, describe_monitoring
+from ringfence.monitor.service import Monitoring, MonitoringOptions, describe_monitoring, thresholds_from
+from ringfence.network import describe_reaches, loopback_reach_warnings
 from ringfence.ops.cors import Cors
 from ringfence.ops.hardening import HostOriginCheck
 from ringfence.ops.headers import SecurityHeaders
@@ -67,7 +68,9 @@ from ringfence.ops.proxies import behind_proxies, describe_proxies
 from ringfence.ops.ratelimit import InProcessRateLimiter, RateLimiter
 from ringfence.ops.ratelimit_redis import RedisRateLimiter
 from ringfence.personal_data import PersonalData
-from ringfence.policy import ScopeCatalog, default_scopes
+from ringfence.policy import ScopeCatalog, default_scopes, unlocked_by
+from ringfence.privacy.disclosure import disclosure
+from ringfence.privacy.page import privacy_page
 from ringfence.privacy.purge import Purge, PurgeSchedule
 from ringfence.privacy.subjects import SubjectData
 from ringfence.resource.gate import McpGate
@@ -78,19 +81,19 @@ from ringfence.resource.verification import ProviderOptions, build_verifier
 from ringfence.runtime import check_confirmation_page, mcp_server_for
 from ringfence.serving import serving
 from ringfence.store.database import Database
-from ringfence.store.secrets import data_secret
+from ringfence.store.pseudonyms import pseudonym_key
 from ringfence.widgets import frame_warnings
 
 logger = logging.getLogger("ringfence")
-PSEUDONYM_KEY = "pseudonym"  # keyed hashes of personal data in audit payloads and logs
 
 
 def embedded_auth_server(settings: Settings, database: Database, catalog: ScopeCatalog, *,
                          resources: frozenset[str], default: frozenset[str], name: str,
-                         personal_data: Mapping[str, PersonalData] | None = None,
+                         personal_data: Mapping[str, PersonalData] | None = None, tools: Iterable[ToolSpec] = (),
                          events: Events | None = None, limiter: RateLimiter | None = None) -> EmbeddedAuthServer:
     """The authorization server; its account pages export and delete what ``privacy`` finds about a person
-    (ringfence's own records and the app's ``personal_data``)."""
+    (ringfence's own records and the app's ``personal_data``); its consent page says what each scope lets
+    the app's ``tools`` do."""
     scope_text = {scope.name: scope.description for scope in catalog.scopes.values()}
     options = AuthServerOptions(
         issuer=settings.effective_issuer, https=settings.base_url.startswith("https://"), data_dir=settings.data_dir,
@@ -99,9 +102,21 @@ def embedded_auth_server(settings: Settings, database: Database, catalog: ScopeC
         allow_loopback_client_metadata=settings.allow_loopback_client_metadata,
         clock_leeway_seconds=settings.clock_leeway_seconds,
     )
-    return EmbeddedAuthServer(options, database, resources=resources, scope_text=scope_text,
+    auth = EmbeddedAuthServer(options, database, resources=resources, scope_text=scope_text,
                               default_scopes=default, app_name=name, events=events, limiter=limiter,
-                              subjects=SubjectData(database, settings.data_dir, personal_data))
+                              subjects=SubjectData(database, settings.data_dir, personal_data),
+                              scope_unlocks=functools.partial(unlocked_by, catalog=catalog, tools=tuple(tools)))
+    return auth
+
+
+def privacy_routes(app: App, settings: Settings) -> list[Route]:
+    """The disclosure ``ringfence privacy`` writes, as a page (RFC 8414 op_policy_uri, RFC 9728
+    resource_policy_uri); with the pages' stylesheet where no authorization server serves it."""
+    page = privacy_page(disclosure(app, settings), app.title, account=settings.embedded_auth_server)
+    routes = [Route(PRIVACY_PATH, page, methods=["GET"])]
+    if not settings.embedded_auth_server:
+        routes.append(Route("/static/ringfence.css", stylesheet, methods=["GET"]))
+    return routes
 
 
 def build_asgi(app: App, settings: Settings) -> ASGIApp:
@@ -128,7 +143,8 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
     if settings.embedded_auth_server:
         auth = embedded_auth_server(settings, database, app.catalog, resources=frozenset({settings.resource_url}),
                                     default=default_scopes(app.tools.values()), name=app.title,
-                                    personal_data=app.personal_data_declarations, events=events, limiter=limiter)
+                                    personal_data=app.personal_data_declarations, tools=app.tools.values(),
+                                    events=events, limiter=limiter)
         verifier = auth.verifier(settings.resource_url)
         routes += auth.routes()
     else:
@@ -140,7 +156,7 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
                    sessions=SessionOwners(sdk_sessions(mcp_server.session_manager), session_limits(settings)),
                    max_token_bytes=settings.max_token_bytes, events=events)
     metadata = metadata_endpoint(resource_metadata(settings.resource_url, settings.effective_issuer, app.catalog,
-                                                   app.title, app.privacy_policy_url))
+                                                   app.title, settings.base_url + PRIVACY_PATH))
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -173,6 +189,7 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
         Route(PRM_PATH, metadata, methods=["GET"]),
         Route(PRM_PATH + MCP_PATH, metadata, methods=["GET"]),
         *routes,
+        *privacy_routes(app, settings),
     ]
     # Request metrics outermost (every answer counted, 421s too), then /metrics, then the Host check.
     # Request IDs outermost of all: every answer and every log line of a request carries one.
@@ -231,22 +248,9 @@ def monitoring_options(settings: Settings) -> MonitoringOptions:
     )
 
 
-def thresholds_from(settings: Settings) -> dict[str, Threshold]:
-    """Each detector's threshold from the ``RINGFENCE_ALERT_*`` settings."""
-    return {
-        AUTH_FAILURE_BURST: Threshold(settings.alert_auth_failures, settings.alert_auth_failures_window_seconds),
-        SCOPE_PROBING: Threshold(settings.alert_scope_refusals, settings.alert_scope_refusals_window_seconds),
-        DECLINED_CONFIRMATIONS: Threshold(settings.alert_declined_confirmations,
-                                          settings.alert_declined_confirmations_window_seconds),
-        INJECTION_HITS: Threshold(settings.alert_injection_hits, settings.alert_injection_hits_window_seconds),
-        BULK_READ_THEN_OPEN_WORLD: Threshold(settings.alert_bulk_reads, settings.alert_bulk_reads_window_seconds),
-        CALL_VOLUME: Threshold(settings.alert_tool_calls, settings.alert_tool_calls_window_seconds),
-    }
-
-
 def security_events(settings: Settings, database: Database) -> Events:
     """Where security events go: the audit log in ``database``, plus observers added later."""
-    return Events(AuditLog(database, settings.data_dir), data_secret(settings.data_dir, PSEUDONYM_KEY))
+    return Events(AuditLog(database, settings.data_dir), pseudonym_key(settings.data_dir))
 
 
 def audit_checkpoints(settings: Settings, events: Events) -> CheckpointSchedule:
@@ -300,7 +304,8 @@ def build_auth_server_asgi(settings: Settings, catalog: ScopeCatalog, *, resourc
             await monitoring.close()
             await database.close()
 
-    routes = auth.routes()
+    # What this server keeps (accounts, grants, tokens, audit), published as its op_policy_uri.
+    routes = [*auth.routes(), *privacy_routes(App("ringfence", scopes=catalog.scopes.values()), settings)]
     return outermost(monitoring.wrap(hardened(Starlette(routes=routes, lifespan=lifespan), settings), routes),
                      settings)
 
@@ -320,7 +325,9 @@ def describe_startup(app: App, settings: Settings) -> list[str]:
     if settings.refusal_style != "auto":
         lines.append(f"tool refusals are answered as {settings.refusal_style}")
     lines += describe_monitoring(monitoring_options(settings))
-    unsafe = [*settings.unsafe_options(), *frame_warnings(app.widgets.values())]
+    lines += describe_reaches(app.tools.values())
+    unsafe = [*settings.unsafe_options(), *frame_warnings(app.widgets.values()),
+              *unsafe_output_warnings(app.tools.values()), *loopback_reach_warnings(app.tools.values())]
     lines += [f"UNSAFE option enabled: {line}" for line in unsafe]
     return lines
 

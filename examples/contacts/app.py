@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import String, delete, func, or_, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ringfence import App, Model, Scope, ToolError, current_principal
+from ringfence import App, Model, Owned, Scope, ToolError
 
 app = App(
     "contacts",
@@ -37,11 +37,13 @@ app.widget(
 )
 
 
-class ContactRow(Model):
+class ContactRow(Model, Owned):
+    """One contact of one user: ``Owned`` adds the ``owner`` column, and every session reads and
+    writes only the caller's rows (on PostgreSQL, row-level security enforces it too)."""
+
     __tablename__ = "contacts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    owner: Mapped[str] = mapped_column(String(255), index=True)
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320))
     phone: Mapped[str | None] = mapped_column(String(40))
@@ -78,12 +80,10 @@ async def app_info() -> AppInfo:
 @app.tool(effect="read", scopes=["contacts:read"], returns=["personal", "contact"], widget="contact-list")
 async def search_contacts(query: str = Field(max_length=200)) -> list[Contact]:
     """Find your contacts whose name or e-mail contains the query (case-insensitive)."""
-    owner = current_principal().subject
     pattern = f"%{query.lower()}%"
-    async with app.database.session() as session:
+    async with app.database.session() as session:  # the caller's contacts only
         rows = await session.scalars(
             select(ContactRow)
-            .where(ContactRow.owner == owner)
             .where(or_(func.lower(ContactRow.name).like(pattern), func.lower(ContactRow.email).like(pattern)))
             .order_by(ContactRow.name)
             .limit(50)
@@ -98,7 +98,7 @@ async def add_contact(
     phone: str | None = Field(default=None, max_length=40),
 ) -> Contact:
     """Add a contact to your contacts book."""
-    row = ContactRow(owner=current_principal().subject, name=name.strip(), email=email, phone=phone)
+    row = ContactRow(name=name.strip(), email=email, phone=phone)  # owned by the caller
     async with app.database.session() as session:
         session.add(row)
         await session.flush()
@@ -108,8 +108,8 @@ async def add_contact(
 async def describe_deletion(contact_id: int) -> str:
     """What delete_contact would do, for the user's confirmation."""
     async with app.database.session() as session:
-        row = await session.get(ContactRow, contact_id)
-    if row is None or row.owner != current_principal().subject:
+        row = await session.get(ContactRow, contact_id)  # None if it is not the caller's
+    if row is None:
         return f"delete contact {contact_id} (you have no contact with that id)"
     email = f" <{row.email}>" if row.email else ""
     return f"delete your contact {row.name}{email} (id {contact_id}); this cannot be undone"
@@ -118,29 +118,29 @@ async def describe_deletion(contact_id: int) -> str:
 @app.tool(effect="destructive", scopes=["contacts:write"], preview=describe_deletion)
 async def delete_contact(contact_id: int = Field(ge=1, le=MAX_ID)) -> str:
     """Delete one of your contacts. It cannot be undone; the user confirms each deletion."""
-    owner = current_principal().subject
     async with app.database.session() as session:
         row = await session.get(ContactRow, contact_id)
-        if row is None or row.owner != owner:
+        if row is None:
             raise ToolError(f"You have no contact with id {contact_id}.")
         await session.delete(row)
     return f"Deleted contact {contact_id}."
 
 
 # The user's own data: what `ringfence user delete|export`, the account page and the disclosure reach.
+# These hooks run outside any tool call, so they name whose contacts they work on.
 
 
 async def export_contacts(subject: str) -> list[Contact]:
     """Every contact the user owns."""
-    async with app.database.session() as session:
-        rows = await session.scalars(select(ContactRow).where(ContactRow.owner == subject).order_by(ContactRow.id))
+    async with app.database.session(owner=subject) as session:
+        rows = await session.scalars(select(ContactRow).order_by(ContactRow.id))
         return [_contact(row) for row in rows]
 
 
 async def delete_contacts(subject: str) -> int:
     """Delete every contact the user owns; how many."""
-    async with app.database.session() as session:
-        result = await session.execute(delete(ContactRow).where(ContactRow.owner == subject))
+    async with app.database.session(owner=subject) as session:
+        result = await session.execute(delete(ContactRow))
         return result.rowcount
 
 

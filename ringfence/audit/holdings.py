@@ -22,7 +22,8 @@ def retention(kept: Retention) -> list[RetentionRule]:
         "audit_payloads", "details of audit records (redacted: tool arguments appear only as a hash, field "
         "names and size)",
         f"{plural(kept.audit_payload_days, 'day')}, then erased; the records themselves "
-        "(time, kind, subject, tool, outcome) stay so the hash chain still verifies",
+        "(time, kind, subject, tool, outcome, request id, a keyed hash of the host's conversation id) stay so "
+        "the hash chain still verifies",
         "RINGFENCE_RETENTION_AUDIT_PAYLOAD_DAYS")]
 
 

@@ -43,7 +43,7 @@ import hashlib
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,11 +57,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ringfence.audit.checkpoints import Checkpoint, CheckpointFile, CheckpointKey
+from ringfence.audit.correlation import Correlation, current_correlation, session_hash
 from ringfence.audit.errors import AuditError
 from ringfence.audit.models import AuditCheckpoint, AuditHead, AuditRecord
 from ringfence.audit.records import (
     GENESIS_HASH,
     EventKind,
+    check_correlation,
     check_fields,
     format_time,
     normalize_latency,
@@ -77,6 +79,7 @@ from ringfence.audit.verification import (
     verify_chain,
 )
 from ringfence.store.database import Database
+from ringfence.store.pseudonyms import pseudonym_key
 
 logger = logging.getLogger("ringfence.audit")
 
@@ -99,13 +102,13 @@ HEAD = select(AuditHead.seq, AuditHead.record_hash).where(AuditHead.id == 1).wit
 # The appends' own SQL, for the drivers directly: a record's columns in STORED_FIELDS order, its
 # payload stored as its canonical JSON text.
 STORED_FIELDS = ("seq", "ts", "kind", "principal", "tool", "outcome", "latency_ms", "payload", "payload_salt",
-                 "payload_hash", "prev_hash", "record_hash")  # fmt: skip
+                 "payload_hash", "prev_hash", "record_hash", "request_id", "session_hash")  # fmt: skip
 
 SQLITE_HEAD = "SELECT seq, record_hash FROM ringfence_audit_head WHERE id = 1"
 SQLITE_INSERT = """
     INSERT INTO ringfence_audit (seq, ts, kind, principal, tool, outcome, latency_ms, payload, payload_salt,
-                                 payload_hash, prev_hash, record_hash)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                 payload_hash, prev_hash, record_hash, request_id, session_hash)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 SQLITE_MOVE_HEAD = "UPDATE ringfence_audit_head SET seq = ?, record_hash = ? WHERE id = 1"
 
@@ -120,13 +123,13 @@ POSTGRES_APPEND = """
         RETURNING id
     )
     INSERT INTO ringfence_audit (seq, ts, kind, principal, tool, outcome, latency_ms, payload, payload_salt,
-                                 payload_hash, prev_hash, record_hash)
+                                 payload_hash, prev_hash, record_hash, request_id, session_hash)
     SELECT r.seq, r.ts, r.kind, r.principal, r.tool, r.outcome, r.latency_ms, r.payload::json, r.payload_salt,
-           r.payload_hash, r.prev_hash, r.record_hash
+           r.payload_hash, r.prev_hash, r.record_hash, r.request_id, r.session_hash
     FROM moved, unnest($5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::float8[],
-                       $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])
+                       $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[])
         AS r(seq, ts, kind, principal, tool, outcome, latency_ms, payload, payload_salt, payload_hash, prev_hash,
-             record_hash)
+             record_hash, request_id, session_hash)
 """
 # The appending connection's session: waits for the head no longer than other appends, and reads
 # the head as of each statement (READ COMMITTED) whatever the server's default.
@@ -179,6 +182,7 @@ class AuditLog:
         self._sqlite_commits = 0  # since the last checkpoint of the write-ahead log
         self._postgres: asyncpg.Connection | None = None  # of this event loop
         self._postgres_head: ChainHead | None = None  # as this process last wrote it
+        self._session_key: bytes | None = None  # made on the first record of a host session
 
     # Writing --------------------------------------------------------------------------------
 
@@ -191,19 +195,23 @@ class AuditLog:
         outcome: str,
         latency_ms: float | None = None,
         payload: Any = None,
+        correlation: Correlation | None = None,
     ) -> AuditRecord:
         """Add one record at the end of the chain and commit it before returning.
 
         ``payload`` must be a JSON object, already redacted; it is stored as it reads back (tuples
-        as lists). Raises ``ValueError`` or ``TypeError`` for a field the log cannot store faithfully.
+        as lists). The record carries the request id and the hashed host session id of
+        ``correlation``, by default the request in progress (audit/correlation.py). Raises
+        ``ValueError`` or ``TypeError`` for a field the log cannot store faithfully.
         """
         kind = str(kind)
         check_fields(kind, principal, tool, outcome)
+        correlated = self._correlation_fields(correlation)
         stored_payload, payload_text, salt, digest = prepare_payload(payload)
         pending = PendingRecord(
             {"kind": kind, "principal": principal, "tool": tool, "outcome": outcome,
              "latency_ms": normalize_latency(latency_ms), "payload": stored_payload, "payload_salt": salt,
-             "payload_hash": digest},
+             "payload_hash": digest, **correlated},
             payload_text, asyncio.get_running_loop().create_future(),
         )
         self._waiting().append(pending)
@@ -222,6 +230,17 @@ class AuditLog:
                         await asyncio.wait([writer])  # keep the lock until the batch is settled
                         raise
         return pending.written.result()
+
+    def _correlation_fields(self, correlation: Correlation | None) -> dict[str, str | None]:
+        """The ``request_id`` and ``session_hash`` columns of a record made in ``correlation``."""
+        correlation = correlation or current_correlation()
+        digest = None
+        if correlation.session_id is not None and correlation.session_source is not None:
+            if self._session_key is None:
+                self._session_key = pseudonym_key(self.data_dir)
+            digest = session_hash(self._session_key, correlation.session_source, correlation.session_id)
+        check_correlation(correlation.request_id, digest)
+        return {"request_id": correlation.request_id, "session_hash": digest}
 
     def _written_now(self, batch: list[PendingRecord]) -> bool:
         """SQLite: write ``batch`` on this thread if the write lock is free (there is no await, so
@@ -300,6 +319,7 @@ class AuditLog:
                 await self._add_record(
                     connection, head, kind=EventKind.PAYLOADS_ERASED.value, principal="ringfence", tool=None,
                     outcome="ok", latency_ms=None, payload=stored_payload, payload_salt=salt, payload_hash=digest,
+                    **self._correlation_fields(None),
                 )
         if erased and self._sqlite:
             await self._flush_sqlite_wal()
@@ -353,13 +373,16 @@ class AuditLog:
         tool: str | None = None,
         outcome: str | None = None,
         kind: str | None = None,
+        request_id: str | None = None,
+        session_hashes: Sequence[str] | None = None,
         limit: int | None = None,
         newest_first: bool = False,
     ) -> AsyncIterator[AuditRecord]:
         """Records matching every filter given, in sequence order, streamed in batches.
 
-        ``since`` is inclusive and ``until`` exclusive (naive times are UTC). A payload that is
-        no longer JSON (a tampered row) is given as its stored text; ``verify`` judges it.
+        ``since`` is inclusive and ``until`` exclusive (naive times are UTC); ``session_hashes``
+        matches a record holding any of them (:func:`~ringfence.audit.correlation.session_hashes`).
+        A payload that is no longer JSON (a tampered row) is given as its stored text; ``verify`` judges it.
         """
         if not await has_audit_tables(self.database):
             raise AuditError("there is no audit log in this database (check --database-url)")
@@ -369,9 +392,12 @@ class AuditLog:
         if until is not None:
             conditions.append(AuditRecord.ts < format_time(until))
         for column, value in ((AuditRecord.principal, principal), (AuditRecord.tool, tool),
-                              (AuditRecord.outcome, outcome), (AuditRecord.kind, kind)):  # fmt: skip
+                              (AuditRecord.outcome, outcome), (AuditRecord.kind, kind),
+                              (AuditRecord.request_id, request_id)):  # fmt: skip
             if value is not None:
                 conditions.append(column == value)
+        if session_hashes is not None:
+            conditions.append(AuditRecord.session_hash.in_(list(session_hashes)))
         order = AuditRecord.seq.desc() if newest_first else AuditRecord.seq
         remaining, after = limit, None
         while remaining is None or remaining > 0:
@@ -422,7 +448,8 @@ class AuditLog:
         ts = now()  # taken under the lock, so timestamps follow sequence order (on one clock)
         digest = record_hash(seq=seq, ts=ts, kind=fields["kind"], principal=fields["principal"], tool=fields["tool"],
                              outcome=fields["outcome"], latency_ms=fields["latency_ms"],
-                             payload_hash=fields["payload_hash"], prev_hash=head.record_hash)
+                             payload_hash=fields["payload_hash"], prev_hash=head.record_hash,
+                             request_id=fields["request_id"], session_hash=fields["session_hash"])
         values = {"seq": seq, "ts": ts, **fields, "prev_hash": head.record_hash, "record_hash": digest}
         head.seq, head.record_hash = seq, digest
         return values

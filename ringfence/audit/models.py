@@ -24,6 +24,8 @@ class AuditRecord(InternalModel):
     __table_args__ = (
         Index("ix_ringfence_audit_ts", "ts"),
         Index("ix_ringfence_audit_principal", "principal"),
+        Index("ix_ringfence_audit_request_id", "request_id"),
+        Index("ix_ringfence_audit_session_hash", "session_hash"),
     )
 
     # On SQLite an INTEGER primary key is the rowid: records are stored in sequence order.
@@ -43,6 +45,10 @@ class AuditRecord(InternalModel):
     prev_hash: Mapped[str] = mapped_column(String(64))
     record_hash: Mapped[str] = mapped_column(String(64))
     erased_at: Mapped[str | None] = mapped_column(String(32))
+    # Since revision 0004 (NULL in older records; audit/correlation.py): the request id its log lines
+    # carry, and a keyed hash of the host's session id. Both are covered by record_hash when set.
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    session_hash: Mapped[str | None] = mapped_column(String(16))
 
     @classmethod
     def stored(cls, fields: dict[str, Any]) -> AuditRecord:
@@ -62,7 +68,8 @@ class AuditRecord(InternalModel):
             "seq": self.seq, "ts": self.ts, "kind": self.kind, "principal": self.principal, "tool": self.tool,
             "outcome": self.outcome, "latency_ms": self.latency_ms, "payload": self.payload,
             "payload_salt": self.payload_salt, "payload_hash": self.payload_hash, "prev_hash": self.prev_hash,
-            "record_hash": self.record_hash, "erased_at": self.erased_at,
+            "record_hash": self.record_hash, "erased_at": self.erased_at, "request_id": self.request_id,
+            "session_hash": self.session_hash,
         }
 
     @property

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from ringfence.store.pseudonyms import HASH_HEX_DIGITS
+
 # The record before the first one: record #1 links to this.
 GENESIS_HASH = "0" * 64
 
@@ -28,6 +30,10 @@ MAX_KIND_LENGTH = 64
 MAX_PRINCIPAL_LENGTH = 255
 MAX_TOOL_LENGTH = 255
 MAX_OUTCOME_LENGTH = 64
+# An inbound X-Request-ID is kept only in this form (logs/request_ids.py); made ones are 32 hex digits.
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+SESSION_HASH_DIGITS = HASH_HEX_DIGITS  # of the keyed hash of a host's session id (audit/correlation.py)
+SESSION_HASH_PATTERN = re.compile(rf"[0-9a-f]{{{SESSION_HASH_DIGITS}}}")
 
 # The encoder of canonical_json, made once: json.dumps builds a new one on every call with these options.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -90,15 +96,25 @@ def record_hash(
     latency_ms: float | None,
     payload_hash: str | None,
     prev_hash: str,
+    request_id: str | None = None,
+    session_hash: str | None = None,
 ) -> str:
     """SHA-256 of the canonical JSON of the record's fields.
 
-    The payload enters only through its hash, so erasing a payload leaves the chain intact.
+    The payload enters only through its hash, so erasing a payload leaves the chain intact. The
+    request id and the session hash (added in revision 0004) enter only when the record has them:
+    a record written before has neither and hashes as it did, and one written since cannot lose
+    or gain either without its hash changing.
     """
-    return sha256_hex(canonical_json({
+    fields: dict[str, Any] = {
         "seq": seq, "ts": ts, "kind": kind, "principal": principal, "tool": tool, "outcome": outcome,
         "latency_ms": latency_ms, "payload_hash": payload_hash, "prev_hash": prev_hash,
-    }))
+    }
+    if request_id is not None:
+        fields["request_id"] = request_id
+    if session_hash is not None:
+        fields["session_hash"] = session_hash
+    return sha256_hex(canonical_json(fields))
 
 
 def format_time(moment: datetime) -> str:
@@ -124,6 +140,15 @@ def check_fields(kind: str, principal: str, tool: str | None, outcome: str) -> N
     if tool is not None:
         _check_text("tool", tool, MAX_TOOL_LENGTH)
     _check_text("outcome", outcome, MAX_OUTCOME_LENGTH)
+
+
+def check_correlation(request_id: str | None, session_hash: str | None) -> None:
+    """Refuse a request id or session hash not of the form the log stores (see the patterns)."""
+    if request_id is not None and not (isinstance(request_id, str) and REQUEST_ID_PATTERN.fullmatch(request_id)):
+        raise ValueError("audit request_id must be 1 to 128 letters, digits, '.', '_', ':' or '-'")
+    if session_hash is not None and not (isinstance(session_hash, str)
+                                         and SESSION_HASH_PATTERN.fullmatch(session_hash)):
+        raise ValueError("audit session_hash must be 16 lower-case hex digits")
 
 
 def _check_text(name: str, value: str, limit: int) -> None:

@@ -39,6 +39,7 @@ RECORD_COLUMNS = (
     AuditRecord.seq, AuditRecord.ts, AuditRecord.kind, AuditRecord.principal, AuditRecord.tool, AuditRecord.outcome,
     AuditRecord.latency_ms, cast(AuditRecord.payload, Text).label("payload"), AuditRecord.payload_salt,
     AuditRecord.payload_hash, AuditRecord.prev_hash, AuditRecord.record_hash, AuditRecord.erased_at,
+    AuditRecord.request_id, AuditRecord.session_hash,
 )
 # In the order of Checkpoint's fields.
 CHECKPOINT_COLUMNS = (AuditCheckpoint.seq, AuditCheckpoint.record_hash, AuditCheckpoint.ts, AuditCheckpoint.key_id,
@@ -168,6 +169,7 @@ def _check_record(row: Row[Any], expected: int, prev_hash: str, signed: dict[int
     computed = record_hash(
         seq=seq, ts=row.ts, kind=row.kind, principal=row.principal, tool=row.tool, outcome=row.outcome,
         latency_ms=row.latency_ms, payload_hash=row.payload_hash, prev_hash=row.prev_hash,
+        request_id=row.request_id, session_hash=row.session_hash,
     )
     if computed != row.record_hash:
         return Damage(seq, DamageKind.MODIFIED, "its fields do not match its record_hash")

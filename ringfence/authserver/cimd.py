@@ -9,7 +9,8 @@ by whoever starts an authorization request, so the fetch is a server-side reques
 2. its host is resolved once, and every resolved address must be globally routable (``ipaddress``
    properties, not hand-written ranges); IP-literal hosts are checked the same way, before any I/O;
 3. the connection goes to that pinned address only, never through a second lookup (no DNS
-   rebinding), while the Host header, TLS SNI and certificate check still use the URL's host name;
+   rebinding), while the Host header, TLS SNI and certificate check still use the URL's host name
+   (2 and 3 are the SSRF guard every outbound request shares: ringfence/netguard.py);
 4. no redirects, one overall deadline, a byte cap enforced while streaming, HTTP 200 only;
 5. the document must be a JSON object whose ``client_id`` is the URL exactly, without shared secrets;
 6. good documents are cached by their HTTP cache headers; failures never are (CIMD §4.4);
@@ -29,10 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import ipaddress
 import logging
 import re
-import socket
 import ssl
 import time
 import typing
@@ -45,10 +44,18 @@ import httpcore
 
 from ringfence.authserver import strict_json
 from ringfence.authserver.client_name import client_name_problem
+from ringfence.netguard import (
+    AddressRefused,
+    IPAddress,
+    PinnedBackend,
+    ip_literal,
+    is_loopback_host,
+    may_connect,
+    resolve_checked,
+)
+from ringfence.netguard import is_public_address as is_public_address  # the SSRF guard's classifier, re-exported
 
 logger = logging.getLogger("ringfence.authserver")
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 MAX_URL_CHARS = 2048
 MAX_REDIRECT_URIS = 20
@@ -65,8 +72,6 @@ _SHARED_SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post",
 _AUTH_METHODS = frozenset({"none", "private_key_jwt"})
 # JWK private members (RFC 7518 §6.2.2, §6.3.2, §6.4.1, RFC 8037 §2): only public keys may be published.
 _PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
-# NAT64 well-known prefix (RFC 6052 §2.1): the last 32 bits are the IPv4 host actually reached.
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 NOT_A_CLIENT_ID_URL = "The client_id is not a valid client metadata document URL."
 HOST_NOT_PUBLIC = "The client metadata document URL's host must resolve to public internet addresses only."
@@ -105,57 +110,6 @@ class ClientMetadataDocument:
     jwks_uri: str | None
 
 
-# Addresses -----------------------------------------------------------------------------------
-
-
-def is_public_address(address: IPAddress) -> bool:
-    """Whether an address is globally routable; private, loopback, link-local, multicast, reserved,
-    unspecified, shared (100.64/10), site-local and embedded IPv4 forms of those are not."""
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return is_public_address(address.ipv4_mapped)
-        if address in _NAT64:
-            return is_public_address(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-        if address.sixtofour is not None and not is_public_address(address.sixtofour):
-            return False
-        if address.is_site_local or address.teredo is not None:
-            return False
-    return address.is_global and not (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-    )
-
-
-def _is_loopback_address(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback
-
-
-def _may_connect(address: IPAddress, *, allow_loopback: bool) -> bool:
-    # MCP Security Best Practices, SSRF: block private, loopback and link-local ranges, and
-    # (CIMD, SSRF) every special-use address; loopback only in explicit development mode.
-    return is_public_address(address) or (allow_loopback and _is_loopback_address(address))
-
-
-def _ip_literal(host: str) -> IPAddress | None:
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
-
-
-def _is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    literal = _ip_literal(host)
-    return literal is not None and _is_loopback_address(literal)
-
-
 # URLs ----------------------------------------------------------------------------------------
 
 
@@ -187,7 +141,7 @@ def is_client_id_url(value: str, *, allow_loopback: bool = False) -> bool:
     if parts is None or "#" in value:  # CIMD §3: MUST NOT contain a fragment component
         return False
     if parts.scheme != "https" and not (
-        parts.scheme == "http" and allow_loopback and _is_loopback_host(parts.hostname or "")
+        parts.scheme == "http" and allow_loopback and is_loopback_host(parts.hostname or "")
     ):
         return False  # CIMD §3: MUST have an "https" scheme
     if parts.path in ("", "/"):
@@ -205,7 +159,7 @@ def _is_redirect_uri(value: object) -> bool:
         return False
     if parts.scheme == "https":
         return True
-    return parts.scheme == "http" and _is_loopback_host(parts.hostname or "")  # RFC 8252 §7.3
+    return parts.scheme == "http" and is_loopback_host(parts.hostname or "")  # RFC 8252 §7.3
 
 
 def _is_web_url(value: object, *, allow_loopback: bool) -> bool:
@@ -214,7 +168,7 @@ def _is_web_url(value: object, *, allow_loopback: bool) -> bool:
         return False
     if parts.scheme == "https":
         return True
-    return parts.scheme == "http" and allow_loopback and _is_loopback_host(parts.hostname or "")
+    return parts.scheme == "http" and allow_loopback and is_loopback_host(parts.hostname or "")
 
 
 # Documents -----------------------------------------------------------------------------------
@@ -388,44 +342,6 @@ def cache_lifetime(
 # Fetching ------------------------------------------------------------------------------------
 
 
-class _PinnedBackend(httpcore.AsyncNetworkBackend):
-    """Connects to the addresses already resolved and checked, never to the URL's name again.
-
-    httpcore still hands the URL's host name to ``start_tls``, so SNI and certificate checks
-    (and the Host header) are for the name the client gave, not for the address.
-    """
-
-    def __init__(self, addresses: tuple[str, ...]) -> None:
-        self._addresses = addresses
-        self._backend = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: typing.Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        error: Exception = httpcore.ConnectError("no address to connect to")
-        for address in self._addresses:
-            try:
-                return await self._backend.connect_tcp(
-                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                error = exc
-        raise error
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: typing.Iterable[Any] | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("client metadata is never fetched over a Unix socket")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._backend.sleep(seconds)
-
-
 class ClientMetadataFetcher:
     """Fetches, checks and caches client metadata documents; see the module docstring for the rules.
 
@@ -536,12 +452,12 @@ class ClientMetadataFetcher:
         parts = urlsplit(client_id)
         host = typing.cast(str, parts.hostname)
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        literal = _ip_literal(host)
-        if literal is not None and not _may_connect(literal, allow_loopback=self._allow_loopback):
+        literal = ip_literal(host)
+        if literal is not None and not may_connect(literal, allow_loopback=self._allow_loopback):
             raise ClientMetadataError(HOST_NOT_PUBLIC)  # refused before any I/O
         try:
             async with asyncio.timeout(self._timeout):
-                addresses = (literal,) if literal is not None else await self._resolve(host, port)
+                addresses = await self._resolve(host, port)
                 headers, body = await self._get(client_id, parts, tuple(address.compressed for address in addresses))
         except TimeoutError:
             raise ClientMetadataError(TIMED_OUT) from None
@@ -556,21 +472,13 @@ class ClientMetadataFetcher:
         return document, lifetime
 
     async def _resolve(self, host: str, port: int) -> tuple[IPAddress, ...]:
-        """The host's addresses, looked up exactly once; refused if any one may not be reached."""
+        """The host's addresses, looked up exactly once (ringfence/netguard.py); refused if any one may not
+        be reached, with the same answer whether the name does not resolve or resolves privately."""
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-            addresses = tuple(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))
-        except (OSError, UnicodeError, ValueError):
-            addresses = ()
-        if not addresses:
-            logger.info("client metadata host %r does not resolve", host)
-            raise ClientMetadataError(HOST_NOT_PUBLIC)  # the same answer as a private one: no name probing
-        # MCP Security Best Practices, SSRF: every answer is checked, so a mixed public/private
-        # answer cannot slip a private address in.
-        if not all(_may_connect(address, allow_loopback=self._allow_loopback) for address in addresses):
-            logger.info("client metadata host %r resolves to an address that is not public", host)
-            raise ClientMetadataError(HOST_NOT_PUBLIC)
-        return addresses
+            return await resolve_checked(host, port, allow_loopback=self._allow_loopback)
+        except AddressRefused as refused:
+            logger.info("client metadata host %r %s", host, refused.reason)
+            raise ClientMetadataError(HOST_NOT_PUBLIC) from None  # no name probing
 
     async def _get(
         self, client_id: str, parts: SplitResult, addresses: tuple[str, ...]
@@ -589,7 +497,7 @@ class ClientMetadataFetcher:
             async with (
                 httpcore.AsyncConnectionPool(
                     ssl_context=self._ssl_context,
-                    network_backend=_PinnedBackend(addresses),
+                    network_backend=PinnedBackend(addresses),
                     max_connections=1,
                     retries=0,
                 ) as pool,

@@ -7,6 +7,7 @@ from typing import Any
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 
 from ringfence.authserver.oauth import CLIENT_AUTH_METHODS
+from ringfence.authserver.pages import PRIVACY_PATH
 
 
 def server_metadata(issuer: str, scopes_supported: list[str]) -> dict[str, Any]:
@@ -29,6 +30,8 @@ def server_metadata(issuer: str, scopes_supported: list[str]) -> dict[str, Any]:
         "code_challenge_methods_supported": ["S256"],  # MCP: clients refuse to proceed without it
         "client_id_metadata_document_supported": True,
         "authorization_response_iss_parameter_supported": True,  # RFC 9207 §3
+        # RFC 8414 §2: a page on the server's data use; the disclosure, served wherever this server runs.
+        "op_policy_uri": f"{issuer}{PRIVACY_PATH}",
         # OpenID Connect Discovery requires these two even though no ID token is issued here.
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256"],

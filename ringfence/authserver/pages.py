@@ -1,13 +1,15 @@
-"""The pages a person sees: the home page, sign-in, consent and connected apps.
+"""The pages a person sees: the home page, sign-in, consent and connected apps (and the look of the
+privacy disclosure page, privacy/page.py).
 
 Every form carries the session's CSRF token; every page is sent with a CSP that forbids framing
 (MCP security best practices: consent pages MUST prevent iframing and implement CSRF protection).
+The consent page says, under each scope, what it lets the app do (``policy.unlocked_by``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,6 +45,7 @@ from ringfence.guards.confirmation import ConfirmationStore
 from ringfence.guards.confirmation_text import visible
 from ringfence.ops.ratelimit import RateLimitUnavailable
 from ringfence.personal_data import DeletionIncomplete, SubjectRecords, UnknownSubject
+from ringfence.policy import Unlocked
 from ringfence.principal import identity_key
 
 TEMPLATES = Environment(
@@ -53,6 +56,10 @@ STATIC_CSS = (Path(__file__).parent / "static" / "ringfence.css").read_bytes()
 # Parameters a consent form carries back to /authorize; anything else is dropped.
 OAUTH_PARAMETERS = ("response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
                     "code_challenge_method", "resource")
+# The privacy disclosure (privacy/page.py): served wherever these pages are, and by every resource server;
+# published as RFC 8414 op_policy_uri and RFC 9728 resource_policy_uri.
+PRIVACY_PATH = "/privacy"
+ScopeUnlocks = Callable[[Iterable[str]], Mapping[str, tuple[Unlocked, ...]]]
 
 
 def security_headers(form_targets: tuple[str, ...] = ()) -> dict[str, str]:
@@ -77,6 +84,19 @@ def origin_of(uri: str | None) -> tuple[str, ...]:
     return (f"{parts.scheme}://{parts.netloc}",) if parts.scheme in ("http", "https") and parts.netloc else ()
 
 
+def render_page(name: str, status: int = 200, *, app_name: str, form_targets: tuple[str, ...] = (),
+                **context: Any) -> HTMLResponse:
+    """A template of this package, autoescaped, with the pages' CSP and security headers."""
+    html = TEMPLATES.get_template(name).render(app_name=app_name, privacy_path=PRIVACY_PATH, **context)
+    return HTMLResponse(html, status, headers=security_headers(form_targets))
+
+
+async def stylesheet(_request: Request) -> Response:
+    """The pages' one stylesheet (their CSP allows no other)."""
+    return Response(STATIC_CSS, media_type="text/css", headers={"cache-control": "public, max-age=3600",
+                                                                "x-content-type-options": "nosniff"})
+
+
 def safe_next(value: str | None) -> str:
     """Only a path on this server: never an open redirect."""
     if value and value.startswith(("/authorize?", "/account", "/confirm/")) and not value.startswith("//"):
@@ -89,8 +109,12 @@ class Pages:
                  logins: SignInThrottle, scope_text: Mapping[str, str], app_name: str,
                  confirmations: ConfirmationStore, subjects: SubjectRecords | None = None,
                  events: AuthEvents | None = None,
-                 account_deleted: Callable[[str], None] = lambda subject: None) -> None:
+                 account_deleted: Callable[[str], None] = lambda subject: None,
+                 scope_unlocks: ScopeUnlocks | None = None) -> None:
         self.subjects = subjects
+        # What each requested scope lets the app do, said on the consent page (policy.unlocked_by over the
+        # served app's tools); nothing for an authorization server that serves no tools of its own.
+        self.scope_unlocks = scope_unlocks or (lambda scopes: {})
         self.account_deleted = account_deleted  # tells the token verifiers to stop trusting the subject
         self.record = events or AuthEvents(None)
         self.server = server
@@ -112,15 +136,14 @@ class Pages:
             Route("/account/export", self.export_data, methods=["POST"]),
             Route("/account/delete", self.delete_account, methods=["GET", "POST"]),
             Route("/confirm/{page_id}", self.confirm, methods=["GET", "POST"]),
-            Route("/static/ringfence.css", self.stylesheet, methods=["GET"]),
+            Route("/static/ringfence.css", stylesheet, methods=["GET"]),
         ]
 
     # Rendering -------------------------------------------------------------------------------
 
     def render(self, name: str, status: int = 200, *, session: Session | None = None,
                form_targets: tuple[str, ...] = (), **context: Any) -> HTMLResponse:
-        html = TEMPLATES.get_template(name).render(app_name=self.app_name, **context)
-        response = HTMLResponse(html, status, headers=security_headers(form_targets))
+        response = render_page(name, status, app_name=self.app_name, form_targets=form_targets, **context)
         if session is not None:
             self.sessions.attach(response, session)
         return response
@@ -142,10 +165,6 @@ class Pages:
         if session is None or not session.csrf_matches(form.get("csrf")):
             return None
         return form
-
-    async def stylesheet(self, _request: Request) -> Response:
-        return Response(STATIC_CSS, media_type="text/css", headers={"cache-control": "public, max-age=3600",
-                                                                    "x-content-type-options": "nosniff"})
 
     # Home ------------------------------------------------------------------------------------
 
@@ -198,7 +217,7 @@ class Pages:
             "consent.html", session=session, form_targets=origin_of(grant.redirect_uri),
             client_name=client.client_name, verified_host=client.verified_host, redirect_host=redirect_host,
             loopback_only=loopback_only, username=user.username, csrf=session.csrf_token, oauth_params=params,
-            scopes=describe_scopes(scopes, self.scope_text),
+            scopes=describe_scopes(scopes, self.scope_text), unlocks=self.scope_unlocks(scopes),
         )
 
     async def finish(self, oauth, grant, user: User | None) -> Response:  # type: ignore[no-untyped-def]
@@ -301,7 +320,7 @@ class Pages:
                            disconnected=disconnected_notice(session.id, request.query_params),  # type: ignore[union-attr]
                            csrf=session.csrf_token)  # type: ignore[union-attr]
 
-    # Confirmation of destructive tool calls (guards/confirmation.py) ------------------------------
+    # Confirmation of destructive and irreversible tool calls (guards/confirmation.py) --------------
 
     async def confirm(self, request: Request) -> Response:
         """The signed-in owner of a pending confirmation sees who asks, and what the app reports the call

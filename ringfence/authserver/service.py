@@ -19,7 +19,7 @@ from ringfence.authserver.keys import KeyRing
 from ringfence.authserver.live_grants import LiveGrants
 from ringfence.authserver.metadata import server_metadata
 from ringfence.authserver.oauth import ACCESS_TOKEN_SECONDS, McpAuthorizationServer
-from ringfence.authserver.pages import Pages
+from ringfence.authserver.pages import Pages, ScopeUnlocks
 from ringfence.authserver.scopes import ScopePolicy
 from ringfence.authserver.sessions import BrowserSessions
 from ringfence.authserver.store import AuthStore
@@ -56,7 +56,7 @@ class EmbeddedAuthServer:
     def __init__(self, options: AuthServerOptions, database: Database, *, resources: frozenset[str],
                  scope_text: Mapping[str, str], default_scopes: frozenset[str], app_name: str,
                  subjects: SubjectRecords | None = None, events: Events | None = None,
-                 limiter: RateLimiter | None = None) -> None:
+                 limiter: RateLimiter | None = None, scope_unlocks: ScopeUnlocks | None = None) -> None:
         # Sign-in and registration throttles: shared through Redis when the tool-call limits are.
         limiter = limiter or InProcessRateLimiter()
         self.database = database
@@ -91,7 +91,7 @@ class EmbeddedAuthServer:
                            confirmations=ConfirmationStore(lambda: database),
                            subjects=subjects,
                            account_deleted=self.grants.forget_subject,
-                           events=AuthEvents(events))
+                           events=AuthEvents(events), scope_unlocks=scope_unlocks)
 
     def routes(self) -> list[Route]:
         return [*self.endpoints.routes(), *self.pages.routes()]

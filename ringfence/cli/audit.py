@@ -72,6 +72,39 @@ def _parse_time(option: str, value: str | None) -> datetime | None:
         _fail(f"{option} {value!r} is not an ISO 8601 time (e.g. 2025-06-01T12:00:00Z)")
 
 
+def _check_correlation(request_id: str | None, session: str | None, session_hash: str | None) -> None:
+    """Refuse, in one line, a filter no record could match because of its form."""
+    from ringfence.audit.correlation import MAX_HOST_SESSION_LENGTH
+    from ringfence.audit.records import REQUEST_ID_PATTERN, SESSION_HASH_DIGITS, SESSION_HASH_PATTERN
+
+    if request_id is not None and not REQUEST_ID_PATTERN.fullmatch(request_id):
+        _fail(f"--request-id {request_id!r} is not a request id (1 to 128 letters, digits, '.', '_', ':' or '-', "
+              "as in the X-Request-ID header and the log lines)")
+    if session is not None and not (0 < len(session) <= MAX_HOST_SESSION_LENGTH and session.isprintable()):
+        _fail(f"--session takes a host's session id: 1 to {MAX_HOST_SESSION_LENGTH} printable characters")
+    if session_hash is not None and not SESSION_HASH_PATTERN.fullmatch(session_hash):
+        _fail(f"--session-hash {session_hash!r} is not a session hash ({SESSION_HASH_DIGITS} lower-case hex digits, "
+              "as records show it)")
+    if session is not None and session_hash is not None:
+        _fail("give --session or --session-hash, not both")
+
+
+def _session_hashes(data_dir: Path, session: str | None, session_hash: str | None) -> list[str] | None:
+    """What the records of the session hold: ``session`` hashed with the data folder's key, or ``session_hash``."""
+    from ringfence.audit.correlation import SESSION_KEY_NAME, existing_session_key, session_hashes
+    from ringfence.audit.errors import AuditError
+
+    if session_hash is not None:
+        return [session_hash]
+    if session is None:
+        return None
+    key = existing_session_key(data_dir)
+    if key is None:
+        raise AuditError(f"there is no {SESSION_KEY_NAME}.key in {data_dir} (check --data-dir): --session is "
+                         "hashed with the key the server hashed session ids with")
+    return session_hashes(key, session)
+
+
 def verify(data_dir: DataDirOption = None, database_url: DatabaseOption = None) -> None:
     """Check the audit log's hash chain and signed checkpoints; exit 1 naming the first bad record."""
     report = _with_log(data_dir, database_url, lambda log: log.verify())
@@ -87,6 +120,14 @@ def show(
     tool: Annotated[str | None, typer.Option(help="Only this tool.")] = None,
     outcome: Annotated[str | None, typer.Option(help="Only this outcome.")] = None,
     kind: Annotated[str | None, typer.Option(help="Only this event kind, e.g. tool.call.")] = None,
+    request_id: Annotated[str | None, typer.Option(
+        help="Only the records of this request: the X-Request-ID its answer and log lines carry.")] = None,
+    session: Annotated[str | None, typer.Option(
+        help="Only the records of this host session, given as the raw id (ChatGPT's openai/session, else the "
+             "Mcp-Session-Id). Records hold only a keyed hash of it: the id is hashed with the data folder's "
+             "pseudonym key before the lookup, and is neither stored nor printed.")] = None,
+    session_hash: Annotated[str | None, typer.Option(
+        help="Only the records with this session_hash (as a record shows it): the rest of that session.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many records.")] = None,
     newest_first: Annotated[bool, typer.Option("--newest-first", help="Newest records first.")] = False,
     data_dir: DataDirOption = None,
@@ -94,10 +135,13 @@ def show(
 ) -> None:
     """Print audit records as JSON lines, oldest first; filters combine."""
     since_time, until_time = _parse_time("--since", since), _parse_time("--until", until)
+    _check_correlation(request_id, session, session_hash)
 
     async def print_records(log: AuditLog) -> None:
+        sessions = _session_hashes(log.data_dir, session, session_hash)
         async for record in log.query(since=since_time, until=until_time, principal=principal, tool=tool,
-                                      outcome=outcome, kind=kind, limit=limit, newest_first=newest_first):  # fmt: skip
+                                      outcome=outcome, kind=kind, request_id=request_id, session_hashes=sessions,
+                                      limit=limit, newest_first=newest_first):  # fmt: skip
             typer.echo(json.dumps(record.as_json(), ensure_ascii=False, separators=(",", ":")))
 
     _with_log(data_dir, database_url, print_records)

@@ -18,6 +18,7 @@ from ringfence.cli.detect import detect, redact
 from ringfence.cli.options import fail
 from ringfence.cli.preview import preview
 from ringfence.cli.privacy import privacy, purge, user_cli
+from ringfence.cli.qa import qa_cli
 from ringfence.cli.review import lint, lock
 
 if TYPE_CHECKING:
@@ -351,6 +352,7 @@ cli.add_typer(keys_cli, name="keys")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(db_cli, name="db")
 cli.add_typer(user_cli, name="user")
+cli.add_typer(qa_cli, name="qa")
 cli.command()(purge)
 cli.command()(privacy)
 

@@ -57,6 +57,7 @@ def _with_database(data_dir: Path | None, database_url: str | None, app: App | N
     from ringfence.serving import serving
     from ringfence.store.database import Database
     from ringfence.store.existing import require_database
+    from ringfence.store.owned import OwnershipError
 
     async def run() -> T:
         settings = Settings.load(data_dir=data_dir, database_url=database_url)
@@ -75,6 +76,8 @@ def _with_database(data_dir: Path | None, database_url: str | None, app: App | N
         return asyncio.run(run())
     except (ConfigError, SubjectError) as exc:
         fail(str(exc))
+    except OwnershipError as exc:
+        fail(f"the app's personal-data hook was refused: {exc}")
     except (SQLAlchemyError, OSError) as exc:
         fail(f"cannot use the database ({type(exc).__name__}); check --data-dir and --database-url")
 

@@ -1,6 +1,7 @@
-"""Confirmation of destructive tools, which the model cannot forge.
+"""Confirmation of confirmed tools (``destructive`` ones, and writes declared ``irreversible=True``: a sent
+message, a payment), which the model cannot forge.
 
-A call to a ``destructive`` tool runs only with the user's confirmation of exactly that call and of
+A call to a confirmed tool runs only with the user's confirmation of exactly that call and of
 what it would do: the tool, a canonical hash of its arguments, the principal and the preview the
 user was shown (one digest binds the four), within five minutes, once. The preview is rendered
 again when the confirmed call comes to run: if what the call would do changed meanwhile (a
@@ -43,6 +44,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ringfence.declaration import ToolSpec
 from ringfence.guards.confirmation_text import pending, question
+from ringfence.guards.output import META_REDACTED, secrets_replaced
 from ringfence.policy import ELICITATION, HANDLE, PAGE, confirmation_channels
 from ringfence.principal import Principal, current_authorization
 from ringfence.store.database import Database, InternalModel
@@ -116,7 +118,7 @@ def owner_key(principal: Principal | None) -> str:
 
 @dataclass(frozen=True)
 class Call:
-    """One destructive call as a confirmation names it: the tool, its arguments' hash, whose it is."""
+    """One call to a confirmed tool as a confirmation names it: the tool, its arguments' hash, whose it is."""
 
     tool: str
     arguments: str
@@ -231,7 +233,8 @@ def _with_signature(fn: Callable[..., Any], name: str, parameters: list[inspect.
 
 
 class Confirmer:
-    """The confirmation step of the tool guard, for ``destructive`` tools."""
+    """The confirmation step of the tool guard, for every tool ``confirmation_channels`` confirms
+    (destructive tools and irreversible writes)."""
 
     def __init__(self, store: ConfirmationStore, page_url: str | None, app_name: str) -> None:
         self.store = store
@@ -247,7 +250,7 @@ class Confirmer:
         return f"Run {spec.title or spec.name}" + (f" with {shown}" if shown else "")
 
     def parameters(self, spec: ToolSpec) -> list[inspect.Parameter]:
-        """The parameters a destructive tool gets besides its own, by the ways it may be confirmed: the
+        """The parameters a confirmed tool gets besides its own, by the ways it may be confirmed: the
         widget's handle; the elicitation and the preview it showed.
 
         The elicitation's preview is rendered (``render``) only when the client declared form
@@ -337,14 +340,23 @@ class Confirmer:
         channels = confirmation_channels(spec)
         handle, record = await self.store.create(call, preview, principal.client_id if principal else None)
         page = f"{self.page_url}{record.page_id}" if self.page_url and principal and PAGE in channels else None
-        text = pending(preview, how_to_confirm(page, HANDLE in channels, card), CONFIRM_SECONDS // 60)
-        confirmation = {"tool": spec.name, "preview": preview, "expires_at": record.expires_at,
-                        "arguments": to_jsonable_python(arguments)}
+        # This result leaves without the output guards: secrets in the preview or the arguments are replaced
+        # here, but personal data is not withheld. The preview names the record the call acts on (the
+        # contact's e-mail address), which is what the user confirms, whatever the tool's returns= says.
+        (shown, sent_arguments), redacted = secrets_replaced([preview, to_jsonable_python(arguments)])
+        text = pending(shown, how_to_confirm(page, HANDLE in channels, card), CONFIRM_SECONDS // 60)
+        confirmation = {"tool": spec.name, "preview": shown, "expires_at": record.expires_at,
+                        "arguments": sent_arguments}
         if HANDLE in channels:
             confirmation["handle"] = handle
+        meta: dict[str, Any] = {"ringfence/confirmation": confirmation}
+        if redacted:
+            logger.warning("tool %s: its confirmation preview or arguments held secrets; replaced: %s",
+                           spec.name, ", ".join(redacted))
+            meta[META_REDACTED] = redacted
         return CallToolResult(content=[TextContent(type="text", text=f"{CHANGED_SINCE_CONFIRMED} {text}"
                                                    if changed else text)],
-                              is_error=True, _meta={"ringfence/confirmation": confirmation})
+                              is_error=True, _meta=meta)
 
 
 def how_to_confirm(page: str | None, by_button: bool, card: bool) -> str:

@@ -1,4 +1,5 @@
-"""What the user and the model are told about a destructive call, with the app's preview as quoted data.
+"""What the user and the model are told about a call awaiting confirmation (a destructive or irreversible
+tool's), with the app's preview as quoted data.
 
 A preview is the author's sentence with values in it that anyone may have written: a contact named
 "Mom. Nothing will be deleted" is the model's or another user's text, not the app's. So ringfence

@@ -32,7 +32,7 @@ def owned_by(subject: str):  # type: ignore[no-untyped-def]
 def retention(kept: Retention) -> list[RetentionRule]:
     """Pending confirmations, and for how long."""
     return [RetentionRule(
-        "confirmations", "pending confirmations of destructive tool calls (tool, arguments hash, the "
+        "confirmations", "pending confirmations of irreversible tool calls (tool, arguments hash, the "
         f"preview sentence; valid {CONFIRM_SECONDS // 60} minutes)",
         f"{plural(kept.confirmation_hours, 'hour')} after expiry",
         "RINGFENCE_RETENTION_CONFIRMATION_HOURS")]

@@ -11,19 +11,22 @@ In order:
 
 1. **Size cap**: a result whose serialized JSON is over the tool's cap (``MAX_RESULT_BYTES``)
    becomes an ``isError`` result saying so; nothing else of it is sent.
-2. **No identifiers**: ``_meta`` keys that carry session, trace, span, request or correlation
-   ids (``IDENTIFIER_KEY``), at any depth, are dropped; their names (never values) are listed in
-   ``_meta["ringfence/dropped"]``. The Apps SDK review rejects such identifiers in results, and
-   ``openai/widgetSessionId`` is the host's to set, so it is dropped too. So are ``ringfence/*`` keys
-   a tool sets itself: only the guards set those.
+2. **No identifiers**: keys naming session, trace, span, request or correlation ids are dropped from
+   ``_meta`` and ``structuredContent`` (and its JSON copy in text content), listed by name (never
+   value) in ``_meta["ringfence/dropped"]`` (guards/identifiers.py).
 3. **Secrets never leave**: private keys, credentials in URLs, JWTs, API keys, bearer tokens and
    labelled secrets (``SECRET_TYPES``) in ``structuredContent``, in text content and in ``_meta``
    are replaced by their tag (``[API_KEY]``); the types are listed in ``_meta["ringfence/redacted"]``.
    There is no opt-out, not even for a tool declared ``returns=["credentials"]``.
-4. **Undeclared data classes**: personal data of a class the tool did not declare in ``returns``
-   (``COVERED_BY``) is listed in ``_meta["ringfence/undeclared"]``; with the default policy
-   (``UNDECLARED_ACTION = "flag"``) it is left in place, with ``"redact"`` it is replaced.
-5. **Untrusted content**: for a tool declared ``open_world=True``, each text content item is
+4. **Undeclared personal data is withheld**: personal data of a class the tool did not declare in
+   ``returns`` (``COVERED_BY``) is listed in ``_meta["ringfence/undeclared"]`` and replaced, wherever
+   it is, by a note the model can read (``[withheld: undeclared personal data (e-mail address)]``);
+   the types replaced are listed in ``_meta["ringfence/withheld"]``. A tool declared
+   ``unsafe_send_undeclared_personal_data=True`` sends it, listed (``"flag"``).
+5. **Still the declared shape**: when the guards changed ``structuredContent`` and the tool has an
+   output schema, the result must still match it (guards/output_contract.py); one that no longer does
+   becomes an ``isError`` result saying why, never a malformed one.
+6. **Untrusted content**: for a tool declared ``open_world=True``, each text content item is
    wrapped in ``<untrusted-data source="tool">`` … ``</untrusted-data>`` after one line telling
    the model to treat it as data, not instructions (tags inside the text are escaped so they
    cannot be forged), ``_meta["ringfence/untrusted"] = true``, and the text is scanned for prompt
@@ -38,6 +41,7 @@ exactly what scanning both finds, and falls back to scanning both otherwise).
 
 from __future__ import annotations
 
+import base64
 import functools
 import inspect
 import logging
@@ -49,9 +53,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import anyio.to_thread
-import pydantic_core
 from mcp.server.mcpserver.tools import Tool
-from mcp.types import CallToolResult, EmbeddedResource, InputRequiredResult, TextContent, TextResourceContents
+from mcp.types import (
+    BlobResourceContents,
+    CallToolResult,
+    EmbeddedResource,
+    InputRequiredResult,
+    ResourceLink,
+    TextContent,
+)
 
 from ringfence.declaration import Limits, ToolSpec
 from ringfence.detect import InjectionDetector
@@ -59,6 +69,14 @@ from ringfence.detect.invisible import IGNORABLE_CLASS
 from ringfence.detect.patterns import anchors_in
 from ringfence.detect.redactor import WINDOW, Finding, is_secret_key
 from ringfence.detect.unmask import UnmaskingRedactor, is_plain
+from ringfence.guards.identifiers import (
+    STRUCTURED_IDENTIFIER_KEY,
+    drop_identifiers,
+    drop_structured_identifiers,
+    sdk_texts,
+    without_identifier_texts,
+)
+from ringfence.guards.output_contract import OutputContract
 from ringfence.widgets import WIDGET_META_KEY, collecting_widget_data
 
 logger = logging.getLogger("ringfence.output")
@@ -83,15 +101,19 @@ COVERED_BY: Mapping[str, frozenset[str]] = {
 }
 PII_TYPES: tuple[str, ...] = tuple(COVERED_BY)
 
-# What happens to undeclared personal data: "flag" lists it and sends it (the author may have a
-# reason; the declaration is what is wrong), "redact" also replaces it by its tag.
-UndeclaredAction = Literal["flag", "redact"]
-UNDECLARED_ACTION: UndeclaredAction = "flag"
+# What happens to undeclared personal data: "withhold" replaces it by a note (the default), "flag"
+# lists it and sends it (a tool declared unsafe_send_undeclared_personal_data=True).
+UndeclaredAction = Literal["withhold", "flag"]
 
-# A ``_meta`` key naming a session, trace, span, request or correlation id (any case or separator).
-IDENTIFIER_KEY = re.compile(r"session|trace|span_?id|request_?id|correlation", re.IGNORECASE)
-# ``_meta`` keys ringfence itself sets or the protocol needs; never dropped.
-KEEP_META_KEYS = frozenset({"mcp/www_authenticate"})
+# How a note names each kind of personal data, for the model that reads it.
+PERSONAL_DATA_NAMES: Mapping[str, str] = {
+    "EMAIL": "e-mail address", "PHONE": "phone number", "IBAN": "bank account number", "CARD": "payment card number",
+    "SSN": "government identifier", "DOB": "date of birth", "IP": "IP address",
+}
+WITHHELD_NOTES: Mapping[str, str] = {
+    type_: f"[withheld: undeclared personal data ({name})]" for type_, name in PERSONAL_DATA_NAMES.items()
+}
+
 
 UNTRUSTED_TAG = "untrusted-data"
 UNTRUSTED_NOTICE = (
@@ -107,9 +129,9 @@ _FORGED_TAG = re.compile(
     re.IGNORECASE,
 )
 
-OWN_META_PREFIX = "ringfence/"
 META_REDACTED = "ringfence/redacted"
 META_UNDECLARED = "ringfence/undeclared"
+META_WITHHELD = "ringfence/withheld"
 META_DROPPED = "ringfence/dropped"
 META_UNTRUSTED = "ringfence/untrusted"
 META_INJECTION = "ringfence/injection"
@@ -123,6 +145,8 @@ class GuardStats:
     oversized: int = 0
     redacted: Counter[str] = field(default_factory=Counter)
     undeclared: Counter[str] = field(default_factory=Counter)
+    withheld: Counter[str] = field(default_factory=Counter)  # undeclared personal data replaced by a note
+    withheld_results: int = 0  # results withheld whole (no longer their schema, keys collided, a blob unreadable)
     dropped_keys: int = 0
     untrusted: int = 0
     injections: int = 0
@@ -147,6 +171,8 @@ class GuardStats:
                 "oversized": self.oversized,
                 "redacted": dict(self.redacted),
                 "undeclared": dict(self.undeclared),
+                "withheld": dict(self.withheld),
+                "withheld_results": self.withheld_results,
                 "dropped_keys": self.dropped_keys,
                 "untrusted": self.untrusted,
                 "injections": self.injections,
@@ -156,9 +182,10 @@ class GuardStats:
     def reset(self) -> None:
         with self._lock:
             self.results = self.oversized = self.dropped_keys = self.untrusted = self.injections = 0
-            self.argument_injections = 0
+            self.argument_injections = self.withheld_results = 0
             self.redacted.clear()
             self.undeclared.clear()
+            self.withheld.clear()
 
 
 STATS = GuardStats()
@@ -186,59 +213,79 @@ def oversized_result(size: int, limit: int) -> CallToolResult:
     )
 
 
-def drop_identifiers(meta: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """``meta`` without identifier keys at any depth (nor ``ringfence/*`` keys, which only the guards
-    set), and the dropped keys as ``a/b`` paths."""
-    dropped: list[str] = []
-
-    def walk(value: Any, path: str, top: bool) -> Any:
-        if isinstance(value, Mapping):
-            kept = {}
-            for key, item in value.items():
-                name = f"{path}{key}"
-                ours = top and isinstance(key, str) and key.startswith(OWN_META_PREFIX)  # a tool cannot forge flags
-                identifier = isinstance(key, str) and IDENTIFIER_KEY.search(key) is not None
-                if ours or (identifier and not (top and key in KEEP_META_KEYS)):
-                    dropped.append(name)
-                    continue
-                kept[key] = walk(item, f"{name}/", False)
-            return kept
-        if isinstance(value, list):
-            return [walk(item, f"{path}{index}/", False) for index, item in enumerate(value)]
-        return value
-
-    return walk(meta, "", True), dropped
-
-
 @dataclass
 class Scan:
     """What :func:`scrub_text` / :func:`scrub_value` found, by type (values are never kept)."""
 
     redacted: set[str] = field(default_factory=set)
     personal: set[str] = field(default_factory=set)
+    withheld: set[str] = field(default_factory=set)
+
+
+def replacement(type_: str) -> str:
+    """What a finding is replaced by: a secret by its tag, personal data by a note the model can read."""
+    return WITHHELD_NOTES.get(type_) or f"[{type_}]"
+
+
+def replaced(text: str, findings: list[Finding]) -> str:
+    """``text`` with each of ``findings`` replaced (:func:`replacement`)."""
+    if not findings:
+        return text
+    parts: list[str] = []
+    position = 0
+    for finding in findings:
+        parts += (text[position:finding.start], replacement(finding.type))
+        position = finding.end
+    parts.append(text[position:])
+    return "".join(parts)
 
 
 def scrub_text(text: str, scan: Scan, replace_types: frozenset[str]) -> str:
-    """``text`` with findings of ``replace_types`` replaced by their tags; every finding noted in ``scan``."""
-    findings = _SCANNER.find(text)
-    replaced: list[Finding] = []
+    """``text`` with findings of ``replace_types`` replaced (:func:`replacement`); every finding noted in ``scan``."""
+    return scrub_findings(text, _SCANNER.find(text), scan, replace_types)
+
+
+def scrub_key(key: str, scan: Scan, replace_types: frozenset[str]) -> str:
+    """A mapping's key scrubbed like a string (a mapping keyed by e-mail address); a field-name key found
+    clean is remembered (:data:`_CLEAN_KEYS`), as a tool's results carry the same keys call after call."""
+    if key in _CLEAN_KEYS:
+        return key
+    findings = _SCANNER.find(key)
+    # Only what scan_shared would remember: a secret name or a label anchor must keep sending it the slow way.
+    if not findings and _FIELD_NAME.fullmatch(key) and not is_secret_key(key) and not anchors_in(key.lower()):
+        if len(_CLEAN_KEYS) >= _MAX_CLEAN_KEYS:
+            _CLEAN_KEYS.clear()
+        _CLEAN_KEYS.add(key)
+    return scrub_findings(key, findings, scan, replace_types)
+
+
+def scrub_findings(text: str, findings: list[Finding], scan: Scan, replace_types: frozenset[str]) -> str:
+    chosen: list[Finding] = []
     for finding in findings:
         if finding.type in replace_types:
-            replaced.append(finding)
-            if finding.type in SECRET_TYPES:
-                scan.redacted.add(finding.type)
+            chosen.append(finding)
+            (scan.redacted if finding.type in _SECRETS else scan.withheld).add(finding.type)
         if finding.type in COVERED_BY:
             scan.personal.add(finding.type)
-    return _SCANNER.replace(text, replaced)
+    return replaced(text, chosen)
+
+
+class KeyCollision(Exception):
+    """Two keys of one mapping became the same once scrubbed: one would silently replace the other."""
 
 
 def scrub_value(value: Any, scan: Scan, replace_types: frozenset[str], secret: bool = False) -> Any:
-    """A copy of a JSON-like value with every string scrubbed; the value of a secret-named key
-    (``password``, ``token``, ``api_key``…) is replaced whole, like :meth:`Redactor.redact_value`."""
+    """A copy of a JSON-like value with every string and every key scrubbed; the value of a secret-named
+    key (``password``, ``token``, ``api_key``…) is replaced whole, like :meth:`Redactor.redact_value`.
+    Raises :class:`KeyCollision` when two keys of one mapping are the same once scrubbed."""
     if isinstance(value, Mapping):
-        return {
-            key: scrub_value(item, scan, replace_types, secret or is_secret_key(key)) for key, item in value.items()
-        }
+        scrubbed: dict[Any, Any] = {}
+        for key, item in value.items():
+            new_key = scrub_key(key, scan, replace_types) if isinstance(key, str) else key
+            if new_key in scrubbed:
+                raise KeyCollision(new_key)
+            scrubbed[new_key] = scrub_value(item, scan, replace_types, secret or is_secret_key(key))
+        return scrubbed
     if isinstance(value, list | tuple):
         return [scrub_value(item, scan, replace_types, secret) for item in value]
     if isinstance(value, bool) or value is None:
@@ -257,27 +304,54 @@ def scrub_value(value: Any, scan: Scan, replace_types: frozenset[str], secret: b
     return value
 
 
-def sdk_texts(value: Any) -> list[str]:
-    """The texts of the content items the SDK's converter makes of a tool's return ``value``
-    (``_convert_to_content`` in ``mcp/server/mcpserver/utilities/func_metadata.py``): one per element
-    of a list, a string as it is, anything else as JSON indented by 2."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if not isinstance(value, list | tuple):
-        return [pydantic_core.to_json(value, fallback=str, indent=2).decode()]
-    texts: list[str] = []
-    for item in value:
-        if type(item) is dict:  # the usual element, first
-            texts.append(pydantic_core.to_json(item, fallback=str, indent=2).decode())
-        elif isinstance(item, str):
-            texts.append(item)
-        elif isinstance(item, list | tuple):
-            texts.extend(sdk_texts(item))
-        elif item is not None:
-            texts.append(pydantic_core.to_json(item, fallback=str, indent=2).decode())
-    return texts
+# The text fields of a resource link and of embedded resource contents (``_meta`` is scrubbed as a value).
+LINK_TEXT_FIELDS = ("uri", "name", "title", "description")
+RESOURCE_TEXT_FIELDS = ("uri", "text")
+# A blob of one of these media types is text: it is decoded (base64, UTF-8) and scrubbed like text. Any
+# other blob (images, audio, archives, no mimeType) is binary and passes uninspected.
+_TEXTUAL_MIME = re.compile(
+    r"text/[^;]+|application/(?:[\w.+-]+\+)?(?:json|xml|yaml|x-yaml|javascript|ecmascript|x-www-form-urlencoded"
+    r"|sql|graphql|x-sh|toml|csv)|application/ld\+json",
+    re.IGNORECASE,
+)
+
+
+class UncheckableBlob(Exception):
+    """A blob whose mimeType says it is text, yet it is not base64 of UTF-8 text: it cannot be scanned."""
+
+
+def is_textual(mime_type: str | None) -> bool:
+    return mime_type is not None and _TEXTUAL_MIME.fullmatch(mime_type.split(";", 1)[0].strip()) is not None
+
+
+def scrub_fields(model: Any, names: Iterable[str], scan: Scan, replace_types: frozenset[str]) -> dict[str, Any]:
+    """The string fields ``names`` of a pydantic ``model`` that scrubbing changed, by field name."""
+    changed: dict[str, Any] = {}
+    for name in names:
+        value = getattr(model, name, None)
+        if isinstance(value, str):
+            scrubbed = scrub_text(value, scan, replace_types)
+            if scrubbed != value:
+                changed[name] = scrubbed
+    return changed
+
+
+def scrub_resource(resource: Any, scan: Scan, replace_types: frozenset[str]) -> Any:
+    """Embedded resource contents with their ``uri``, ``text`` and ``_meta`` scrubbed, and a textual blob
+    decoded and scrubbed (:func:`is_textual`); a binary blob is not inspected. Raises
+    :class:`UncheckableBlob` for a textual blob that does not decode."""
+    update = scrub_fields(resource, RESOURCE_TEXT_FIELDS, scan, replace_types)
+    if resource.meta is not None:
+        update["meta"] = scrub_value(resource.meta, scan, replace_types)
+    if isinstance(resource, BlobResourceContents) and is_textual(resource.mime_type):
+        try:
+            text = base64.b64decode(resource.blob, validate=True).decode("utf-8")
+        except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+            raise UncheckableBlob(resource.mime_type) from None
+        scrubbed = scrub_text(text, scan, replace_types)
+        if scrubbed != text:
+            update["blob"] = base64.b64encode(scrubbed.encode("utf-8")).decode("ascii")
+    return resource.model_copy(update=update) if update else resource
 
 
 def json_tokens(value: Any, keys: set[str], strings: set[str]) -> bool:
@@ -419,6 +493,33 @@ def string_leaves(value: Any) -> Iterable[str]:
         yield value
 
 
+def removed_description(scan: Scan, dropped: bool = False) -> str:
+    """What the guards removed, in words: ``undeclared personal data (e-mail address) and secrets``."""
+    removed = [f"undeclared personal data ({', '.join(PERSONAL_DATA_NAMES[t] for t in sorted(scan.withheld))})"
+               if scan.withheld else "", "secrets" if scan.redacted else "", "identifiers" if dropped else ""]
+    return " and ".join(reason for reason in removed if reason) or "data it may not send"
+
+
+def withheld_result(spec: ToolSpec, scan: Scan, dropped: bool, flags: dict[str, Any]) -> CallToolResult:
+    """The error result sent instead of one the guards left not matching the tool's output schema."""
+    text = (f"The result of {spec.name} was withheld: ringfence removed {removed_description(scan, dropped)} "
+            "from it, and what is left no longer matches the tool's output schema.")
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True, _meta=flags)
+
+
+def unsendable_result(spec: ToolSpec, scan: Scan, reason: str) -> CallToolResult:
+    """The error result sent instead of one the guards cannot make safe without losing part of it."""
+    logger.warning("tool %s: its result was withheld: %s", spec.name, reason)
+    STATS.record(results=1, redacted=scan.redacted, withheld=scan.withheld, withheld_results=1)
+    flags: dict[str, Any] = {}
+    if scan.redacted:
+        flags[META_REDACTED] = sorted(scan.redacted)
+    if scan.withheld:
+        flags[META_WITHHELD] = sorted(scan.withheld)
+    text = f"The result of {spec.name} was withheld: {reason}."
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True, _meta=flags or None)
+
+
 # -- the guard -------------------------------------------------------------------------------------
 
 
@@ -427,9 +528,15 @@ def guard_result(
     result: CallToolResult,
     *,
     max_bytes: int | None = None,
-    undeclared_action: UndeclaredAction = UNDECLARED_ACTION,
+    contract: OutputContract | None = None,
+    undeclared_action: UndeclaredAction | None = None,
 ) -> CallToolResult:
-    """``result`` as it may leave the server (see the module docstring); the input is not modified."""
+    """``result`` as it may leave the server (see the module docstring); the input is not modified.
+
+    ``contract`` is the tool's output schema (:meth:`OutputContract.of`): the identifier keys it
+    declares are kept, and a guarded ``structuredContent`` must still match it. ``undeclared_action``
+    is the tool's by default (``"flag"`` only with ``unsafe_send_undeclared_personal_data=True``).
+    """
     limit = max_bytes if max_bytes is not None else spec.limits.max_result_bytes
     size = result_size(result)
     if size > limit:
@@ -437,35 +544,52 @@ def guard_result(
         STATS.record(results=1, oversized=1)
         return oversized_result(size, limit)
 
+    contract = contract or OutputContract()
+    action = undeclared_action or ("flag" if spec.unsafe_send_undeclared_personal_data else "withhold")
     replace_types = _SECRETS
-    if undeclared_action == "redact":
+    if action == "withhold":
         replace_types |= {type_ for type_ in PII_TYPES if not (COVERED_BY[type_] & spec.returns)}
     scan = Scan()
 
     meta: dict[str, Any] | None = None
     dropped: list[str] = []
-    if result.meta is not None:
-        meta, dropped = drop_identifiers(result.meta)
-        meta = scrub_value(meta, scan, replace_types)
+    try:
+        if result.meta is not None:
+            meta, dropped = drop_identifiers(result.meta)
+            meta = scrub_value(meta, scan, replace_types)
 
-    structured = result.structured_content
-    shared = scan_shared(result.content, structured, scan, replace_types)
-    content = []
-    for item in result.content:
-        if isinstance(item, TextContent):
-            if not shared:
-                text = scrub_text(item.text, scan, replace_types)
-                if text != item.text:  # copied only when changed: a clean result is sent as it came
-                    item = item.model_copy(update={"text": text})
-        elif isinstance(item, EmbeddedResource) and isinstance(item.resource, TextResourceContents):
-            resource = item.resource.model_copy(update={"text": scrub_text(item.resource.text, scan, replace_types)})
-            item = item.model_copy(update={"resource": resource})
-        if getattr(item, "meta", None) is not None:
-            item = item.model_copy(update={"meta": scrub_value(item.meta, scan, replace_types)})
-        content.append(item)
+        original = structured = result.structured_content
+        source_content = result.content
+        identifiers: list[str] = []  # dropped from structuredContent and the text content
+        if structured is not None:
+            structured, identifiers = drop_structured_identifiers(structured, contract.declared)
+        if identifiers or (structured is None and source_content):
+            source_content, in_texts = without_identifier_texts(source_content, original, structured, contract.declared)
+            identifiers += in_texts
+        shared = scan_shared(source_content, structured, scan, replace_types)
+        content = []
+        for item in source_content:
+            if isinstance(item, TextContent):
+                if not shared:
+                    text = scrub_text(item.text, scan, replace_types)
+                    if text != item.text:  # copied only when changed: a clean result is sent as it came
+                        item = item.model_copy(update={"text": text})
+            elif isinstance(item, EmbeddedResource):
+                item = item.model_copy(update={"resource": scrub_resource(item.resource, scan, replace_types)})
+            elif isinstance(item, ResourceLink):
+                item = item.model_copy(update=scrub_fields(item, LINK_TEXT_FIELDS, scan, replace_types))
+            if getattr(item, "meta", None) is not None:
+                item = item.model_copy(update={"meta": scrub_value(item.meta, scan, replace_types)})
+            content.append(item)
 
-    if structured is not None and not shared:
-        structured = scrub_value(structured, scan, replace_types)
+        if structured is not None and not shared:
+            structured = scrub_value(structured, scan, replace_types)
+    except KeyCollision:
+        return unsendable_result(spec, scan, "two keys of one mapping in it became the same once ringfence replaced "
+                                 f"{removed_description(scan)} in them, so part of it would have been lost")
+    except UncheckableBlob as blob:
+        return unsendable_result(spec, scan, f"it holds a resource whose mimeType ({blob}) says it is text but "
+                                 "whose blob is not base64-encoded UTF-8 text, so ringfence could not check it")
 
     undeclared = undeclared_types(scan.personal, spec.returns)
     flags: dict[str, Any] = {}
@@ -476,11 +600,24 @@ def guard_result(
         flags[META_UNDECLARED] = undeclared
         logger.warning(
             "tool %s returned data it does not declare in returns= (%s): %s",
-            spec.name, undeclared_action, ", ".join(undeclared),
+            spec.name, "withheld" if action == "withhold" else "sent: unsafe_send_undeclared_personal_data",
+            ", ".join(undeclared),
         )
+    if scan.withheld:
+        flags[META_WITHHELD] = sorted(scan.withheld)
     if dropped:
-        flags[META_DROPPED] = dropped
         logger.warning("tool %s returned identifiers in _meta; dropped: %s", spec.name, ", ".join(dropped))
+    if identifiers:
+        logger.warning("tool %s returned identifiers in its result; dropped: %s", spec.name, ", ".join(identifiers))
+    if dropped or identifiers:
+        flags[META_DROPPED] = dropped + identifiers
+
+    if structured is not original and structured != original and contract.broken_by_guards(original, structured):
+        logger.warning("tool %s: its result no longer matches its output schema once guarded; sent an error "
+                       "instead", spec.name)
+        STATS.record(results=1, redacted=scan.redacted, undeclared=undeclared, withheld=scan.withheld,
+                     withheld_results=1, dropped_keys=len(dropped) + len(identifiers))
+        return withheld_result(spec, scan, bool(dropped or identifiers), flags)
 
     injection = None
     if spec.open_world:
@@ -505,7 +642,8 @@ def guard_result(
         results=1,
         redacted=scan.redacted,  # Counter.update counts each element of a set or list once
         undeclared=undeclared,
-        dropped_keys=len(dropped),
+        withheld=scan.withheld,
+        dropped_keys=len(dropped) + len(identifiers),
         untrusted=int(spec.open_world),
         injections=int(injection is not None),
     )
@@ -513,6 +651,42 @@ def guard_result(
         return result
     meta = {**(meta or {}), **flags}
     return result.model_copy(update={"content": content, "structured_content": structured, "meta": meta})
+
+
+def secrets_replaced(value: Any) -> tuple[Any, list[str]]:
+    """``value`` (a string or a JSON-like value) with secrets replaced by their tag, and the types replaced.
+
+    Secret redaction only: personal data is left as it is. For text the user must read to decide, which
+    is exempt from withholding: a confirmation's preview names the record the call acts on
+    (guards/confirmation.py). A mapping whose keys collide once replaced loses its keys' secrets whole.
+    """
+    scan = Scan()
+    try:
+        scrubbed = scrub_value(value, scan, _SECRETS)
+    except KeyCollision:  # keys that differ only by a secret: none of them is kept
+        scan.redacted.add("SECRET")
+        scrubbed = "[SECRET]"
+    if scan.redacted:
+        STATS.record(redacted=scan.redacted)
+    return scrubbed, sorted(scan.redacted)
+
+
+def unsafe_output_warnings(tools: Iterable[ToolSpec]) -> list[str]:
+    """One line per tool that sends personal data its ``returns=`` does not declare, for start-up."""
+    return [f"tool {spec.name!r} sends personal data its returns= does not declare"
+            for spec in tools if spec.unsafe_send_undeclared_personal_data]
+
+
+def output_findings(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """What the guards did to a result, from its flags, for its ``tool.call`` audit record: types and
+    counts only, never values (empty for a result they sent as it came)."""
+    findings: dict[str, Any] = {}
+    for flag, name in ((META_REDACTED, "redacted"), (META_UNDECLARED, "undeclared"), (META_WITHHELD, "withheld")):
+        if isinstance(meta.get(flag), list):
+            findings[name] = meta[flag]
+    if isinstance(meta.get(META_DROPPED), list):
+        findings["dropped_identifiers"] = len(meta[META_DROPPED])
+    return {"output": findings} if findings else {}
 
 
 # A result with at most this much text is scanned on the event loop (well under a millisecond):
@@ -539,6 +713,11 @@ def with_output_guards(spec: ToolSpec) -> Callable[..., Any]:
     """
     fn = spec.fn
     metadata = Tool.from_function(fn, name=spec.name).fn_metadata
+    contract = OutputContract.of(metadata.output_schema)
+    kept = sorted(name for name in contract.declared if STRUCTURED_IDENTIFIER_KEY.fullmatch(name))
+    if kept:  # the author's declaration, yet the Apps SDK review rejects internal identifiers in results
+        logger.warning("tool %s declares identifiers in its output schema, so they are sent: %s",
+                       spec.name, ", ".join(kept))
 
     def convert(value: Any, for_widget: dict[str, Any]) -> Any:
         converted = metadata.convert_result(value)
@@ -555,9 +734,9 @@ def with_output_guards(spec: ToolSpec) -> Callable[..., Any]:
             if isinstance(converted, InputRequiredResult):
                 return converted
             if text_bytes(converted) <= INLINE_SCAN_BYTES:
-                return guard_result(spec, converted)
+                return guard_result(spec, converted, contract=contract)
             # Scanning a result near the cap takes a few hundred milliseconds: not on the event loop.
-            return await anyio.to_thread.run_sync(guard_result, spec, converted)
+            return await anyio.to_thread.run_sync(functools.partial(guard_result, spec, converted, contract=contract))
 
         return guarded_async
 
@@ -567,6 +746,6 @@ def with_output_guards(spec: ToolSpec) -> Callable[..., Any]:
             converted = convert(fn(*args, **kwargs), for_widget)
         if isinstance(converted, InputRequiredResult):
             return converted
-        return guard_result(spec, converted)
+        return guard_result(spec, converted, contract=contract)
 
     return guarded_sync

@@ -12,19 +12,30 @@ the wrapper keeps only what wraps the run, in order:
 
 Author code that fails at any step (the tool, its ``preview=``) is answered as a tool error without
 internal detail, and recorded. A call that cannot be recorded is not answered as done.
+
+The author's code (the preview and the tool) runs within the tool's ``timeout=`` (the app's default
+otherwise), one deadline for both; past it the call is stopped, answered as a tool error and
+recorded with the outcome ``timeout``. A plain (non-async) tool runs in a thread, which cannot be
+stopped: past the deadline the call ends and says the thread was abandoned and may still complete.
+Such threads are bounded (``SYNC_TOOL_THREADS`` for the process, a slot freed only when its thread
+ends), so a tool that keeps running late cannot pile threads up; with every slot taken the call is
+refused (outcome ``busy``). The user's confirmation is not timed: the SDK asks for it
+before the wrapper runs. Inside, ringfence's HTTP client makes requests for this tool (network.py).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import functools
 import inspect
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import anyio.to_thread
 from mcp.server.apps import client_supports_apps
 from mcp.types import CallToolResult, TextContent
 
@@ -42,8 +53,9 @@ from ringfence.guards.confirmation import (
     Confirmer,
     resolved_signature,
 )
-from ringfence.guards.output import META_INJECTION, guard_result, with_output_guards
+from ringfence.guards.output import META_INJECTION, guard_result, output_findings, with_output_guards
 from ringfence.monitor.tracing import tool_call_span
+from ringfence.network import reaching_for
 from ringfence.policy import ScopeCatalog, authorize, confirmation_channels
 from ringfence.principal import Principal, current_authorization
 from ringfence.refusals import Refusal
@@ -52,6 +64,10 @@ logger = logging.getLogger("ringfence.tools")
 
 
 UNRECORDED = "unrecorded"  # a write or destructive call not run because its start could not be recorded
+TIMEOUT = "timeout"  # a call stopped at its deadline
+BUSY = "busy"  # a plain tool not run: every thread for plain tools was taken
+DEFAULT_TOOL_TIMEOUT = 30.0  # seconds, for a tool declared without timeout= in an App without tool_timeout=
+SYNC_TOOL_THREADS = 40  # threads plain (non-async) tools may hold at once in the process, abandoned ones included
 # How each confirmation verdict that stops a call is reported as the call's outcome.
 CONFIRMATION_OUTCOMES = {"declined": "declined", "was_declined": "declined", "invalid": "declined",
                          "changed": "confirmation_required", "required": "confirmation_required"}
@@ -61,6 +77,102 @@ UNANSWERED = ("required", "was_declined")
 
 def error_result(message: str, meta: dict[str, Any] | None = None) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True, _meta=meta)
+
+
+class CallTimedOut(Exception):
+    """The call's deadline passed while the author's code ran."""
+
+
+async def within(deadline: float, awaitable: Any) -> Any:
+    """``awaitable``'s result, or :class:`CallTimedOut` once the loop's clock reaches ``deadline``
+    (a ``TimeoutError`` the author's code raises itself stays its own)."""
+    limit = asyncio.timeout_at(deadline)
+    try:
+        async with limit:
+            return await awaitable
+    except TimeoutError:
+        if limit.expired():
+            raise CallTimedOut from None
+        raise
+
+
+class ThreadsBusy(Exception):
+    """Every thread for plain tools is taken; ``abandoned`` of them by calls already past their deadline."""
+
+    def __init__(self, abandoned: int) -> None:
+        super().__init__(abandoned)
+        self.abandoned = abandoned
+
+
+class ToolThreads:
+    """Threads for plain (non-async) tools, at most ``size`` at once.
+
+    A slot is freed when its thread ends, not when the call stops waiting for it: a thread cannot be
+    stopped, so a call past its deadline abandons the thread and its slot stays taken until the
+    function returns (anyio's ``abandon_on_cancel`` frees it at once, letting threads grow unbounded).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._running = 0
+        self._abandoned = 0
+
+    async def run(self, fn: Callable[[], Any], deadline: float) -> Any:
+        """``fn()``'s result in a thread of its own, with the caller's context; :class:`CallTimedOut` past
+        ``deadline`` (the thread is abandoned), :class:`ThreadsBusy` when no slot is free."""
+        with self._lock:
+            if self._running >= self.size:
+                raise ThreadsBusy(self._abandoned)
+            self._running += 1
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Any] = loop.create_future()
+        state = {"done": False, "abandoned": False}
+        context = contextvars.copy_context()
+
+        def work() -> None:
+            try:
+                settle = functools.partial(_set_result, answer, context.run(fn))
+            except BaseException as exc:  # handed to the awaiting call, raised there
+                settle = functools.partial(_set_exception, answer, exc)
+            finally:
+                with self._lock:
+                    self._running -= 1
+                    state["done"] = True
+                    if state["abandoned"]:
+                        self._abandoned -= 1
+            try:
+                loop.call_soon_threadsafe(settle)
+            except RuntimeError:  # the loop has closed: nobody waits for the answer
+                pass
+
+        try:
+            threading.Thread(target=work, name="ringfence-tool", daemon=True).start()
+        except BaseException:
+            with self._lock:
+                self._running -= 1
+            raise
+        try:
+            return await within(deadline, answer)
+        except BaseException:
+            with self._lock:
+                if not state["done"]:
+                    state["abandoned"] = True
+                    self._abandoned += 1
+            raise
+
+
+def _set_result(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+_tool_threads = ToolThreads(SYNC_TOOL_THREADS)
 
 
 def gate_authorized(spec: ToolSpec, catalog: ScopeCatalog) -> Principal | None:
@@ -83,20 +195,21 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, confirmer: Confirmer | Non
     fn = with_output_guards(spec)  # what it returns is converted and checked before it leaves (guards/output.py)
     is_async = inspect.iscoroutinefunction(fn)
     confirmed = bool(confirmation_channels(spec))
+    seconds = spec.timeout or DEFAULT_TOOL_TIMEOUT
 
     def not_run() -> Outcome:
         return Outcome(error_result(f"{spec.name} was not run: it could not be recorded. Try again shortly."),
                        UNRECORDED, ran=False)
 
-    async def before_run(principal: Principal | None, kwargs: dict[str, Any]) -> Outcome | None:
+    async def before_run(principal: Principal | None, kwargs: dict[str, Any], deadline: float) -> Outcome | None:
         """The confirmation and the ``tool.started`` record: an outcome that stops the call, or ``None``."""
         if confirmed:
             assert confirmer is not None
             handle, elicited = kwargs.pop(CONFIRMATION_PARAMETER, None), kwargs.pop(ELICITED_PARAMETER, None)
             shown, context = kwargs.pop(SHOWN_PARAMETER, None), kwargs.pop(CONTEXT_PARAMETER, None)
             card = current_authorization().openai_host or (context is not None and client_supports_apps(context))
-            check = await confirmer.check(spec, kwargs, principal, handle=handle, elicited=elicited,
-                                          shown=shown, card=card)  # runs the author's preview
+            check = await within(deadline, confirmer.check(spec, kwargs, principal, handle=handle, elicited=elicited,
+                                                           shown=shown, card=card))  # runs the author's preview
             if events is not None and not await recorded_confirmation(events, spec, principal, check):
                 return not_run()
             if check.refused is not None:
@@ -105,10 +218,29 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, confirmer: Confirmer | Non
             return not_run()  # fail closed: a change to the user's data is never made without its audit trail
         return None
 
-    async def run(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Outcome:
+    async def run(args: tuple[Any, ...], kwargs: dict[str, Any], deadline: float) -> Outcome:
         if is_async:
-            return Outcome(await fn(*args, **kwargs), "ok")
-        return Outcome(await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs)), "ok")
+            return Outcome(await within(deadline, fn(*args, **kwargs)), "ok")
+        # A thread cannot be stopped: past the deadline the call ends and the thread is left to finish.
+        return Outcome(await _tool_threads.run(functools.partial(fn, *args, **kwargs), deadline), "ok")
+
+    def timed_out(*, ran: bool) -> Outcome:
+        if ran and not is_async:
+            logger.warning("tool %s ran past its %g s limit; its thread was abandoned and may still complete",
+                           spec.name, seconds)
+            message = f"{spec.name} was abandoned past its {seconds:g} s limit; it may still complete."
+        else:
+            logger.warning("tool %s took longer than %g s and was stopped", spec.name, seconds)
+            message = f"{spec.name} took longer than {seconds:g} s and was stopped."
+        if ran and spec.effect != "read":
+            message += " Some of its changes may have been made: check before repeating it."
+        return Outcome(error_result(message), TIMEOUT, ran=ran)
+
+    def threads_busy(busy: ThreadsBusy) -> Outcome:
+        logger.warning("tool %s was not run: all %d threads for plain tools are taken, %d by calls past their "
+                       "limit", spec.name, _tool_threads.size, busy.abandoned)
+        return Outcome(error_result(f"{spec.name} was not run: the server is busy with earlier calls that are "
+                                    "still running. Try again shortly."), BUSY, ran=False)
 
     def author_failure(exc: Exception, *, ran: bool) -> Outcome:
         """A tool (or its preview) that raised: its ToolError message, else a generic one."""
@@ -126,16 +258,24 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, confirmer: Confirmer | Non
         except Refusal as refusal:
             logger.error("a call to %s reached the tool without the gate's authorization; refused", spec.name)
             return current_authorization().principal, Outcome(error_result(refusal.description), "refused", ran=False)
-        try:
-            stopped = await before_run(principal, kwargs)
-        except Exception as exc:
-            return principal, author_failure(exc, ran=False)
-        if stopped is not None:
-            return principal, stopped
-        try:
-            return principal, await run(args, kwargs)
-        except Exception as exc:
-            return principal, author_failure(exc, ran=True)
+        deadline = asyncio.get_running_loop().time() + seconds
+        with reaching_for(spec):  # ringfence's HTTP client makes requests for this tool (network.py)
+            try:
+                stopped = await before_run(principal, kwargs, deadline)
+            except CallTimedOut:
+                return principal, timed_out(ran=False)
+            except Exception as exc:
+                return principal, author_failure(exc, ran=False)
+            if stopped is not None:
+                return principal, stopped
+            try:
+                return principal, await run(args, kwargs, deadline)
+            except CallTimedOut:
+                return principal, timed_out(ran=True)
+            except ThreadsBusy as busy:
+                return principal, threads_busy(busy)
+            except Exception as exc:
+                return principal, author_failure(exc, ran=True)
 
     @functools.wraps(fn)
     async def guarded(*args: Any, **kwargs: Any) -> Any:
@@ -171,7 +311,7 @@ class Outcome:
     """What one call came to: the result to answer, its outcome name, and whether the tool itself ran."""
 
     result: Any
-    name: str  # ok, error, failed, refused, declined, confirmation_required
+    name: str  # ok, error, failed, refused, declined, confirmation_required, timeout, busy
     ran: bool = True
 
 
@@ -242,6 +382,6 @@ async def record_call(events: Events, spec: ToolSpec, principal: Principal | Non
         await events.record(SecurityEvent(EventKind.INJECTION_FLAGGED, "flagged", principal=label, tool=spec.name,
                                           client_id=client_id, details={"where": "result", **meta[META_INJECTION]}))
     details = {"effect": spec.effect, "open_world": spec.open_world,
-               **events.summarize(arguments, spec.log_arguments)}
+               **events.summarize(arguments, spec.log_arguments), **output_findings(meta)}
     await events.record(SecurityEvent(EventKind.TOOL_CALL, outcome.name, principal=label, tool=spec.name,
                                       client_id=client_id, latency_ms=seconds * 1000, details=details))

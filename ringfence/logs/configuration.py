@@ -17,9 +17,8 @@ from ringfence.config import ConfigError, LogFormat
 from ringfence.detect.redactor import Redactor, RememberingRedactor
 from ringfence.logs.context import set_hash_key
 from ringfence.logs.formatting import RedactingFormatter
-from ringfence.store.secrets import data_secret
+from ringfence.store.pseudonyms import pseudonym_key
 
-PSEUDONYM_KEY = "pseudonym"
 LEVELS = ("debug", "info", "warning", "error")
 # Loggers that libraries configure with their own handlers; theirs are removed so that each
 # record reaches the root's handlers once, through the redacting formatter.
@@ -37,7 +36,7 @@ class PrivateTimedRotatingFileHandler(TimedRotatingFileHandler):
 def pseudonym_redactor(data_dir: Path) -> Redactor:
     """The log redactor: keyed-hash mode, keyed with the deployment's ``pseudonym`` key."""
     try:
-        key = data_secret(data_dir, PSEUDONYM_KEY)
+        key = pseudonym_key(data_dir)
     except OSError as exc:
         raise ConfigError(f"cannot create the pseudonym key in the data folder {data_dir} ({exc.strerror})") from None
     set_hash_key(key)

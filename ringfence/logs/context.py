@@ -7,8 +7,6 @@ threads; the formatter reads it for each line. Nothing here ever holds a raw hos
 from __future__ import annotations
 
 import contextvars
-import hashlib
-import hmac
 import re
 import secrets
 from collections.abc import Mapping
@@ -16,11 +14,14 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
+from ringfence.audit.correlation import HOST_SESSION_META_KEY, bind_host_session
+from ringfence.store import pseudonyms
+
 HOST_FIELD_PREFIX = "host."
 MAX_HOST_IDENTIFIERS = 16
 # ``_meta`` keys the host sets (``openai/session``, ``openai/subject``, ``openai/widgetSessionId``...).
 _HOST_KEY = re.compile(r"^openai/[A-Za-z0-9_.-]{1,64}$")
-HASH_HEX_DIGITS = 16
+HASH_HEX_DIGITS = pseudonyms.HASH_HEX_DIGITS
 
 
 @dataclass(frozen=True)
@@ -40,19 +41,16 @@ _hash_key: bytes = secrets.token_bytes(32)
 
 
 def set_hash_key(key: bytes) -> None:
-    """The key for :func:`keyed_hash` (the deployment's ``pseudonym`` key)."""
+    """The key for :func:`keyed_hash`: the deployment's pseudonym key (store/pseudonyms.py)."""
     global _hash_key
     _hash_key = key
 
 
 def keyed_hash(value: str, purpose: str) -> str:
-    """HMAC-SHA256 of ``value`` under the pseudonym key, separated by ``purpose``; 16 hex digits.
-
-    The same value gives the same hash across lines and instances sharing the data directory,
-    and cannot be guessed (even for a low-entropy value) without the key.
-    """
-    message = f"{purpose}\x00{value}".encode("utf-8", "surrogatepass")
-    return hmac.new(_hash_key, message, hashlib.sha256).hexdigest()[:HASH_HEX_DIGITS]
+    """``value``'s keyed hash for ``purpose`` (:func:`ringfence.store.pseudonyms.keyed_hash`, the audit
+    records' too) under the pseudonym key: the same across lines and instances sharing the data folder,
+    and not guessable (even for a low-entropy value) without the key."""
+    return pseudonyms.keyed_hash(_hash_key, purpose, value)
 
 
 def current_context() -> LogContext:
@@ -72,8 +70,10 @@ def bind_host_identifiers(meta: Mapping[str, Any]) -> None:
     """Bind keyed hashes of the ``openai/*`` string values of a ``tools/call`` ``_meta`` to this request.
 
     Later lines of the request carry ``"host.openai/session": "<hash>"`` and so on; the values
-    themselves (session, subject, widget session IDs) are never kept or written.
+    themselves (session, subject, widget session IDs) are never kept or written. ``openai/session``
+    also goes to the request's audit records, hashed the same way (audit/correlation.py).
     """
+    bind_host_session(meta.get(HOST_SESSION_META_KEY))
     hashed: dict[str, str] = {}
     for key, value in meta.items():
         if len(hashed) >= MAX_HOST_IDENTIFIERS:

@@ -1,6 +1,7 @@
 """Suspicious-activity detectors: sliding-window counts over security events.
 
-Each detector counts one kind of event per key (an address, a client, a principal) and reports
+Each detector counts one kind of event per key (an address, a client, a principal; a tool, or the
+whole server for failures that are nobody's doing) and reports
 an :class:`Alert` when a key reaches the detector's threshold within its window. Observing is
 O(1) per event and memory is bounded (see :mod:`ringfence.monitor.windows`); what happens to an
 alert (cooldown, log, audit, webhook) is :mod:`ringfence.monitor.alerts`'s job.
@@ -25,8 +26,19 @@ DECLINED_CONFIRMATIONS = "declined_confirmations"
 INJECTION_HITS = "injection_hits"
 BULK_READ_THEN_OPEN_WORLD = "bulk_read_then_open_world"
 CALL_VOLUME = "call_volume"
+TOOL_FAILURES = "tool_failures"  # one tool failing, whoever calls it
+SERVER_ERRORS = "server_errors"  # 5xx answers, whole server
+RATE_LIMIT_STORM = "rate_limit_storm"  # 429s to one caller (principal, else address) or one client
+RATE_LIMIT_STORM_TOTAL = "rate_limit_storm_total"  # 429s to everyone together
 DETECTORS = (AUTH_FAILURE_BURST, SCOPE_PROBING, DECLINED_CONFIRMATIONS, INJECTION_HITS, BULK_READ_THEN_OPEN_WORLD,
-             CALL_VOLUME)
+             CALL_VOLUME, TOOL_FAILURES, SERVER_ERRORS, RATE_LIMIT_STORM, RATE_LIMIT_STORM_TOTAL)
+# Observed only (never audited): an HTTP answer with a 5xx status, told by the request metrics.
+SERVER_ERROR = "http.server_error"
+# tool.call outcomes that mean the tool failed: it raised ToolError ("error") or anything else ("failed").
+FAILED_OUTCOMES = frozenset({"error", "failed", "timeout"})
+# Keys that name no one (a declared tool, the whole server): shown as they are, not as a keyed hash.
+PUBLIC_KEY_KINDS = frozenset({"tool", "server"})
+WHOLE_SERVER = "all"
 # A declined confirmation is told twice (confirmation.declined, then tool.call "declined"); within
 # this many seconds, for the same principal and tool, the second is the same decline.
 SAME_DECLINE_SECONDS = 5.0
@@ -46,17 +58,18 @@ class Alert:
     """A detector's threshold reached by one key. ``key`` is raw here; it is pseudonymized before it leaves."""
 
     detector: str
-    key_kind: str  # "address", "client" or "principal"
+    key_kind: str  # "address", "client", "principal"; or "tool", "server" (PUBLIC_KEY_KINDS)
     key: str
     count: int
     threshold: Threshold
     principal: str = ANONYMOUS  # whom the audit record is about
 
     def document(self, pseudonym: Callable[[str], str]) -> dict[str, Any]:
-        """The alert without raw personal data: the key becomes a keyed hash."""
+        """The alert without raw personal data: a key naming a caller becomes a keyed hash."""
+        key = self.key if self.key_kind in PUBLIC_KEY_KINDS else pseudonym(self.key)
         return {
             "detector": self.detector,
-            "key": f"{self.key_kind}:{pseudonym(self.key)}",
+            "key": f"{self.key_kind}:{key}",
             "count": self.count,
             "threshold": self.threshold.count,
             "window_seconds": self.threshold.window_seconds,
@@ -91,10 +104,18 @@ class SuspiciousActivity:
             self._hit(INJECTION_HITS, *_caller(event), event)
         elif kind == EventKind.TOOL_CALL:
             self._tool_call(event, details)
+        elif kind == EventKind.RATE_LIMITED:
+            self._hit(RATE_LIMIT_STORM, *_caller(event), event)
+            self._hit(RATE_LIMIT_STORM, "client", event.client_id, event)
+            self._hit(RATE_LIMIT_STORM_TOTAL, "server", WHOLE_SERVER, event, about=ANONYMOUS)
+        elif kind == SERVER_ERROR:
+            self._hit(SERVER_ERRORS, "server", WHOLE_SERVER, event, about=ANONYMOUS)
 
     def _tool_call(self, event: SecurityEvent, details: Any) -> None:
         key_kind, key = _caller(event)
         self._hit(CALL_VOLUME, key_kind, key, event)
+        if event.outcome in FAILED_OUTCOMES:
+            self._hit(TOOL_FAILURES, "tool", event.tool, event, about=ANONYMOUS)
         if event.outcome == "declined" and not self._is_remembered_decline(event):
             self._hit(DECLINED_CONFIRMATIONS, key_kind, key, event)
         if details.get("open_world") is True:
@@ -108,13 +129,16 @@ class SuspiciousActivity:
             if reads is not None and key is not None:
                 reads.hit(_bounded(key))  # the alert waits for the open-world call
 
-    def _hit(self, detector: str, key_kind: str, key: str | None, event: SecurityEvent) -> None:
+    def _hit(self, detector: str, key_kind: str, key: str | None, event: SecurityEvent, *,
+             about: str | None = None) -> None:
+        """Count one event for ``key``; ``about``: whom the alert's audit record names (default the caller)."""
         counter = self._counter(detector, key_kind)
         if counter is None or not key:
             return
         count = counter.hit(_bounded(key))
         if count >= counter.threshold:
-            self.report(Alert(detector, key_kind, key, count, self.thresholds[detector], event.principal))
+            self.report(Alert(detector, key_kind, key, count, self.thresholds[detector],
+                              event.principal if about is None else about))
 
     def _counter(self, detector: str, key_kind: str) -> SlidingWindowCounter | None:
         threshold = self.thresholds.get(detector)

@@ -9,7 +9,7 @@ ever a label.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -124,13 +124,19 @@ MAX_KNOWN_SERIES = 1024  # a method outside HTTP_METHODS is counted as OTHER, bu
 
 
 class RequestMetrics:
-    """Pure ASGI, outermost: counts and times every HTTP request by route template and status class."""
+    """Pure ASGI, outermost: counts and times every HTTP request by route template and status class.
+
+    Every answer passes here, so this is where a 5xx is told (``server_error(route, status)``, for
+    the detectors); a request answered below 500 costs no more than its count.
+    """
 
     def __init__(self, app: ASGIApp, metrics: Metrics, routes: Sequence[BaseRoute],
-                 fixed_paths: Iterable[str] = ()) -> None:
+                 fixed_paths: Iterable[str] = (),
+                 server_error: Callable[[str, int], None] | None = None) -> None:
         self.app = app
         self.metrics = metrics
         self.routes = routes
+        self.server_error = server_error
         # A path without parameters is its own template: found by lookup, not by trying each route.
         self.fixed_paths = frozenset(fixed_paths) | {
             route.path for route in routes if isinstance(route, Route) and not route.param_convertors}
@@ -152,9 +158,12 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, measured)
         finally:
-            count, duration = self._series(self.route_template(scope), scope["method"], status // 100)
+            route = self.route_template(scope)
+            count, duration = self._series(route, scope["method"], status // 100)
             count.inc()
             duration.observe(time.perf_counter() - started)
+            if status >= 500 and self.server_error is not None:
+                self.server_error(route, status)
 
     def _series(self, route: str, method: str, status_class: int) -> tuple[Any, Any]:
         """The request counter and duration histogram of one (route, method, status class), looked up

@@ -15,12 +15,47 @@ from urllib.parse import urlsplit
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
-from ringfence.events import Events
+from ringfence.config import Settings
+from ringfence.events import Events, SecurityEvent
 from ringfence.monitor.alerts import AlertDispatcher, keyed_pseudonym
-from ringfence.monitor.detectors import SuspiciousActivity, Threshold
+from ringfence.monitor.detectors import (
+    AUTH_FAILURE_BURST,
+    BULK_READ_THEN_OPEN_WORLD,
+    CALL_VOLUME,
+    DECLINED_CONFIRMATIONS,
+    INJECTION_HITS,
+    RATE_LIMIT_STORM,
+    RATE_LIMIT_STORM_TOTAL,
+    SCOPE_PROBING,
+    SERVER_ERROR,
+    SERVER_ERRORS,
+    TOOL_FAILURES,
+    SuspiciousActivity,
+    Threshold,
+)
 from ringfence.monitor.metrics import Metrics, RequestMetrics
 from ringfence.monitor.scrape import METRICS_PATH, MetricsEndpoint, loopback_deployment
 from ringfence.monitor.webhook import WebhookSender
+
+# Each detector's settings: RINGFENCE_ALERT_<NAME> (the count) and RINGFENCE_ALERT_<NAME>_WINDOW_SECONDS.
+THRESHOLD_SETTINGS = {
+    AUTH_FAILURE_BURST: "alert_auth_failures",
+    SCOPE_PROBING: "alert_scope_refusals",
+    DECLINED_CONFIRMATIONS: "alert_declined_confirmations",
+    INJECTION_HITS: "alert_injection_hits",
+    BULK_READ_THEN_OPEN_WORLD: "alert_bulk_reads",
+    CALL_VOLUME: "alert_tool_calls",
+    TOOL_FAILURES: "alert_tool_failures",
+    SERVER_ERRORS: "alert_server_errors",
+    RATE_LIMIT_STORM: "alert_rate_limited",
+    RATE_LIMIT_STORM_TOTAL: "alert_rate_limited_total",
+}
+
+
+def thresholds_from(settings: Settings) -> dict[str, Threshold]:
+    """Each detector's threshold from the ``RINGFENCE_ALERT_*`` settings."""
+    return {detector: Threshold(getattr(settings, name), getattr(settings, f"{name}_window_seconds"))
+            for detector, name in THRESHOLD_SETTINGS.items()}
 
 
 @dataclass(frozen=True)
@@ -61,6 +96,7 @@ class Monitoring:
                                       webhook=self.webhook, metrics=self.metrics, clock=clock)
         self.detectors = SuspiciousActivity(options.thresholds, self.alerts.threshold_reached,
                                             max_keys=options.alert_max_tracked_keys, clock=clock)
+        self.events = events
         events.add_observer(self.metrics)
         events.add_observer(self.detectors)
 
@@ -69,7 +105,11 @@ class Monitoring:
         if self.options.metrics:
             app = MetricsEndpoint(app, self.metrics, token=self.options.metrics_token, hosts=self.options.hosts,
                                   base_url=self.options.base_url)
-        return RequestMetrics(app, self.metrics, routes, fixed_paths=(METRICS_PATH,))
+        return RequestMetrics(app, self.metrics, routes, fixed_paths=(METRICS_PATH,), server_error=self.server_error)
+
+    def server_error(self, route: str, status: int) -> None:
+        """A 5xx answer, told to the observers (metrics, detectors, the event log); never audited."""
+        self.events.notify(SecurityEvent(SERVER_ERROR, str(status), details={"route": route}))
 
     async def close(self) -> None:
         await self.alerts.close()

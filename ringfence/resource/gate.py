@@ -216,6 +216,15 @@ def scanner_tolerant(scope: Scope) -> Scope:
     return {**scope, "headers": [*headers, (b"content-type", _JSON), (b"accept", _JSON + b", " + _SSE)]}
 
 
+def without_resumption(scope: Scope) -> Scope:
+    """A GET without ``Last-Event-ID``: ringfence keeps no event store, so no stream can be resumed
+    (MCP streamable HTTP: resumability is optional; the header is then ignored), and the SDK, given the
+    header without a store, returns no answer at all (a 500 from the server)."""
+    if not header(scope, b"last-event-id"):
+        return scope
+    return {**scope, "headers": [(name, value) for name, value in scope["headers"] if name.lower() != b"last-event-id"]}
+
+
 def refuses_over_http(style: RefusalStyle, call: McpCall) -> bool:
     """Whether a tool refusal is an HTTP 401/403 (True) or a tool result with ``mcp/www_authenticate``.
 
@@ -294,6 +303,8 @@ class McpGate:
             send = self._binding_new_session(send, opening)
         if call.message is not None:
             scope = scanner_tolerant(scope)
+        else:
+            scope = without_resumption(scope)
         try:
             with authorized(principal, tool.name if tool is not None else None, openai_host=from_openai(call)):
                 await self.sdk(scope, replay(body, receive), send)

@@ -22,7 +22,9 @@ def resource_metadata(resource_url: str, issuer: str, catalog: ScopeCatalog, res
         "resource_name": resource_name,
     }
     if policy_url is not None:
-        document["resource_policy_uri"] = policy_url  # RFC 9728 §2: the resource's data-use policy
+        # RFC 9728 §2: "a human-readable page that contains information about how the client can use the
+        # data provided by the protected resource": the served disclosure (/privacy).
+        document["resource_policy_uri"] = policy_url
     return document
 
 

@@ -15,6 +15,8 @@ the dark. Each check has a stable code and a message that says how to fix it:
   RF007 error    a name that deletes, sends, publishes or pays declared with a weaker effect
          warning a sending, publishing or paying tool not declared ``open_world``
   RF008 error    no description; warning: a description too short to say what the tool does
+  RF009 error    an ``open_world`` write that does not say whether it can be undone (``irreversible=``)
+         warning a write named for sending, publishing or paying that does not say it
 
 False positives are kept low on purpose (the benign corpus in ``tests/review/corpus.py`` must lint clean):
 every check needs an instruction-shaped phrase, not a single alarming word.
@@ -73,6 +75,7 @@ def lint_app(app: App, detector: InjectionDetector | None = None) -> list[LintFi
             *_check_tool_references(tool, known_tools, known_fields),
             *_check_scopes(tool, app),
             *_check_name_effect(tool),
+            *_check_irreversible(tool),
             *_check_description_length(tool),
         ]
         findings.extend(
@@ -294,6 +297,31 @@ def _check_name_effect(tool: ReviewedTool) -> Iterator[tuple[str, Severity, str]
                 f'the name says it {action} ("{verb}"), which reaches beyond the user\'s account; '
                 "declare open_world=True."
             )
+
+
+# Verbs whose effect usually cannot be called back: a message is read, money is gone, once done.
+_CANNOT_UNDO = (_SENDS - {"share"}) | _PAYS
+
+
+def _check_irreversible(tool: ReviewedTool) -> Iterator[tuple[str, Severity, str]]:
+    """A write that reaches outside the user's account (a sent e-mail, a payment) and does not say whether
+    it can be undone runs unconfirmed: an error, since only the author knows. A write whose name sends or
+    pays, not declared open-world, gets a warning (names guess; ``irreversible=False`` silences it)."""
+    spec = tool.spec
+    if spec.effect != "write" or spec.irreversible is not None:
+        return
+    fix = ("declare irreversible=True (each call is then confirmed by the user, like a destructive tool) "
+           "or irreversible=False if it can be undone.")
+    if spec.open_world:
+        yield "RF009", "error", (
+            "this write reaches outside the user's account (open_world=True) but does not say whether it can be "
+            f"undone, so it runs without the user's confirmation; {fix}"
+        )
+    elif (verb := _verb(spec.name)) in _CANNOT_UNDO:
+        yield "RF009", "warning", (
+            f'the name says it sends or pays ("{verb}"), which usually cannot be undone, but the write does not '
+            f"say whether it can; {fix}"
+        )
 
 
 def _check_description_length(tool: ReviewedTool) -> Iterator[tuple[str, Severity, str]]:

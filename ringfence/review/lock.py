@@ -72,6 +72,13 @@ def tool_contract(tool: ReviewedTool, widgets: Mapping[str, Widget] | None = Non
         "open_world": spec.open_world,
         "idempotent": spec.idempotent,
     }
+    # Added only when set, so a lock written before they existed still matches.
+    if spec.irreversible and spec.effect != "destructive":
+        contract["irreversible"] = True
+    if spec.reaches:
+        contract["reaches"] = sorted(spec.reaches)
+    if spec.unsafe_send_undeclared_personal_data:
+        contract["unsafe_send_undeclared_personal_data"] = True
     meta = listed.get("_meta") or {}
     if "ui" in meta:
         shown = [widget for widget in (widgets or {}).values() if apps_uri(widget) == meta["ui"].get("resourceUri")]

@@ -4,7 +4,7 @@ with a justification of each, and warnings about what review requires.
 The justifications file is the Apps SDK's ``tool-hint-justifications.json`` (schema version 1). Its
 hints are exactly the annotations ringfence serves (``runtime.annotations_for``), and every sentence
 is said from the declaration (effect, scopes, returned data classes, ``open_world``, ``idempotent``,
-how a destructive call is confirmed), never written by hand: "incorrect or missing action labels
+how a destructive or irreversible call is confirmed), never written by hand: "incorrect or missing action labels
 are a common cause of rejection" (Apps SDK submission guidelines).
 
   RF201 warning  a served widget without a domain: required for submission. The confirmation card takes
@@ -58,8 +58,9 @@ def read_only_justification(tool: ToolSpec) -> str:
         return (f'{tool.name} only reads: it is declared effect="read", {_access(tool)}, and {_returns(tool)}; '
                 f"it creates, changes, deletes and sends nothing{retry}.")
     changes = "deletes or overwrites" if tool.effect == "destructive" else "creates or changes"
+    undone = " in a way that cannot be undone" if tool.irreversible and tool.effect == "write" else ""
     return (f'{tool.name} is not read-only: it is declared effect="{tool.effect}" and {changes} data in '
-            f"{_whose(tool)}; it {_access(tool)}.")
+            f"{_whose(tool)}{undone}; it {_access(tool)}.")
 
 
 def open_world_justification(tool: ToolSpec) -> str:
@@ -75,12 +76,22 @@ def destructive_justification(tool: ToolSpec) -> str:
     if tool.effect == "read":
         return f'{tool.name} is declared effect="read": it deletes and overwrites nothing.'
     if tool.effect == "write":
-        return (f'{tool.name} is declared effect="write", not "destructive": it adds or changes data but does not '
+        said = (f'{tool.name} is declared effect="write", not "destructive": it adds or changes data but does not '
                 "delete or overwrite it.")
+        if tool.irreversible:
+            sends = "sends or changes" if tool.open_world else "changes"
+            return (f"{said} It is declared irreversible=True: it {sends} data in a way that cannot be undone, so "
+                    f"{_confirmed(tool)}.")
+        return said
+    return (f'{tool.name} is declared effect="destructive": it may delete or overwrite data in {_whose(tool)}. '
+            f"{_confirmed(tool)}.")
+
+
+def _confirmed(tool: ToolSpec) -> str:
+    """How each call of a confirmed tool waits for the user."""
     channels = sorted(_CHANNELS[channel] for channel in confirmation_channels(tool))
     how = channels[0] if len(channels) == 1 else f"{', '.join(channels[:-1])} or {channels[-1]}"
-    return (f'{tool.name} is declared effect="destructive": it may delete or overwrite data in {_whose(tool)}. '
-            f"ringfence runs each call only after the user confirms that exact call, through {how}.")
+    return f"ringfence runs each call only after the user confirms that exact call, through {how}"
 
 
 def _whose(tool: ToolSpec) -> str:
@@ -112,7 +123,7 @@ def submission_findings(app: App) -> list[LintFinding]:
     for widget in served.values():
         where = f"widget {widget.name}"
         if widget.domain is None and (widget.name != CARD or unnamed == [CARD]):  # one fix covers both
-            what = ("ringfence's confirmation card, shown for destructive tools, has no domain (the app's widgets "
+            what = ("ringfence's confirmation card, shown for confirmed tools, has no domain (the app's widgets "
                     "name none, or different ones)" if widget.name == CARD else "no domain")
             findings.append(LintFinding("RF201", "warning", where, (
                 f"{what}: ChatGPT requires a widget domain to submit, unique to this app; declare "
@@ -124,7 +135,8 @@ def submission_findings(app: App) -> list[LintFinding]:
     if app.privacy_policy_url is None:
         findings.append(LintFinding("RF203", "warning", f"app {app.name}", (
             "no privacy policy URL is declared; publish one and pass App(privacy_policy_url=...) "
-            "(`ringfence privacy` writes its retention and data-handling disclosure)")))
+            "(`ringfence privacy` writes its retention and data-handling disclosure, which the server also "
+            "publishes at /privacy and links to that policy)")))
     for reviewed in reviewed_tools(app):
         if reviewed.spec.effect == "read" and not reviewed.spec.idempotent:
             findings.append(LintFinding("RF204", "warning", reviewed.name, (

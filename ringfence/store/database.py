@@ -8,14 +8,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
 from ringfence.config import ConfigError
-from ringfence.store import schema
+from ringfence.store import row_security, schema
+from ringfence.store.owned import SCOPE_KEY, Owned, OwnerScope, ScopedSession
 from ringfence.store.private import private_file, private_folder
 
 SUPPORTED_DRIVERS = {"sqlite+aiosqlite", "postgresql+asyncpg"}
@@ -54,17 +55,26 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(parsed, pool_pre_ping=not sqlite)
         if parsed.drivername.startswith("sqlite"):
             event.listen(self.engine.sync_engine, "connect", sqlite_pragmas)
-        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=ScopedSession)
+        # PostgreSQL with owned tables: NotStarted until start() puts row-level security in force
+        self._row_security: row_security.RowSecurity | row_security.NotStarted | None = None
+        self._started = False
         self._schema_ready = False
         self._sqlite_sync: Engine | None = None
         self._postgres_connections: list[asyncpg.Connection] = []
 
     async def start(self) -> None:
-        """Create the data folder for SQLite, migrate ringfence's tables, create the app's missing ones."""
+        """Create the data folder for SQLite, migrate ringfence's tables, create the app's missing ones;
+        on PostgreSQL, put the owned ones under row-level security (:mod:`.row_security`)."""
         await self.upgrade_schema()
         async with self.engine.begin() as connection:
             await schema.schema_lock(connection)  # instances starting together create each table once
             await connection.run_sync(Model.metadata.create_all)
+            owned = owned_tables()
+            if owned and connection.dialect.name == "postgresql":
+                tables = [*schema.internal_metadata().sorted_tables, *Model.metadata.sorted_tables]
+                self._row_security = await row_security.enforce(connection, owned, tables)
+        self._started = True
 
     async def upgrade_schema(self) -> None:
         """Bring ringfence's own tables to the newest migration (once per instance; see :mod:`.schema`)."""
@@ -77,10 +87,28 @@ class Database:
         self._schema_ready = True
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction: committed when the block ends, rolled back on error."""
-        async with self._sessions() as session, session.begin():
+    async def session(self, *, owner: str | None = None,
+                      unsafe_all_owners: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction: committed when the block ends, rolled back on error.
+
+        It reads and writes the rows of :class:`~ringfence.store.owned.Owned` tables of one person:
+        ``owner`` (a token subject) when given, else the verified caller of the tool now running;
+        with neither, nobody's (reads find none, writes are refused). ``unsafe_all_owners=True``
+        gives that up, for work across everybody (a purge). Statements the owner criteria cannot
+        reach raise :class:`~ringfence.store.owned.OwnershipError` (:mod:`.owned`,
+        :mod:`.row_security`).
+        """
+        scope = OwnerScope.resolve(owner, unsafe_all_owners)
+        info = {SCOPE_KEY: scope, row_security.ROW_SECURITY_KEY: self._row_security_now()}
+        async with self._sessions(info=info) as session, session.begin():
             yield session
+
+    def _row_security_now(self) -> row_security.RowSecurity | row_security.NotStarted | None:
+        """What a session opened now is held to: before start(), PostgreSQL with owned tables declared
+        may lack row-level security (fail closed: its sessions refuse raw SQL)."""
+        if not self._started and self.url.get_backend_name() == "postgresql" and owned_tables():
+            return row_security.NotStarted()
+        return self._row_security
 
     @property
     def sqlite_file(self) -> Path | None:
@@ -130,6 +158,12 @@ class Database:
             # Best effort: one opened under an earlier event loop cannot be closed from this one.
             with contextlib.suppress(Exception):
                 await connection.close(timeout=5)
+
+
+def owned_tables() -> list[Table]:
+    """The app's tables declared :class:`~ringfence.store.owned.Owned`, each once."""
+    tables = {mapper.local_table: None for mapper in Model.registry.mappers if issubclass(mapper.class_, Owned)}
+    return [table for table in tables if isinstance(table, Table)]
 
 
 def sqlite_pragmas(connection, _record) -> None:  # type: ignore[no-untyped-def]

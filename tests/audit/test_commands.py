@@ -87,7 +87,8 @@ def test_show_prints_the_matching_records_as_json_lines(tmp_path: Path) -> None:
         (1, "user-1", {"query": "grace 1"}), (3, "user-1", {"query": "grace 3"}),
     ]
     assert set(lines[0]) == {"seq", "ts", "kind", "principal", "tool", "outcome", "latency_ms", "payload",
-                             "payload_salt", "payload_hash", "prev_hash", "record_hash", "erased_at"}  # fmt: skip
+                             "payload_salt", "payload_hash", "prev_hash", "record_hash", "erased_at",
+                             "request_id", "session_hash"}  # fmt: skip
 
 
 def test_show_until_a_time_before_the_first_record_prints_nothing(tmp_path: Path) -> None:

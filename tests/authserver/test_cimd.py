@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpcore
 import pytest
 import uvicorn
 from cryptography import x509
@@ -45,6 +44,7 @@ from ringfence.authserver.cimd import (
     parse_document,
 )
 from tests.support.idp import free_port
+from tests.support.loopback import loopback_connections_only
 
 pytestmark = pytest.mark.anyio
 
@@ -193,18 +193,8 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Docum
 @pytest.fixture(autouse=True)
 def connections(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Every address the fetcher connects to; a non-loopback one is blocked and fails the test."""
-    attempted: list[str] = []
-    real_connect = httpcore.AnyIOBackend.connect_tcp
-
-    async def guarded(self: Any, host: str, port: int, **kwargs: Any) -> Any:
-        attempted.append(host)
-        if not ipaddress.ip_address(host).is_loopback:
-            raise httpcore.ConnectError("test guard: non-loopback connection blocked")
-        return await real_connect(self, host, port, **kwargs)
-
-    monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", guarded)
-    yield attempted
-    assert all(ipaddress.ip_address(host).is_loopback for host in attempted), attempted
+    with loopback_connections_only(monkeypatch) as attempted:
+        yield attempted
 
 
 class FakeResolver:

@@ -146,5 +146,5 @@ def test_only_the_code_flow_is_offered(metadata: dict) -> None:
 def test_every_endpoint_is_on_the_issuer_origin(embedded: EmbeddedServer, metadata: dict) -> None:
     """Same-origin deployment: every advertised URL is under the issuer."""
     urls = [value for key, value in metadata.items() if key.endswith(("_endpoint", "_uri"))]
-    assert len(urls) == 6
+    assert len(urls) == 7  # six endpoints and op_policy_uri (RFC 8414 §2: the privacy disclosure)
     assert all(url.startswith(embedded.issuer + "/") for url in urls)

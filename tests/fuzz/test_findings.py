@@ -67,3 +67,18 @@ def test_contact_id_beyond_the_id_column_is_a_bad_argument(wire: Wire, target: F
         result = tool_result(answer)
         assert result.get("isError") is True, result
         assert "contact_id" in result_text(result), result
+
+
+def test_a_session_stream_asked_to_resume_opens_a_fresh_stream_not_a_500(wire: Wire, target: FuzzTarget) -> None:
+    """MCP streamable HTTP: resumability is optional, and ringfence keeps no event store, so a GET with
+    ``Last-Event-ID`` opens an ordinary stream (the SDK, given the header without a store, returned no
+    answer at all: uvicorn's 500)."""
+    from tests.fuzz.test_mcp import Sessions  # the handshake-era sessions the fuzzer opens
+
+    sessions = Sessions(target, wire)
+    for kind, token in (("writer", target.writer), ("reader", target.reader)):
+        headers = [("authorization", f"Bearer {token}"), ("accept", MCP_ACCEPT), ("mcp-protocol-version", "2025-11-25"),
+                   ("last-event-id", "!"), *sessions.header(kind)]
+        answer = wire.send(FINDINGS, Request("GET", "/mcp", headers, None, head_only=True))
+        assert answer.status_code == 200, f"{kind}: {answer.status_code}"
+        assert answer.headers["content-type"].startswith("text/event-stream")

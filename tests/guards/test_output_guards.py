@@ -1,9 +1,10 @@
-"""Output guards: secrets replaced, undeclared data flagged, size capped, identifiers dropped, open-world
+"""Output guards: secrets replaced, undeclared data withheld, size capped, identifiers dropped, open-world
 text delimited and scanned; clean results of the reference app unchanged on the wire."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import string
@@ -15,19 +16,25 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp.server.mcpserver.tools import Tool
-from mcp.types import CallToolResult, EmbeddedResource, TextContent, TextResourceContents
+from mcp.types import (
+    BlobResourceContents,
+    CallToolResult,
+    EmbeddedResource,
+    ResourceLink,
+    TextContent,
+    TextResourceContents,
+)
 from pydantic import BaseModel
 
 from ringfence.declaration import declare_tool
 from ringfence.detect import Redactor
 from ringfence.guards import output
+from ringfence.guards.identifiers import drop_identifiers
 from ringfence.guards.output import (
     COVERED_BY,
     MAX_RESULT_BYTES,
     SECRET_TYPES,
     STATS,
-    UNDECLARED_ACTION,
-    drop_identifiers,
     escape_delimiters,
     guard_result,
     mark_untrusted,
@@ -52,7 +59,7 @@ PRIVATE_KEY = (
 CLOSE = "</untrusted-data>"
 
 LEAKY_APP = f'''
-from mcp.types import CallToolResult, TextContent
+from mcp.types import CallToolResult, EmbeddedResource, ResourceLink, TextContent, TextResourceContents
 from pydantic import BaseModel
 
 from ringfence import App, Limits, ToolError
@@ -135,6 +142,22 @@ async def traced() -> CallToolResult:
     )
 
 
+@app.tool(effect="read", returns=["public"])
+async def keyed_by_email() -> dict[str, dict[str, str]]:
+    """Declares public data, returns a mapping keyed by e-mail address."""
+    return {{"by_email": {{"alice.smith@example.com": "x"}}}}
+
+
+@app.tool(effect="read", returns=["public"])
+async def linked() -> CallToolResult:
+    """Declares public data, returns a resource link and an embedded resource naming an e-mail address."""
+    return CallToolResult(content=[
+        ResourceLink(type="resource_link", uri="mailto:alice.smith@example.com", name="alice.smith@example.com"),
+        EmbeddedResource(type="resource", resource=TextResourceContents(
+            uri="contacts://alice.smith@example.com", text="x", _meta={{"who": "alice.smith@example.com"}})),
+    ])
+
+
 @app.tool(effect="read", returns=["public"], open_world=True)
 async def fetch_page() -> str:
     """Fetches a web page that carries a prompt injection and a forged closing tag."""
@@ -212,6 +235,94 @@ def test_embedded_text_resources_and_item_meta_are_scanned() -> None:
     assert guarded.meta["ringfence/redacted"] == ["PRIVATE_KEY", "SECRET"]
 
 
+EMAIL = "alice.smith@example.com"
+WITHHELD_EMAIL = "[withheld: undeclared personal data (e-mail address)]"
+
+
+def test_keys_of_structured_content_and_meta_are_scanned_like_values() -> None:
+    result = CallToolResult(content=[TextContent(type="text", text="ok")],
+                            structured_content={"by_email": {EMAIL: "x"}, f"key {API_KEY}": 1},
+                            _meta={"seen": {EMAIL: True}})
+    guarded = guard_result(spec_of(noop, returns=["public"]), result)
+    assert EMAIL not in guarded.model_dump_json(by_alias=True) and API_KEY not in guarded.model_dump_json()
+    assert guarded.structured_content == {"by_email": {WITHHELD_EMAIL: "x"}, "key [API_KEY]": 1}
+    assert guarded.meta["seen"] == {WITHHELD_EMAIL: True}
+    assert guarded.meta["ringfence/withheld"] == ["EMAIL"] and guarded.meta["ringfence/redacted"] == ["API_KEY"]
+
+
+def test_the_sdk_s_two_copies_of_a_mapping_keyed_by_personal_data_both_lose_the_keys() -> None:
+    value = {"contacts": {EMAIL: 1}}
+    result = CallToolResult(content=[TextContent(type="text", text=json.dumps(value, indent=2))],
+                            structured_content=value)
+    guarded = guard_result(spec_of(noop, returns=["public"]), result)
+    assert EMAIL not in guarded.model_dump_json(by_alias=True)
+    assert guarded.structured_content == {"contacts": {WITHHELD_EMAIL: 1}}
+
+
+def test_a_declared_class_keeps_its_keys() -> None:
+    result = CallToolResult(content=[TextContent(type="text", text="ok")], structured_content={"by_email": {EMAIL: 1}})
+    assert guard_result(spec_of(noop, returns=["contact"]), result) is result
+
+
+def test_keys_that_collide_once_replaced_withhold_the_whole_result_rather_than_lose_one() -> None:
+    value = {"by_email": {EMAIL: "first", "bob.jones@example.com": "second"}}
+    result = CallToolResult(content=[TextContent(type="text", text="ok")], structured_content=value)
+    guarded = guard_result(spec_of(noop, returns=["public"]), result)
+    assert guarded.is_error is True and guarded.structured_content is None
+    assert "two keys of one mapping" in guarded.content[0].text and "e-mail address" in guarded.content[0].text
+    assert "bob.jones" not in guarded.model_dump_json() and guarded.meta == {"ringfence/withheld": ["EMAIL"]}
+
+
+def test_resource_uris_names_titles_descriptions_and_resource_meta_are_scanned() -> None:
+    link = ResourceLink(type="resource_link", uri=f"mailto:{EMAIL}", name=EMAIL, title=f"Mail {EMAIL}",
+                        description=f"token {API_KEY}")
+    embedded = EmbeddedResource(type="resource", resource=TextResourceContents(
+        uri=f"contacts://{EMAIL}", text="x", mime_type="text/plain", _meta={"who": EMAIL}))
+    guarded = guard_result(spec_of(noop, returns=["public"]), CallToolResult(content=[link, embedded]))
+    dumped = guarded.model_dump_json(by_alias=True)
+    assert EMAIL not in dumped and API_KEY not in dumped
+    assert guarded.content[0].name == WITHHELD_EMAIL and guarded.content[0].description == "token [API_KEY]"
+    assert guarded.content[1].resource.uri == f"contacts://{WITHHELD_EMAIL}"
+    assert guarded.content[1].resource.meta == {"who": WITHHELD_EMAIL}
+    assert guarded.meta == {"ringfence/redacted": ["API_KEY"], "ringfence/undeclared": ["EMAIL"],
+                            "ringfence/withheld": ["EMAIL"]}
+
+
+def test_a_secret_named_key_scanned_as_a_key_still_has_its_value_replaced_whole_later() -> None:
+    """Keys found clean are remembered; a secret-named one never is, so the one-scan path stays closed to it."""
+    guard_result(spec_of(noop), text_result("ok", _meta={"password": {"n": 1}}))
+    value = {"password": "correct horse"}
+    result = CallToolResult(content=[TextContent(type="text", text=json.dumps(value, indent=2))],
+                            structured_content=value)
+    assert guard_result(spec_of(noop), result).structured_content == {"password": "[SECRET]"}
+
+
+def blob_result(data: bytes, mime_type: str | None) -> CallToolResult:
+    blob = BlobResourceContents(uri="file:///export", blob=base64.b64encode(data).decode(), mime_type=mime_type)
+    return CallToolResult(content=[EmbeddedResource(type="resource", resource=blob)])
+
+
+@pytest.mark.parametrize("mime_type", ["text/csv", "application/json", "text/plain; charset=utf-8",
+                                       "application/vnd.api+json"])
+def test_a_textual_blob_is_decoded_and_scanned(mime_type: str) -> None:
+    result = blob_result(f"name,mail\nAlice,{EMAIL}".encode(), mime_type)
+    guarded = guard_result(spec_of(noop, returns=["public"]), result)
+    assert base64.b64decode(guarded.content[0].resource.blob).decode() == f"name,mail\nAlice,{WITHHELD_EMAIL}"
+    assert guarded.meta["ringfence/withheld"] == ["EMAIL"]
+
+
+@pytest.mark.parametrize("mime_type", ["image/png", "application/octet-stream", None])
+def test_a_binary_blob_is_not_inspected(mime_type: str | None) -> None:
+    result = blob_result(f"raw {EMAIL}".encode(), mime_type)
+    assert guard_result(spec_of(noop, returns=["public"]), result) is result
+
+
+def test_a_textual_blob_that_does_not_decode_withholds_the_result() -> None:
+    guarded = guard_result(spec_of(noop, returns=["public"]), blob_result(b"\xff\xfe" + EMAIL.encode(), "text/plain"))
+    assert guarded.is_error is True and "could not check it" in guarded.content[0].text
+    assert [item.type for item in guarded.content] == ["text"], "the blob is not sent"
+
+
 def test_a_clean_result_is_returned_as_it_was() -> None:
     result = CallToolResult(
         content=[TextContent(type="text", text='{\n  "name": "Ada"\n}')], structured_content={"name": "Ada"}
@@ -230,26 +341,27 @@ def test_the_mapping_from_detected_types_to_data_classes() -> None:
     assert set(COVERED_BY) == {"EMAIL", "PHONE", "IBAN", "CARD", "SSN", "DOB", "IP"}
 
 
-def test_undeclared_data_is_flagged_and_kept_by_default() -> None:
-    assert UNDECLARED_ACTION == "flag"
+def test_undeclared_data_is_flagged_and_sent_only_by_a_tool_declared_unsafe() -> None:
     result = text_result("mail jane@example.com, card 4111 1111 1111 1111")
-    guarded = guard_result(spec_of(noop, returns=["public"]), result)
+    guarded = guard_result(spec_of(noop, returns=["public"], unsafe_send_undeclared_personal_data=True), result)
     assert guarded.content[0].text == result.content[0].text
     assert guarded.meta == {"ringfence/undeclared": ["CARD", "EMAIL"]}
-    declared = guard_result(spec_of(noop, returns=["contact"]), result)
+    declared = guard_result(spec_of(noop, returns=["contact"], unsafe_send_undeclared_personal_data=True), result)
     assert declared.meta == {"ringfence/undeclared": ["CARD"]}
 
 
-def test_the_redact_policy_replaces_undeclared_data_only() -> None:
+def test_undeclared_data_only_is_withheld_by_default() -> None:
     result = text_result("mail jane@example.com, card 4111 1111 1111 1111")
-    guarded = guard_result(spec_of(noop, returns=["contact"]), result, undeclared_action="redact")
-    assert guarded.content[0].text == "mail jane@example.com, card [CARD]"
-    assert guarded.meta == {"ringfence/undeclared": ["CARD"]}
+    guarded = guard_result(spec_of(noop, returns=["contact"]), result)
+    assert guarded.content[0].text == (
+        "mail jane@example.com, card [withheld: undeclared personal data (payment card number)]")
+    assert guarded.meta == {"ringfence/undeclared": ["CARD"], "ringfence/withheld": ["CARD"]}
 
 
 def test_a_card_number_sent_as_a_json_number_is_noticed() -> None:
     result = CallToolResult(content=[], structured_content={"n": 4111111111111111})
-    assert guard_result(spec_of(noop), result).meta == {"ringfence/undeclared": ["CARD"]}
+    assert guard_result(spec_of(noop), result).meta == {"ringfence/undeclared": ["CARD"],
+                                                        "ringfence/withheld": ["CARD"]}
 
 
 def test_size_cap_turns_the_result_into_an_error() -> None:
@@ -468,7 +580,8 @@ def test_what_a_text_scan_would_read_differently_is_scanned_the_slow_way(value: 
 def test_a_text_that_is_not_the_json_of_the_structured_content_is_scanned_apart() -> None:
     result = text_result("call jane@example.com", structured_content={"n": 1})
     assert not output.scan_shared(result.content, result.structured_content, output.Scan(), frozenset(SECRET_TYPES))
-    assert guard_result(spec_of(noop), result).meta == {"ringfence/undeclared": ["EMAIL"]}
+    assert guard_result(spec_of(noop), result).meta == {"ringfence/undeclared": ["EMAIL"],
+                                                        "ringfence/withheld": ["EMAIL"]}
 
 
 @settings(max_examples=300, deadline=None, database=None)
@@ -500,7 +613,7 @@ CONTACT = st.fixed_dictionaries({"id": st.integers(0, 10**7), "name": NAME | TEX
 @given(
     value=st.lists(CONTACT, max_size=5) | st.lists(VALUE, max_size=4) | st.dictionaries(KEY, VALUE, max_size=4),
     returns=st.sampled_from([["public"], ["contact"], ["personal", "financial"]]),
-    action=st.sampled_from(["flag", "redact"]),
+    action=st.sampled_from(["flag", "withhold"]),
 )
 def test_the_shared_scan_finds_what_scanning_text_and_structured_content_apart_finds(
     value: list[Any] | dict[str, Any], returns: list[str], action: str
@@ -567,13 +680,22 @@ def test_wire_server_log_names_tool_and_types_only(leaky: ServeProcess) -> None:
     assert API_KEY not in log and JWT not in log
 
 
-def test_wire_undeclared_email_is_flagged_declared_one_is_not(leaky: ServeProcess) -> None:
+def test_wire_undeclared_email_is_withheld_declared_one_is_not(leaky: ServeProcess) -> None:
     undeclared = tool_result(leaky.call_tool("undeclared_email"))
-    assert result_text(undeclared) == "Write to jane.doe@example.com", "flagged, not removed"
-    assert app_meta(undeclared) == {"ringfence/undeclared": ["EMAIL"]}
+    assert result_text(undeclared) == "Write to [withheld: undeclared personal data (e-mail address)]"
+    assert app_meta(undeclared) == {"ringfence/undeclared": ["EMAIL"], "ringfence/withheld": ["EMAIL"]}
     declared = tool_result(leaky.call_tool("declared_email"))
     assert app_meta(declared) == {}
     assert "tool undeclared_email returned data it does not declare" in leaky.logs()
+
+
+def test_wire_keys_links_and_resources_naming_undeclared_data_are_withheld(leaky: ServeProcess) -> None:
+    keyed = leaky.call_tool("keyed_by_email")
+    assert "alice.smith" not in keyed.text
+    assert tool_result(keyed)["structuredContent"] == {"by_email": {WITHHELD_EMAIL: "x"}}
+    linked = leaky.call_tool("linked")
+    assert "alice.smith" not in linked.text
+    assert app_meta(tool_result(linked)) == {"ringfence/undeclared": ["EMAIL"], "ringfence/withheld": ["EMAIL"]}
 
 
 def test_wire_a_huge_result_becomes_an_error(leaky: ServeProcess) -> None:

@@ -78,7 +78,7 @@ def test_the_signed_in_page_approval_runs_a_page_only_tool_once(caller):
 
 def test_confirm_page_is_declared_on_destructive_tools_with_scopes_only():
     app = App("declared", scopes=[Scope("x:write", "Change x")])
-    with pytest.raises(DeclarationError, match="confirm= is for destructive tools"):
+    with pytest.raises(DeclarationError, match="confirm= is for destructive or irreversible tools"):
         app.tool(effect="write", scopes=["x:write"], confirm="page", name="change")(lambda: None)
     with pytest.raises(DeclarationError, match="needs scopes="):
         app.tool(effect="destructive", confirm="page", name="anonymous_delete")(lambda: None)

@@ -338,6 +338,17 @@ def test_unfinished_oversized_head_gets_431_without_waiting_for_the_end(server: 
     assert b"connection: close" in answer
 
 
+def test_oversized_head_pipelined_after_a_request_gets_431_after_its_answer(server: EmbeddedServer) -> None:
+    """A refusal never cuts into an answer under way: the first request is answered whole, then 431 and close."""
+    port = server.process.port
+    first = f"GET /no-such-page HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    answer = raw_exchange(port, first + f"GET /login HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Big: ".encode()
+                          + b"x" * 40000, b"y", pause=0.2)
+    assert answer.startswith(b"HTTP/1.1 404 Not Found\r\n")
+    second = answer[answer.index(b"\r\n\r\nNot Found") + len(b"\r\n\r\nNot Found"):]
+    assert status_of(second) == 431 and b"connection: close" in second
+
+
 def test_bearer_token_of_max_token_bytes_fits_in_the_header_limit(server: EmbeddedServer) -> None:
     """The header limit leaves room for the largest token the gate accepts (8 KiB): 401, not 431."""
     response = server.process.call_tool("delete_contact", {"contact_id": 1}, token="a" * 8000)
@@ -371,6 +382,29 @@ def test_slow_head_gets_408_and_the_connection_is_closed(server: EmbeddedServer)
     answer = raw_exchange(server.process.port, b"GET /login HTTP/1.1\r\n", *[b"X-A: b\r\n"] * 30, pause=0.25)
     assert status_of(answer) == 408
     assert b"request_timeout" in answer
+
+
+def test_head_dripped_a_byte_at_a_time_after_an_answer_gets_408(server: EmbeddedServer) -> None:
+    """Slow-loris on a kept-alive connection: the deadline runs again from the answer, and a byte now and
+    then does not extend it (uvicorn's own keep-alive timer stops at the first byte)."""
+    port = server.process.port
+    drip = f"GET /login HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Padding: {'x' * 100}".encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=HANG_GUARD) as connection:
+        connection.sendall(f"GET /no-such-page HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        first = b""
+        while not first.endswith(b"\r\n\r\nNot Found"):
+            data = connection.recv(65536)
+            assert data, f"connection closed after {first!r}"
+            first += data
+        second = b""
+        for byte in drip:  # one byte every 0.1 s until the server answers: 408 after header_timeout_seconds
+            connection.sendall(bytes([byte]))
+            if select.select([connection], [], [], 0.1)[0]:
+                break
+        while data := connection.recv(65536):
+            second += data
+    assert first.startswith(b"HTTP/1.1 404 Not Found\r\n")
+    assert status_of(second) == 408 and b"request_timeout" in second
 
 
 def test_idle_connection_is_closed_without_an_answer(server: EmbeddedServer) -> None:

@@ -83,3 +83,46 @@ def test_the_same_requests_framed_once_are_both_served(server: ServeProcess) -> 
                b"Transfer-Encoding: chunked\r\n\r\n%s" % (server.port, body))
     answer = exchange(server.port, chunked + second_request(server.port))
     assert statuses(answer)[-1] == 200 and len(statuses(answer)) == 2, answer
+
+
+# Pipelining and keep-alive through the head guard (ops/protocol.py) ------------------------------
+
+
+def get(port: int, path: str, *, method: bytes = b"GET", close: bool = False) -> bytes:
+    return b"%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s\r\n" % (method, path.encode(), port,
+                                                             b"Connection: close\r\n" if close else b"")
+
+
+METADATA = "/.well-known/oauth-protected-resource/mcp"
+
+
+def test_pipelined_requests_are_all_answered_in_order(server: ServeProcess) -> None:
+    """RFC 9112 §9.3.2: a server MAY process pipelined requests and MUST answer them in order."""
+    answer = exchange(server.port, get(server.port, METADATA) + get(server.port, "/no-such-page")
+                      + get(server.port, METADATA, close=True))
+    assert statuses(answer) == [200, 404, 200], answer
+
+
+def test_an_answer_to_head_has_no_body_and_the_next_request_is_still_read(server: ServeProcess) -> None:
+    """RFC 9110 §9.3.2: the answer to HEAD carries no body, whatever its Content-Length says."""
+    answer = exchange(server.port, get(server.port, METADATA, method=b"HEAD") + get(server.port, METADATA, close=True))
+    first, _, rest = answer.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 200") and b"content-length:" in first.lower()
+    assert statuses(rest) == [200], answer
+
+
+def test_ambiguous_framing_after_a_pipelined_request_is_refused_after_its_answer(server: ServeProcess) -> None:
+    """RFC 9112 §6.1: the request before it is answered whole, then 400 and close; nothing after it is read."""
+    answer = exchange(server.port, get(server.port, METADATA) + smuggling_attempt(server.port))
+    assert statuses(answer) == [200, 400], answer
+    assert answer.lower().count(b"\r\nconnection: close\r\n") == 1
+
+
+def test_a_request_that_is_not_http_gets_a_json_400_with_security_headers(server: ServeProcess) -> None:
+    """A header line without a colon (RFC 9112 §5): 400 invalid_request, nosniff, closed."""
+    answer = exchange(server.port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nno colon here\r\n\r\n" % server.port
+                      + second_request(server.port))
+    assert statuses(answer) == [400], answer
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"x-content-type-options: nosniff" in head and b"connection: close" in head
+    assert json.loads(body)["error"] == "invalid_request"

@@ -27,6 +27,7 @@ class ToolCase:
     open_world: bool = False
     scopes: tuple[str, ...] = ()
     title: str | None = None
+    irreversible: bool | None = None
 
 
 SCOPES = [
@@ -58,7 +59,8 @@ def tool_function(case: ToolCase) -> Any:
 def app_of(cases: Iterable[ToolCase], scopes: Iterable[Scope] = SCOPES) -> App:
     app = App("corpus", scopes=scopes)
     for case in cases:
-        app.tool(effect=case.effect, scopes=case.scopes, open_world=case.open_world, title=case.title)(
+        said = {} if case.irreversible is None else {"irreversible": case.irreversible}
+        app.tool(effect=case.effect, scopes=case.scopes, open_world=case.open_world, title=case.title, **said)(
             tool_function(case)
         )
     return app
@@ -95,7 +97,7 @@ BENIGN: list[ToolCase] = [
     ToolCase("search_code", "Search for code across GitHub repositories using GitHub's code search syntax, e.g. "
              "`language:python repo:owner/name`."),
     ToolCase("send_message", "Send a message to a Slack channel or direct message. The text supports Slack mrkdwn "
-             "formatting.", effect="write", open_world=True,
+             "formatting.", effect="write", open_world=True, irreversible=True,
              params={"channel_id": "The channel, e.g. C0123456", "text": "The message text"}),
     ToolCase("list_channels", "List public channels in the workspace with their ids, names and member counts."),
     ToolCase("get_channel_history", "Get recent messages from a channel, newest first. Returns up to 100 messages.",
@@ -105,7 +107,8 @@ BENIGN: list[ToolCase] = [
     ToolCase("search_emails", "Search the user's mailbox with Gmail query syntax (from:, to:, subject:, after:) and "
              "return matching message summaries.", params={"query": "Gmail search query"}, scopes=("mail:read",)),
     ToolCase("send_email", "Send an email on behalf of the user. The recipients, subject and body are shown to the "
-             "user for confirmation before sending.", effect="write", open_world=True, scopes=("mail:send",),
+             "user for confirmation before sending.", effect="write", open_world=True, irreversible=True,
+             scopes=("mail:send",),
              params={"to": "Recipient addresses, comma-separated", "body": "Plain-text body of the email"}),
     ToolCase("draft_email", "Create a draft email in the user's mailbox without sending it. The user can review "
              "and send it later.", effect="write", scopes=("mail:send",)),
@@ -139,7 +142,7 @@ BENIGN: list[ToolCase] = [
              "are in Celsius unless units is imperial.", open_world=True,
              params={"units": "metric or imperial; default metric"}),
     ToolCase("create_payment_link", "Create a Stripe payment link for a product and price. The link can be shared "
-             "with customers.", effect="write", open_world=True),
+             "with customers.", effect="write", open_world=True, irreversible=False),
     ToolCase("refund_payment", "Refund a charge, fully or partially. Refunds cannot be cancelled once they are "
              "issued.", effect="destructive", open_world=True, params={"amount": "Amount in cents; omit for all"}),
     ToolCase("list_customers", "List customers in the Stripe account, most recent first, with an optional e-mail "
@@ -154,7 +157,7 @@ BENIGN: list[ToolCase] = [
     ToolCase("remove_label", "Remove a label from an issue. The label itself is not deleted from the repository.",
              effect="destructive"),
     ToolCase("publish_post", "Publish a draft blog post so that it becomes visible on the public site. IMPORTANT: "
-             "the post must have a title and a slug.", effect="write", open_world=True),
+             "the post must have a title and a slug.", effect="write", open_world=True, irreversible=False),
     ToolCase("get_current_time", "Get the current time in a given IANA time zone, e.g. Europe/Berlin. Never guess "
              "the time zone; ask the user if it is unclear.", params={"timezone": "IANA time zone name"}),
     ToolCase("translate_text", "Translate text into another language. Do not use this tool to translate code.",
@@ -162,7 +165,8 @@ BENIGN: list[ToolCase] = [
     ToolCase("take_screenshot", "Take a screenshot of the current browser page or of one element. Make sure the "
              "page has finished loading first.", params={"element": "Human-readable element description"}),
     ToolCase("browser_click", "Click an element on the web page. Requires the element reference from the latest "
-             "page snapshot.", effect="write", open_world=True, params={"ref": "Exact element reference"}),
+             "page snapshot.", effect="write", open_world=True, irreversible=False,
+             params={"ref": "Exact element reference"}),
     ToolCase("execute_command", "Run a shell command in the sandbox and return stdout, stderr and the exit code. "
              "Commands time out after 60 seconds.", effect="write",
              params={"command": "The command line, e.g. ls -la"}),
@@ -304,5 +308,11 @@ HOSTILE: list[HostileCase] = [
         frozenset({"RF007"}),
     ),
     HostileCase("no description", ToolCase("get_status", None), frozenset({"RF008"})),
+    HostileCase(
+        "an open-world write that does not say whether it can be undone",
+        ToolCase("notify_followers", "Post a notice to every follower of the user's public profile.",
+                 effect="write", open_world=True),
+        frozenset({"RF009"}),
+    ),
     HostileCase("a description too short to justify", ToolCase("get_stats", "Stats."), frozenset({"RF008"})),
 ]

@@ -155,11 +155,13 @@ def test_a_privacy_policy_url_must_be_https():
         App("notes", privacy_policy_url="http://notes.example.com/privacy")
 
 
-def test_the_resource_metadata_names_the_privacy_policy(contacts):
+def test_the_resource_metadata_names_the_served_privacy_disclosure(contacts):
     import httpx
 
     document = httpx.get(contacts.metadata_url).json()
-    assert document["resource_policy_uri"] == "https://contacts.example.com/privacy"  # RFC 9728 §2
+    assert document["resource_policy_uri"] == f"{contacts.base_url}/privacy"  # RFC 9728 §2
+    # the disclosure page links the author's own policy
+    assert '<a href="https://contacts.example.com/privacy">' in httpx.get(document["resource_policy_uri"]).text
 
 
 # --- the command ---------------------------------------------------------------------------------------

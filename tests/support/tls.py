@@ -99,18 +99,22 @@ class HttpsDocuments:
         return Response(json.dumps(document), media_type="application/json", headers={"cache-control": "no-store"})
 
     def start(self) -> HttpsDocuments:
-        app = Starlette(routes=[Route("/{path:path}", self._answer)])
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
-                                ssl_certfile=str(self.tls.cert), ssl_keyfile=str(self.tls.key))
-        self._server = uvicorn.Server(config)
-        threading.Thread(target=self._server.run, daemon=True).start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("https document server did not start")
-            time.sleep(0.02)
+        self._server = serve_https(Starlette(routes=[Route("/{path:path}", self._answer)]), self.port, self.tls)
         return self
 
     def stop(self) -> None:
         if self._server is not None:
             self._server.should_exit = True
+
+
+def serve_https(app: Any, port: int, tls: TlsFiles) -> uvicorn.Server:
+    """``app`` served over https on 127.0.0.1:``port`` in a daemon thread, once it is listening."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
+                                           ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key)))
+    threading.Thread(target=server.run, daemon=True).start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the https server on port {port} did not start")
+        time.sleep(0.02)
+    return server

@@ -1,0 +1,5 @@
+"""An app that declares no tools."""
+
+from ringfence import App
+
+app = App("empty")
