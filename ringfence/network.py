@@ -101,7 +101,7 @@ class ResponseTooLarge(NetworkFailed):
 
 @dataclass(frozen=True)
 class Reach:
-    """What one tool may reach: ``host:port`` pairs, and which of them are loopback hosts it declared."""
+    """What one tool may reach: the ``host:port`` pairs its ``reaches=`` declares (443 when none is said)."""
 
     tool: str
     servers: frozenset[str]
@@ -118,9 +118,9 @@ _reach: ContextVar[Reach | None] = ContextVar("ringfence_reach", default=None)
 
 
 @contextmanager
-def reaching_for(spec: ToolSpec) -> Iterator[None]:
-    """Requests made inside are ``spec``'s: the tool wrapper binds it around the author's code."""
-    token = _reach.set(Reach.of(spec))
+def reaching_for(reach: Reach) -> Iterator[None]:
+    """Requests made inside are the tool's: the tool wrapper binds its ``Reach.of(spec)`` around the author's code."""
+    token = _reach.set(reach)
     try:
         yield
     finally:
@@ -130,7 +130,7 @@ def reaching_for(spec: ToolSpec) -> Iterator[None]:
 def _current_reach() -> Reach:
     reach = _reach.get()
     if reach is None:
-        raise NetworkRefused("ringfence.http makes requests only inside a tool call, to the hosts the tool "
+        raise NetworkRefused("ringfence.network makes requests only inside a tool call, to the hosts the tool "
                              "declares with reaches=.")
     if not reach.servers:
         raise NetworkRefused(f"{reach.tool} declares no hosts it reaches (reaches=), so it makes no requests.")
@@ -490,7 +490,7 @@ class _Trace:
     def target(self, url: httpx.URL) -> None:
         self.server = _server(url)
         names = dict.fromkeys(name for name, _ in url.params.multi_items())
-        self.path = url.path + (("?" + "&".join(f"{name}=" for name in names)) if names else "")
+        self.path = _logged_path(url.path) + (("?" + "&".join(f"{name}=" for name in names)) if names else "")
 
     def log(self, seconds: float) -> None:
         fields = {"tool": self.tool, "method": self.method, "server": self.server, "path": self.path,
@@ -500,3 +500,12 @@ class _Trace:
             fields["error"] = self.error
         level = logging.INFO if self.outcome == "ok" else logging.WARNING
         logger.log(level, "tool request %s %s: %s", self.method, self.server, self.outcome, extra=fields)
+
+
+LOGGED_SEGMENT_CHARACTERS = 20  # a longer path segment may be a credential: /bot<token>/sendMessage
+
+
+def _logged_path(path: str) -> str:
+    """``path`` as a log line may show it: each segment longer than ``LOGGED_SEGMENT_CHARACTERS`` (a token,
+    a signature, an opaque id) written as ``…``."""
+    return "/".join("…" if len(segment) > LOGGED_SEGMENT_CHARACTERS else segment for segment in path.split("/"))

@@ -102,11 +102,10 @@ def embedded_auth_server(settings: Settings, database: Database, catalog: ScopeC
         allow_loopback_client_metadata=settings.allow_loopback_client_metadata,
         clock_leeway_seconds=settings.clock_leeway_seconds,
     )
-    auth = EmbeddedAuthServer(options, database, resources=resources, scope_text=scope_text,
+    return EmbeddedAuthServer(options, database, resources=resources, scope_text=scope_text,
                               default_scopes=default, app_name=name, events=events, limiter=limiter,
                               subjects=SubjectData(database, settings.data_dir, personal_data),
                               scope_unlocks=functools.partial(unlocked_by, catalog=catalog, tools=tuple(tools)))
-    return auth
 
 
 def privacy_routes(app: App, settings: Settings) -> list[Route]:

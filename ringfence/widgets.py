@@ -2,7 +2,7 @@
 
 An author declares a widget once (``app.widget(...)``) and attaches it to tools (``@app.tool(widget=...)``).
 Everything a host reads about it, in the MCP Apps form (``_meta.ui``) and in the legacy OpenAI form
-(``openai/*``), is derived from this one declaration in :mod:`ringfence.widget_meta`, so the two
+(``openai/*``), is derived from this one declaration in :mod:`ringfence.ui.meta`, so the two
 forms cannot disagree.
 
 What is refused, when the widget is declared (Apps SDK security guide: a strict CSP, only the
@@ -22,6 +22,7 @@ in any order.
 from __future__ import annotations
 
 import contextvars
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -65,7 +66,7 @@ class Widget:
     title: str | None = None
     source: str | None = None  # the HTML file, for lint findings
 
-    @property
+    @functools.cached_property
     def version(self) -> str:
         """A digest of the HTML: part of the resource URIs, so a changed widget is never served from a host's cache."""
         return hashlib.sha256(self.html.encode()).hexdigest()[:12]

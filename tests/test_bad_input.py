@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 
 import httpx
@@ -10,7 +11,7 @@ import pytest
 from tests.support.contacts import add_contact, contact_names
 from tests.support.http import assert_no_internals, jsonrpc_message, result_text, tool_result
 from tests.support.idp import TestIdentityProvider, new_subject
-from tests.support.serve import MCP_ACCEPT, MODERN_VERSION, ServeProcess
+from tests.support.serve import LEGACY_VERSION, MCP_ACCEPT, MODERN_VERSION, ServeProcess
 
 MODERN_META = {
     "io.modelcontextprotocol/protocolVersion": MODERN_VERSION,
@@ -114,6 +115,22 @@ def test_mcp_name_of_a_public_tool_cannot_smuggle_a_protected_call(contacts: Ser
     assert response.status_code == 400
     assert jsonrpc_message(response)["error"]["code"] == -32020
     assert contact_names(contacts, idp, owner, "sid") == ["Smuggle Sid"]
+
+
+@pytest.mark.parametrize("version", [MODERN_VERSION, LEGACY_VERSION])
+def test_a_base64_mcp_name_is_decoded_and_compared_in_either_era(contacts: ServeProcess, idp: TestIdentityProvider,
+                                                                  version: str) -> None:
+    """``=?base64?…?=`` names are compared once decoded (the SDK checks only 2026-07-28 requests): a public
+    name encoded over a protected body, or one that does not decode, is 400 HeaderMismatch in both eras."""
+    reader = idp.token(contacts.mcp_url, sub=new_subject(), scope="contacts:read")
+    for named in ("=?base64?" + base64.b64encode(b"app_info").decode() + "?=", "=?base64?!!!?="):
+        response = contacts.post(
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+             "params": {"name": "delete_contact", "arguments": {"contact_id": 1}, "_meta": MODERN_META}},
+            token=reader, headers={"mcp-protocol-version": version, "mcp-method": "tools/call", "mcp-name": named},
+        )
+        assert response.status_code == 400, (named, response.text)
+        assert jsonrpc_message(response)["error"]["code"] == -32020, (named, response.text)
 
 
 def test_mcp_method_header_not_matching_the_body_gets_400_header_mismatch(contacts: ServeProcess) -> None:

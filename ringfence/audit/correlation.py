@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextvars
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ringfence.store.pseudonyms import PSEUDONYM_KEY_NAME, existing_pseudonym_key, keyed_hash
@@ -40,7 +40,7 @@ class Correlation:
 
     request_id: str | None = None
     session_source: str | None = None  # one of SESSION_SOURCES
-    session_id: str | None = None
+    session_id: str | None = field(default=None, repr=False)  # never in a repr, a traceback's locals
 
 
 _current: contextvars.ContextVar[Correlation] = contextvars.ContextVar(

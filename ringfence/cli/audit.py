@@ -98,7 +98,10 @@ def _session_hashes(data_dir: Path, session: str | None, session_hash: str | Non
         return [session_hash]
     if session is None:
         return None
-    key = existing_session_key(data_dir)
+    try:
+        key = existing_session_key(data_dir)
+    except RuntimeError as damaged:  # a key file shorter than a key: hashing with it would find nothing true
+        raise AuditError(str(damaged)) from None
     if key is None:
         raise AuditError(f"there is no {SESSION_KEY_NAME}.key in {data_dir} (check --data-dir): --session is "
                          "hashed with the key the server hashed session ids with")

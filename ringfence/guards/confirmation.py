@@ -343,7 +343,9 @@ class Confirmer:
         # This result leaves without the output guards: secrets in the preview or the arguments are replaced
         # here, but personal data is not withheld. The preview names the record the call acts on (the
         # contact's e-mail address), which is what the user confirms, whatever the tool's returns= says.
-        (shown, sent_arguments), redacted = secrets_replaced([preview, to_jsonable_python(arguments)])
+        shown, in_preview = secrets_replaced(preview)
+        sent_arguments, in_arguments = secrets_replaced(to_jsonable_python(arguments))
+        redacted = sorted({*in_preview, *in_arguments})
         text = pending(shown, how_to_confirm(page, HANDLE in channels, card), CONFIRM_SECONDS // 60)
         confirmation = {"tool": spec.name, "preview": shown, "expires_at": record.expires_at,
                         "arguments": sent_arguments}

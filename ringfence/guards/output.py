@@ -605,6 +605,9 @@ def guard_result(
         )
     if scan.withheld:
         flags[META_WITHHELD] = sorted(scan.withheld)
+    # A dropped key's path names the keys above it, which may be an address or a secret: shown as values are.
+    dropped = [scrub_text(path, Scan(), replace_types) for path in dropped]
+    identifiers = [scrub_text(path, Scan(), replace_types) for path in identifiers]
     if dropped:
         logger.warning("tool %s returned identifiers in _meta; dropped: %s", spec.name, ", ".join(dropped))
     if identifiers:
@@ -612,7 +615,8 @@ def guard_result(
     if dropped or identifiers:
         flags[META_DROPPED] = dropped + identifiers
 
-    if structured is not original and structured != original and contract.broken_by_guards(original, structured):
+    guards_changed_it = bool(identifiers or scan.redacted or scan.withheld)  # else the copy equals the original
+    if guards_changed_it and structured != original and contract.broken_by_guards(original, structured):
         logger.warning("tool %s: its result no longer matches its output schema once guarded; sent an error "
                        "instead", spec.name)
         STATS.record(results=1, redacted=scan.redacted, undeclared=undeclared, withheld=scan.withheld,

@@ -55,7 +55,7 @@ from ringfence.guards.confirmation import (
 )
 from ringfence.guards.output import META_INJECTION, guard_result, output_findings, with_output_guards
 from ringfence.monitor.tracing import tool_call_span
-from ringfence.network import reaching_for
+from ringfence.network import Reach, reaching_for
 from ringfence.policy import ScopeCatalog, authorize, confirmation_channels
 from ringfence.principal import Principal, current_authorization
 from ringfence.refusals import Refusal
@@ -196,6 +196,7 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, confirmer: Confirmer | Non
     is_async = inspect.iscoroutinefunction(fn)
     confirmed = bool(confirmation_channels(spec))
     seconds = spec.timeout or DEFAULT_TOOL_TIMEOUT
+    reach = Reach.of(spec)  # the hosts its HTTP requests may go to, once per tool
 
     def not_run() -> Outcome:
         return Outcome(error_result(f"{spec.name} was not run: it could not be recorded. Try again shortly."),
@@ -259,7 +260,7 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, confirmer: Confirmer | Non
             logger.error("a call to %s reached the tool without the gate's authorization; refused", spec.name)
             return current_authorization().principal, Outcome(error_result(refusal.description), "refused", ran=False)
         deadline = asyncio.get_running_loop().time() + seconds
-        with reaching_for(spec):  # ringfence's HTTP client makes requests for this tool (network.py)
+        with reaching_for(reach):  # ringfence's HTTP client makes requests for this tool (network.py)
             try:
                 stopped = await before_run(principal, kwargs, deadline)
             except CallTimedOut:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
-from mcp.shared.inbound import NAME_BEARING_METHODS
+from mcp.shared.inbound import NAME_BEARING_METHODS, decode_header_value
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -186,13 +186,11 @@ def canonical_body(message: dict[str, Any]) -> bytes:
 
 def _check_routing_headers(scope: Scope, method: str | None, named: str | None) -> None:
     """MCP 2026-07-28: ``Mcp-Method`` and ``Mcp-Name`` (the tool's or prompt's name, the resource's URI)
-    must match the body, or 400 HeaderMismatch. A base64-encoded name (``=?base64?…?=``, for text a header
-    cannot hold) is left to the SDK, which decodes and compares it."""
+    must match the body, or 400 HeaderMismatch. A base64-encoded value (``=?base64?…?=``, for text a header
+    cannot hold) is decoded as the SDK decodes it; one that does not decode matches nothing."""
     for name, expected in ((b"mcp-method", method), (b"mcp-name", named)):
         values = header(scope, name)
-        if name == b"mcp-name" and len(values) == 1 and values[0].startswith(b"=?base64?"):
-            continue
-        if values and (len(values) > 1 or values[0].decode("latin-1") != (expected or "")):
+        if values and (len(values) > 1 or decode_header_value(values[0].decode("latin-1")) != (expected or "")):
             raise JsonRpcRefusal(
                 f"The {name.decode()} header does not match the request body.", code=HEADER_MISMATCH
             )

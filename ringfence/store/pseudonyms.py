@@ -14,7 +14,7 @@ import hashlib
 import hmac
 from pathlib import Path
 
-from ringfence.store.secrets import data_secret
+from ringfence.store.secrets import data_secret, existing_data_secret
 
 PSEUDONYM_KEY_NAME = "pseudonym"
 HASH_HEX_DIGITS = 16
@@ -27,10 +27,7 @@ def pseudonym_key(data_dir: Path) -> bytes:
 
 def existing_pseudonym_key(data_dir: Path) -> bytes | None:
     """The pseudonym key, or ``None`` when the data folder has none (it is never made here)."""
-    try:
-        return (data_dir / f"{PSEUDONYM_KEY_NAME}.key").read_bytes()
-    except FileNotFoundError:
-        return None
+    return existing_data_secret(data_dir, PSEUDONYM_KEY_NAME)
 
 
 def keyed_hash(key: bytes, purpose: str, value: str) -> str:

@@ -37,6 +37,16 @@ def data_secret(data_dir: Path, name: str) -> bytes:
                 pass  # another process won; its key is the key
         finally:
             temporary.unlink(missing_ok=True)
+    return _checked(path)
+
+
+def existing_data_secret(data_dir: Path, name: str) -> bytes | None:
+    """The key ``name`` in ``data_dir`` if it was made, else ``None``; never creates one."""
+    path = data_dir / f"{name}.key"
+    return _checked(path) if path.exists() else None
+
+
+def _checked(path: Path) -> bytes:
     key = path.read_bytes()
     if len(key) < KEY_BYTES:
         raise RuntimeError(f"the key file {path} is damaged; restore it from a backup of the data directory")

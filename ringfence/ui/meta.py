@@ -89,8 +89,8 @@ def status_texts(tool: ToolSpec) -> dict[str, str]:
 def served_widgets(widgets: Mapping[str, Widget], tools: Iterable[ToolSpec],
                    domain: str | None = None) -> dict[str, Widget]:
     """The widgets an app serves: those it declares, each under its own domain or the app's (``domain``),
-    plus the confirmation card when a destructive tool may be confirmed with its button, under the
-    app's domain, or the one its widgets share."""
+    plus the confirmation card when a destructive or irreversible tool may be confirmed with its button,
+    under the app's domain, or the one its widgets share."""
     served = {name: widget if widget.domain or not domain else replace(widget, domain=domain)
               for name, widget in widgets.items()}
     if any(HANDLE in confirmation_channels(tool) for tool in tools):
@@ -101,7 +101,7 @@ def served_widgets(widgets: Mapping[str, Widget], tools: Iterable[ToolSpec],
 
 def tool_widget_meta(tool: ToolSpec, served: Mapping[str, Widget]) -> dict[str, Any]:
     """The tool's widget keys, in both forms: the widget its result is shown in (its own, or the
-    confirmation card for a destructive tool), and whether widgets may call it.
+    confirmation card for a destructive or irreversible tool), and whether widgets may call it.
 
     Only an app that serves widgets gets them. A tool no widget calls is marked for the model only
     (``ui.visibility``, ``openai/widgetAccessible`` false): widgets get no more than they declare.
@@ -122,8 +122,8 @@ def tool_widget_meta(tool: ToolSpec, served: Mapping[str, Widget]) -> dict[str, 
 
 @cache
 def confirmation_card(domain: str | None = None) -> Widget:
-    """ringfence's own widget for destructive calls: the preview, then Confirm or Decline. Confirm calls
-    the tool again through the host with the handle from ``_meta`` (which the model never sees). It is
+    """ringfence's own widget for destructive and irreversible calls: the preview, then Confirm or Decline.
+    Confirm calls the tool again through the host with the handle from ``_meta`` (which the model never sees). It is
     served under the app's widget domain, when its widgets share one."""
     return declare_widget(CARD, html=asset("confirm.html"), title="Confirm", domain=domain,
                           description="Asks the user to confirm or decline an action before it is done.",

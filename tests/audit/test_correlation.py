@@ -284,3 +284,16 @@ def test_show_by_session_refuses_a_data_folder_without_the_key_and_makes_none(tm
     assert result.exit_code == 2
     assert f"there is no pseudonym.key in {elsewhere} (check --data-dir)" in result.output
     assert not (elsewhere / "pseudonym.key").exists()
+
+
+def test_show_by_session_refuses_a_damaged_key_with_one_line(tmp_path: Path) -> None:
+    """A key file shorter than a key would hash to nothing the server wrote: refused, as every reader of keys does."""
+    filled(tmp_path)
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "pseudonym.key").write_bytes(b"short")
+    result = run("show", "--data-dir", str(damaged), "--database-url",
+                 f"sqlite+aiosqlite:///{tmp_path / 'ringfence.db'}", "--session", "conv-42")
+    assert result.exit_code == 2
+    assert "is damaged; restore it from a backup" in result.output
+    assert "Traceback" not in result.output

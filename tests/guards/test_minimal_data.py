@@ -148,6 +148,16 @@ async def archive_notes(note: str) -> str:
     return "archived"
 
 
+async def describe_labels(labels: dict[str, str]) -> str:
+    return f"relabel {len(labels)} notes"
+
+
+@app.tool(effect="destructive", returns=[], preview=describe_labels)
+async def relabel_notes(labels: dict[str, str]) -> str:
+    """A confirmed tool whose argument's keys may hold secrets."""
+    return "relabelled"
+
+
 @app.tool(effect="read", returns=["public"])
 async def agenda() -> Agenda:
     """A conference agenda: "session" and "trace" name the data here, not an identifier."""
@@ -262,6 +272,20 @@ def test_a_confirmation_preview_keeps_the_person_it_names_but_never_a_secret(min
     assert NOTE not in response.text and "ringfence/withheld" not in app_meta(result)
     assert "tool archive_notes: its confirmation preview or arguments held secrets; replaced: API_KEY" \
         in minimal.logs()
+
+
+def test_argument_keys_that_collide_once_their_secrets_are_replaced_still_ask_for_confirmation(
+    minimal: ServeProcess,
+) -> None:
+    """Two keys that differ only by a secret become one once replaced: the arguments go as ``[SECRET]``,
+    and the call is still asked about (it was answered as a failed preview)."""
+    other_key = API_KEY[:-4] + "Zq7w"
+    response = minimal.call_tool("relabel_notes", {"labels": {f"key {API_KEY}": "a", f"key {other_key}": "b"}})
+    result = tool_result(response)
+    assert API_KEY not in response.text and other_key not in response.text
+    confirmation = app_meta(result)["ringfence/confirmation"]
+    assert confirmation["preview"] == "relabel 2 notes"
+    assert confirmation["arguments"] == "[SECRET]"
 
 
 # -- 6a: identifier keys leave structuredContent too ---------------------------------------------------

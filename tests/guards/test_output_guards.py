@@ -410,6 +410,16 @@ def test_dropped_identifiers_are_reported_by_name() -> None:
     assert guarded.meta == {"page": 2, "ringfence/dropped": ["trace_id"]}
 
 
+def test_a_dropped_identifiers_path_is_scrubbed_like_a_value() -> None:
+    """The path names the keys above the identifier: an undeclared address or a secret there is not sent."""
+    result = CallToolResult(content=[], structured_content={"alice.smith@example.com": {"session_id": "s-1"},
+                                                             API_KEY: {"request_id": "r-1"}})
+    guarded = guard_result(spec_of(noop, returns=["public"]), result)
+    written = json.dumps(guarded.meta)
+    assert "alice.smith@example.com" not in written and API_KEY not in written
+    assert len(guarded.meta["ringfence/dropped"]) == 2
+
+
 @pytest.mark.parametrize(
     "forged",
     [

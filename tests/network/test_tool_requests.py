@@ -117,6 +117,17 @@ def test_each_request_is_logged_without_query_values_or_headers(server: InProces
     assert "Paris" not in written and "abc123zz" not in written and "key-9f8e7d6c" not in written
 
 
+def test_a_long_path_segment_is_not_logged_as_it_may_be_a_credential(server: InProcessServer, token: str,
+                                                                      api: ApiServer,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """Some APIs put the key in the path (``/bot<token>/sendMessage``): a segment over 20 characters is ``…``."""
+    caplog.set_level(logging.INFO, logger="ringfence.network")
+    fetched(server, token, api.url("/bot7311024866AAEhBOweik6ad9r_QXMuTW2S/sendMessage"))
+    [line] = [record for record in caplog.records if record.name == "ringfence.network"]
+    assert line.path == "/…/sendMessage"  # type: ignore[attr-defined]
+    assert "AAEhBOweik6ad9r" not in repr(vars(line)) + line.getMessage()
+
+
 # Refused by the declaration --------------------------------------------------------------------------
 
 
