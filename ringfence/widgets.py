@@ -135,7 +135,7 @@ def declare_widget(name: str, **declaration: Unpack[WidgetDeclaration]) -> Widge
 
 def widget_domain(owner: str, domain: object) -> str:
     """A widget domain: one https origin, no wildcard (the host serves the widget under it)."""
-    origin = _origin(owner, "widget", domain)
+    origin = widget_origin(owner, "widget", domain)
     if "*" in origin:
         raise DeclarationError(f"{owner}: the widget domain must be one origin, not a wildcard")
     return origin
@@ -159,12 +159,12 @@ def _names(widget: str, what: str, names: object) -> tuple[str, ...]:
 
 
 def _origins(widget: str, kind: str, values: object) -> tuple[str, ...]:
-    """Each value one https origin (:func:`_origin`), duplicates dropped."""
+    """Each value one https origin (:func:`widget_origin`), duplicates dropped."""
     names = _names(widget, f"{kind}_domains", values)
-    return tuple(dict.fromkeys(_origin(f"widget {widget!r}", kind, value) for value in names))
+    return tuple(dict.fromkeys(widget_origin(f"widget {widget!r}", kind, value) for value in names))
 
 
-def _origin(owner: str, kind: str, value: object) -> str:
+def widget_origin(owner: str, kind: str, value: object) -> str:
     """An https origin, lower-cased, without a trailing slash; a wildcard only as ``*.<domain>``."""
     origin = str(value).strip().lower().rstrip("/")
     match = _ORIGIN.match(origin)

@@ -16,10 +16,12 @@ from ringfence.cli.audit import verify as audit_verify
 from ringfence.cli.db import db_cli
 from ringfence.cli.detect import detect, redact
 from ringfence.cli.options import fail
+from ringfence.cli.preflight import review
 from ringfence.cli.preview import preview
 from ringfence.cli.privacy import privacy, purge, user_cli
 from ringfence.cli.qa import qa_cli
 from ringfence.cli.review import lint, lock
+from ringfence.cli.scan import scan
 
 if TYPE_CHECKING:
     from ringfence.config import Settings
@@ -336,7 +338,9 @@ def run_server(asgi: object, settings: Settings, log_level: str) -> None:
 cli.command(help="Redact PII and secrets from standard input (text, or JSON lines with --jsonl).")(redact)
 cli.command(help="Scan standard input for prompt injection; exit 1 when found.")(detect)
 cli.command()(lint)
+cli.command()(review)
 cli.command()(lock)
+cli.command()(scan)
 cli.command()(preview)
 
 

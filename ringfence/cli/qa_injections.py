@@ -46,6 +46,7 @@ from ringfence.audit.log import AuditLog
 from ringfence.audit.records import EventKind
 from ringfence.cli.qa_arguments import ArgumentBuilder, display
 from ringfence.config import MCP_PATH, Settings
+from ringfence.jsonrpc import jsonrpc_response
 from ringfence.ops.ratelimit_keys import RateLimits
 from ringfence.server import build_asgi
 from ringfence.store.database import Database
@@ -290,15 +291,8 @@ def _dotted(field: str) -> str:
 
 
 def _message(answer: httpx.Response) -> dict[str, Any]:
-    """The JSON-RPC answer, sent as JSON or as the last event of a stream."""
-    if answer.headers.get("content-type", "").startswith("text/event-stream"):
-        events = [line[5:] for line in answer.text.splitlines() if line.startswith("data:")]
-        return json.loads(events[-1]) if events else {}
-    try:
-        message = answer.json()
-    except ValueError:
-        return {}
-    return message if isinstance(message, dict) else {}
+    """The JSON-RPC answer, sent as JSON or as an event of a stream."""
+    return jsonrpc_response(answer.headers.get("content-type", ""), answer.text) or {}
 
 
 def _error_text(answer: httpx.Response) -> str:

@@ -12,7 +12,6 @@ Exit codes:
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from enum import StrEnum
@@ -113,10 +112,10 @@ def lock(
     ] = None,
 ) -> None:
     """Write tools.lock, the hash and contract of every tool; with --check, fail when it is out of date."""
-    from ringfence.review.lock import LockError, check_lock, write_lock
+    from ringfence.review.lock import LockError, check_lock, default_lock_path, write_lock
 
     app = load_app_or_fail(target)
-    lock_path = path or _default_lock_path(target)
+    lock_path = path or default_lock_path(target)
     if not check:
         try:
             document = write_lock(app, lock_path)
@@ -144,14 +143,3 @@ def lock(
         if difference.diff:
             typer.echo("\n".join("    " + line for line in difference.diff.splitlines()))
     raise typer.Exit(1)
-
-
-def _default_lock_path(target: str) -> Path:
-    """``tools.lock`` next to the app's file; for a module target, next to the module's file."""
-    location = target.partition(":")[0]
-    if location.endswith(".py") or "/" in location or Path(location).is_file():
-        return Path(location).parent / "tools.lock"
-    spec = importlib.util.find_spec(location)
-    if spec is not None and spec.origin:
-        return Path(spec.origin).parent / "tools.lock"
-    return Path("tools.lock")

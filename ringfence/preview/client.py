@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
+
+from ringfence.jsonrpc import jsonrpc_response
 
 PROTOCOL_VERSION = "2026-07-28"
 APPS_MIME = "text/html;profile=mcp-app"
@@ -90,17 +91,7 @@ class McpClient:
 def _message(response: httpx.Response) -> dict[str, Any]:
     """The JSON-RPC answer in a JSON body or an SSE stream (its ``data:`` lines)."""
     content_type = response.headers.get("content-type", "")
-    try:
-        if content_type.startswith("text/event-stream"):
-            for line in response.text.splitlines():
-                if line.startswith("data:"):
-                    event = json.loads(line[5:])
-                    if isinstance(event, dict) and ("result" in event or "error" in event):
-                        return event
-        elif content_type.startswith("application/json"):
-            answer = response.json()
-            if isinstance(answer, dict):
-                return answer
-    except ValueError:
-        pass
-    raise McpError(f"unexpected answer from the server (HTTP {response.status_code}, {content_type or 'no type'})")
+    answer = jsonrpc_response(content_type, response.text)
+    if answer is None:
+        raise McpError(f"unexpected answer from the server (HTTP {response.status_code}, {content_type or 'no type'})")
+    return answer

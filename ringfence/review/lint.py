@@ -25,9 +25,11 @@ every check needs an instruction-shaped phrase, not a single alarming word.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from mcp.types import Tool
 
 from ringfence.app import App
 from ringfence.detect.injection import InjectionDetector
@@ -66,17 +68,17 @@ def lint_app(app: App, detector: InjectionDetector | None = None) -> list[LintFi
     detector = detector or InjectionDetector()
     tools = reviewed_tools(app)
     known_tools = {tool.name.lower() for tool in tools}
-    known_fields = {name.lower() for tool in tools for name in _field_names(tool)}
+    known_fields = {name.lower() for tool in tools for name in _field_names(tool.listed)}
     findings: list[LintFinding] = []
     for tool in tools:
         file, line = tool.source
         raw = [
-            *_check_texts(tool, detector),
-            *_check_tool_references(tool, known_tools, known_fields),
+            *_check_texts(tool.listed, detector),
+            *_check_tool_references(tool.listed, known_tools, known_fields),
             *_check_scopes(tool, app),
             *_check_name_effect(tool),
             *_check_irreversible(tool),
-            *_check_description_length(tool),
+            *_check_description_length(tool.listed),
         ]
         findings.extend(
             LintFinding(code, severity, tool.name, message, file, line)
@@ -88,9 +90,23 @@ def lint_app(app: App, detector: InjectionDetector | None = None) -> list[LintFi
 # --- what the model reads -------------------------------------------------------------------------
 
 
-def _texts(tool: ReviewedTool) -> Iterator[tuple[str, str]]:
+def lint_listed(tools: Sequence[Tool], detector: InjectionDetector | None = None) -> list[LintFinding]:
+    """The checks of what a model reads (RF001-RF005, RF008) on tools as a server lists them: for a server
+    whose code is not at hand (``ringfence scan``)."""
+    detector = detector or InjectionDetector()
+    known_tools = {tool.name.lower() for tool in tools}
+    known_fields = {name.lower() for tool in tools for name in _field_names(tool)}
+    findings: list[LintFinding] = []
+    for tool in tools:
+        raw = [*_check_texts(tool, detector), *_check_tool_references(tool, known_tools, known_fields),
+               *_check_description_length(tool)]
+        findings.extend(LintFinding(code, severity, tool.name, message)
+                        for code, severity, message in sorted(raw, key=lambda item: item[0]))
+    return findings
+
+
+def _texts(listed: Tool) -> Iterator[tuple[str, str]]:
     """(where, text) for every string a model reads about the tool."""
-    listed = tool.listed
     if listed.title:
         yield "title", listed.title
     if listed.description:
@@ -117,9 +133,9 @@ def _schema_descriptions(schema: Any, kind: str, path: str) -> Iterator[tuple[st
         yield from _schema_descriptions(schema.get(key), kind, path)
 
 
-def _field_names(tool: ReviewedTool) -> Iterator[str]:
+def _field_names(listed: Tool) -> Iterator[str]:
     """Parameter and output field names, which descriptions may mention freely."""
-    pending: list[Any] = [tool.listed.input_schema, tool.listed.output_schema]
+    pending: list[Any] = [listed.input_schema, listed.output_schema]
     while pending:
         node = pending.pop()
         if isinstance(node, Mapping):
@@ -185,7 +201,7 @@ _TOOL_REFERENCE = re.compile(
 )
 
 
-def _check_texts(tool: ReviewedTool, detector: InjectionDetector) -> Iterator[tuple[str, Severity, str]]:
+def _check_texts(tool: Tool, detector: InjectionDetector) -> Iterator[tuple[str, Severity, str]]:
     for where, text in _texts(tool):
         folded = fold(text).text
         verdict = detector.scan(text)
@@ -230,7 +246,7 @@ def _poisoning(folded: str) -> list[str]:
 
 
 def _check_tool_references(
-    tool: ReviewedTool, known_tools: set[str], known_fields: set[str]
+    tool: Tool, known_tools: set[str], known_fields: set[str]
 ) -> Iterator[tuple[str, Severity, str]]:
     unknown: dict[str, str] = {}
     for where, text in _texts(tool):
@@ -261,15 +277,15 @@ def _check_scopes(tool: ReviewedTool, app: App) -> Iterator[tuple[str, Severity,
             )
 
 
-_DELETES = frozenset({"delete", "remove", "drop", "purge", "wipe", "destroy", "erase", "truncate", "unlink", "trash",
-                      "shred", "nuke", "rm", "del"})
-_SENDS = frozenset({"send", "post", "publish", "tweet", "email", "mail", "broadcast", "notify", "forward", "reply",
-                    "share", "sms", "dm"})
-_PAYS = frozenset({"pay", "transfer", "charge", "refund", "withdraw", "purchase", "buy", "checkout"})
+DELETE_VERBS = frozenset({"delete", "remove", "drop", "purge", "wipe", "destroy", "erase", "truncate", "unlink",
+                          "trash", "shred", "nuke", "rm", "del"})
+SEND_VERBS = frozenset({"send", "post", "publish", "tweet", "email", "mail", "broadcast", "notify", "forward", "reply",
+                        "share", "sms", "dm"})
+PAY_VERBS = frozenset({"pay", "transfer", "charge", "refund", "withdraw", "purchase", "buy", "checkout"})
 _QUALIFIERS = frozenset({"bulk", "batch", "force", "hard", "mass", "permanently", "auto", "safe", "soft"})
 
 
-def _verb(name: str) -> str:
+def name_verb(name: str) -> str:
     """The verb a tool name starts with (``bulk_delete_rows`` -> ``delete``, ``sendEmail`` -> ``send``)."""
     words = [w.lower() for w in re.split(r"[_.\-\s]+|(?<=[a-z0-9])(?=[A-Z])", name) if w]
     if len(words) > 1 and words[0] in _QUALIFIERS:
@@ -279,14 +295,14 @@ def _verb(name: str) -> str:
 
 def _check_name_effect(tool: ReviewedTool) -> Iterator[tuple[str, Severity, str]]:
     spec = tool.spec
-    verb = _verb(spec.name)
-    if verb in _DELETES and spec.effect != "destructive":
+    verb = name_verb(spec.name)
+    if verb in DELETE_VERBS and spec.effect != "destructive":
         yield "RF007", "error", (
             f'the name says it deletes ("{verb}") but the tool is declared effect="{spec.effect}"; '
             'declare effect="destructive" so hosts ask the user first, or rename the tool.'
         )
-    elif verb in _SENDS or verb in _PAYS:
-        action = "pays or moves money" if verb in _PAYS else "sends or publishes"
+    elif verb in SEND_VERBS or verb in PAY_VERBS:
+        action = "pays or moves money" if verb in PAY_VERBS else "sends or publishes"
         if spec.effect == "read":
             yield "RF007", "error", (
                 f'the name says it {action} ("{verb}") but the tool is declared effect="read"; '
@@ -300,7 +316,7 @@ def _check_name_effect(tool: ReviewedTool) -> Iterator[tuple[str, Severity, str]
 
 
 # Verbs whose effect usually cannot be called back: a message is read, money is gone, once done.
-_CANNOT_UNDO = (_SENDS - {"share"}) | _PAYS
+_CANNOT_UNDO = (SEND_VERBS - {"share"}) | PAY_VERBS
 
 
 def _check_irreversible(tool: ReviewedTool) -> Iterator[tuple[str, Severity, str]]:
@@ -317,15 +333,15 @@ def _check_irreversible(tool: ReviewedTool) -> Iterator[tuple[str, Severity, str
             "this write reaches outside the user's account (open_world=True) but does not say whether it can be "
             f"undone, so it runs without the user's confirmation; {fix}"
         )
-    elif (verb := _verb(spec.name)) in _CANNOT_UNDO:
+    elif (verb := name_verb(spec.name)) in _CANNOT_UNDO:
         yield "RF009", "warning", (
             f'the name says it sends or pays ("{verb}"), which usually cannot be undone, but the write does not '
             f"say whether it can; {fix}"
         )
 
 
-def _check_description_length(tool: ReviewedTool) -> Iterator[tuple[str, Severity, str]]:
-    description = (tool.listed.description or "").strip()
+def _check_description_length(tool: Tool) -> Iterator[tuple[str, Severity, str]]:
+    description = (tool.description or "").strip()
     if not description:
         yield "RF008", "error", (
             "the tool has no description; add a docstring saying what it does and what it changes, "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import importlib.util
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -88,6 +89,17 @@ def tool_contract(tool: ReviewedTool, widgets: Mapping[str, Widget] | None = Non
                       for widget in shown],
         }
     return contract
+
+
+def default_lock_path(target: str) -> Path:
+    """``tools.lock`` next to the app's file; for a module target, next to the module's file."""
+    location = target.partition(":")[0]
+    if location.endswith(".py") or "/" in location or Path(location).is_file():
+        return Path(location).parent / "tools.lock"
+    spec = importlib.util.find_spec(location)
+    if spec is not None and spec.origin:
+        return Path(spec.origin).parent / "tools.lock"
+    return Path("tools.lock")
 
 
 def canonical_json(value: Any) -> bytes:

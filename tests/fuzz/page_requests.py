@@ -68,7 +68,8 @@ class PageStrategies:
                              "/authorize", "/logout", "/account/export", "/account/revoke"]),
             next_url.map(lambda value: "/login?next=" + quoted(value)),
             TEXT.map(lambda value: "/confirm/" + quoted(value)),
-            st.tuples(TEXT, TEXT).map(lambda t: "/account?" + urlencode({"disconnected": t[0], "sig": t[1]})),
+            st.tuples(TEXT, TEXT).map(
+                lambda t: "/account?" + urlencode({"disconnected": t[0], "sig": t[1]}, errors="surrogatepass")),
         )
         self.requests = self._requests()
 
