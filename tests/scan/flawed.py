@@ -47,7 +47,7 @@ FLAWS = frozenset({
     # discovery
     "no_prm", "no_root_prm", "prm_resource_trailing_slash", "no_authorization_servers", "offline_access_scope",
     "bearer_query", "no_as_metadata", "issuer_mismatch", "no_pkce", "pkce_plain", "no_registration",
-    "no_iss_parameter", "http_endpoints", "no_iss_in_response",
+    "no_iss_parameter", "http_endpoints", "no_iss_in_response", "tool_crashes",
     # challenges
     "no_auth_at_all", "challenge_without_resource_metadata", "challenge_without_scope", "error_without_credentials",
     "public_tool_needs_token", "refusal_without_challenge", "tool_unprotected",
@@ -443,6 +443,8 @@ class FlawedServer:
                 return _rpc_error(message_id, -32002, "Resource not found")
             return _rpc_result(message_id, {"contents": [self.widget_contents()]})
         if method == "tools/call":
+            if self.has("tool_crashes"):  # neither a refusal nor a run: the scanner cannot tell
+                return Response("Internal Server Error", status_code=500)
             return self._call(message_id, params, principal)
         return _rpc_error(message_id, -32601, "Method not found")
 

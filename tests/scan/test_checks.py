@@ -224,3 +224,16 @@ def test_the_correct_server_has_no_finding_above_low_in_any_mode(scanner: Scanne
     for token, active in ((None, False), ("read", False), ("read", True)):
         report = correct_report(scanner, Case((), (), token, active))
         assert not report.fails_at("medium"), shown(report)
+
+
+def test_a_tool_answer_that_shows_neither_a_refusal_nor_a_run_is_not_counted_as_protected() -> None:
+    """Fail closed: a 500 to a tool call proves no protection, so SC207 and SC402 are not checked, never passed."""
+    server = FlawedServer(tool_crashes=True).start()
+    try:
+        report = scan(server.mcp_url, token=server.token("notes:read"))
+    finally:
+        server.stop()
+    outcomes = {finding.check.id: finding for finding in report.findings}
+    for check in ("SC207", "SC402"):
+        assert outcomes[check].outcome == "skip", outcomes[check]
+        assert "neither a refusal nor a run" in outcomes[check].message and "(500)" in outcomes[check].message

@@ -99,11 +99,10 @@ def _call_tools_anonymously(ctx: ScanContext, session: McpSession) -> dict[str, 
 
 
 def _check_tool_protection(ctx: ScanContext, outcomes: dict[str, tuple[CallOutcome, Exchange]]) -> Iterator[Finding]:
-    tools = ctx.tools
-    uncalled = [tool["name"] for tool in tools if tool["name"] not in outcomes]
+    uncalled = [tool["name"] for tool in ctx.tools if tool["name"] not in outcomes]
     note = f" ({', '.join(uncalled)} not called: no arguments to refuse and not read-only)" if uncalled else ""
     refused_publics = [(name, exchange) for name, (outcome, exchange) in outcomes.items()
-                       if outcome.kind.startswith("refused") and is_public(_tool(tools, name))]
+                       if outcome.kind.startswith("refused") and is_public(ctx.tool(name))]
     if refused_publics:
         yield failed(c.PUBLIC_TOOL_REFUSED, "declared noauth but refused without a token: "
                      + ", ".join(name for name, _ in refused_publics), *(e for _, e in refused_publics[:2]),
@@ -124,17 +123,24 @@ def _check_tool_protection(ctx: ScanContext, outcomes: dict[str, tuple[CallOutco
     if not ctx.protected and not ctx.protected_tools:
         yield skipped(c.TOOL_UNPROTECTED, "the server protects nothing (see SC201)")
         return
-    unprotected = []
+    unprotected, unclear = [], []
     for name, (outcome, exchange) in outcomes.items():
-        tool = _tool(tools, name)
-        schemes = declared_schemes(tool)
-        if outcome.kind == "ran" and not is_public(tool):
-            why = "declares OAuth only" if schemes else "declares no securitySchemes, on a server that asks for tokens"
+        tool = ctx.tool(name)
+        if is_public(tool):
+            continue
+        if outcome.kind == "ran":
+            why = ("declares OAuth only" if declared_schemes(tool) else
+                   "declares no securitySchemes, on a server that asks for tokens")
             unprotected.append((name, why, exchange))
+        elif outcome.kind in ("server-error", "unclear"):
+            unclear.append(f"{name} ({exchange.status})")
     if unprotected:
         yield failed(c.TOOL_UNPROTECTED, "answered without a token: " + "; ".join(
             f"{name} ({why})" for name, why, _ in unprotected), *(e for _, _, e in unprotected[:2]),
             location=ctx.url)
+    elif unclear:  # neither a refusal nor a run: protection not shown, so not passed
+        yield skipped(c.TOOL_UNPROTECTED, "the answer shows neither a refusal nor a run for "
+                      + ", ".join(unclear), ctx.url)
     else:
         yield passed(c.TOOL_UNPROTECTED, "no protected tool answered without a token" + note, ctx.url)
 
@@ -150,10 +156,6 @@ def _check_closed_server(ctx: ScanContext, refusal: Exchange) -> Iterator[Findin
                      "initialize needs a token (tools not listed: pass --token to see their schemes)", ctx.url)
     yield passed(c.TOOL_REFUSAL_FORM, "initialize is refused with an HTTP 401 challenge", ctx.url)
     yield passed(c.TOOL_UNPROTECTED, "initialize needs a token, so no tool answers without one", ctx.url)
-
-
-def _tool(tools: list[dict[str, Any]], name: str) -> dict[str, Any]:
-    return next(tool for tool in tools if tool["name"] == name)
 
 
 def _check_challenge(ctx: ScanContext, outcomes: dict[str, tuple[CallOutcome, Exchange]]) -> Iterator[Finding]:

@@ -44,6 +44,10 @@ class ScanContext:
         """The server asked for a token somewhere (a 401 challenge or published metadata)."""
         return self.challenge is not None or self.resource_metadata is not None
 
+    def tool(self, name: str) -> dict[str, Any]:
+        """A listed tool by name."""
+        return next(tool for tool in self.tools if tool["name"] == name)
+
     @property
     def credential(self) -> str | None:
         """The token later checks send: --token, else a forged one the server accepted."""

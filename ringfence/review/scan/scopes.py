@@ -89,7 +89,7 @@ def _check_scopes(ctx: ScanContext, session: McpSession, claims: dict[str, Any] 
             yield skipped(check, "the token holds every scope the tools declare (pass a token with fewer scopes)",
                           ctx.url)
         return
-    unenforced, vague, enforced = [], [], []
+    unenforced, vague, enforced, unclear = [], [], [], []
     for tool, needed in beyond[:5]:
         try:
             answer = session.call_tool(tool["name"], harmless_arguments(tool) or {})
@@ -99,17 +99,19 @@ def _check_scopes(ctx: ScanContext, session: McpSession, claims: dict[str, Any] 
         missing = " ".join(sorted(needed - held))
         if outcome.kind == "ran":
             unenforced.append((tool["name"], missing, answer.exchange))
-        elif outcome.kind == "refused" and outcome.challenge.get("error") == "insufficient_scope":
-            enforced.append(tool["name"])
-            if not outcome.challenge.get("scope"):
-                vague.append((tool["name"], answer.exchange))
+        elif outcome.kind in ("server-error", "unclear"):
+            unclear.append(f"{tool['name']} ({answer.exchange.status})")
         else:
             enforced.append(tool["name"])
-            vague.append((tool["name"], answer.exchange))
+            if outcome.challenge.get("error") != "insufficient_scope" or not outcome.challenge.get("scope"):
+                vague.append((tool["name"], answer.exchange))
     if unenforced:
         yield failed(c.SCOPE_ENFORCED, "ran for a token without the scopes the tool declares: " + "; ".join(
             f"{name} (lacks {missing})" for name, missing, _ in unenforced), *(e for _, _, e in unenforced[:2]),
             location=ctx.url)
+    elif unclear:  # neither a refusal nor a run: enforcement not shown, so not passed
+        yield skipped(c.SCOPE_ENFORCED, "the answer shows neither a refusal nor a run for " + ", ".join(unclear),
+                      ctx.url)
     else:
         yield passed(c.SCOPE_ENFORCED, "refused: " + ", ".join(enforced), ctx.url)
     if vague:

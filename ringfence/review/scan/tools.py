@@ -42,21 +42,17 @@ def _check_hints(ctx: ScanContext) -> Iterator[Finding]:
     if missing:
         yield failed(c.ANNOTATIONS_PRESENT, "; ".join(f"{name} lacks {', '.join(hints)}"
                                                       for name, hints in missing.items()),
-                     *(f"tools/list -> {name}.annotations={_annotations(_tool(ctx, name))!r}" for name in
+                     *(f"tools/list -> {name}.annotations={_annotations(ctx.tool(name))!r}" for name in
                        list(missing)[:3]), location=ctx.url)
     else:
         yield passed(c.ANNOTATIONS_PRESENT, f"{len(ctx.tools)} tools set all four hints", ctx.url)
     contradictions = [(tool["name"], why) for tool in ctx.tools if (why := _contradiction(tool))]
     if contradictions:
         yield failed(c.ANNOTATIONS_CONSISTENT, "; ".join(f"{name}: {why}" for name, why in contradictions),
-                     *(f"tools/list -> {name}.annotations={_annotations(_tool(ctx, name))!r}" for name, _ in
+                     *(f"tools/list -> {name}.annotations={_annotations(ctx.tool(name))!r}" for name, _ in
                        contradictions[:3]), location=ctx.url)
     else:
         yield passed(c.ANNOTATIONS_CONSISTENT, "names and hints agree", ctx.url)
-
-
-def _tool(ctx: ScanContext, name: str) -> dict[str, Any]:
-    return next(tool for tool in ctx.tools if tool["name"] == name)
 
 
 def _contradiction(tool: dict[str, Any]) -> str:
@@ -88,7 +84,7 @@ def _check_descriptions(ctx: ScanContext) -> Iterator[Finding]:
     errors = [finding for finding in findings if finding.severity == "error"]
     if findings:
         yield failed(c.DESCRIPTION_LINT, "; ".join(f"{f.code} {f.tool}: {f.message}" for f in findings),
-                     *(f"tools/list -> {f.tool}.description={(_tool(ctx, f.tool).get('description') or '')[:200]!r}"
+                     *(f"tools/list -> {f.tool}.description={(ctx.tool(f.tool).get('description') or '')[:200]!r}"
                        for f in findings[:2]), location=ctx.url, severity=None if errors else "low")
     else:
         yield passed(c.DESCRIPTION_LINT, f"{len(listed)} descriptions lint clean", ctx.url)

@@ -9,12 +9,10 @@ from ringfence.review.report import Check, Finding
 from ringfence.review.scan import catalogue as c
 from ringfence.review.scan.context import ScanContext, failed, is_loopback, passed, skipped
 from ringfence.review.scan.probe import Exchange, OutOfScope
-from ringfence.review.scan.wire import CLIENT_INFO, MCP_ACCEPT, PROTOCOL_VERSION
+from ringfence.review.scan.wire import McpSession
 
 FOREIGN_HOST = "rebind.ringfence-scan.invalid"
 FOREIGN_ORIGIN = "https://attacker.ringfence-scan.invalid"
-_INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-               "params": {"protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": CLIENT_INFO}}
 
 
 def run(ctx: ScanContext) -> Iterator[Finding]:
@@ -30,10 +28,7 @@ def run(ctx: ScanContext) -> Iterator[Finding]:
 
 
 def _initialize(ctx: ScanContext, headers: dict[str, str]) -> Exchange:
-    sent = {"accept": MCP_ACCEPT, "content-type": "application/json", **headers}
-    if ctx.credential:
-        sent["authorization"] = f"Bearer {ctx.credential}"
-    return ctx.probe.request("POST", ctx.url, headers=sent, json_body=_INITIALIZE)
+    return McpSession(ctx.probe, ctx.url, ctx.credential).initialize_request(headers=headers).exchange
 
 
 def _foreign_header(ctx: ScanContext, check: Check, headers: dict[str, str], what: str) -> Finding:

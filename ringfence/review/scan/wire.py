@@ -63,9 +63,13 @@ class McpSession:
             headers["mcp-protocol-version"] = PROTOCOL_VERSION
         return headers
 
+    def initialize_request(self, *, headers: dict[str, str] | None = None) -> Answer:
+        """The ``initialize`` request alone (``headers`` added), without taking up the session it opens."""
+        return self.send("initialize", {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
+                                        "clientInfo": CLIENT_INFO}, headers=headers)
+
     def initialize(self) -> Answer:
-        answer = self.send("initialize", {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
-                                          "clientInfo": CLIENT_INFO})
+        answer = self.initialize_request()
         if answer.result is not None:
             self.initialized = answer
             self.session_id = answer.exchange.header("mcp-session-id") or None
