@@ -163,6 +163,36 @@ def unlocked_by(requested: Iterable[str], catalog: ScopeCatalog,
     return result
 
 
+def scopes_beyond(requested: Iterable[str], catalog: ScopeCatalog, tools: Iterable[ToolSpec]) -> frozenset[str]:
+    """The scopes the app's tools need that ``requested`` (with what it implies) does not grant, leaving out
+    a scope implied by another one of them: what the consent page offers besides the request.
+
+    A client whose step-up only refreshes its token (the TypeScript SDK 1.x: typescript-sdk#2255) never
+    reaches a tool it did not ask for first, since a refresh cannot widen the grant (RFC 6749 §6); the
+    person can grant these at the first consent instead, or untick them.
+    """
+    granted = catalog.expand(requested)
+    missing = {scope for tool in tools if not tool.is_public for scope in tool.scopes} - granted
+    return frozenset(scope for scope in missing
+                     if not any(scope in catalog.expand([other]) and other not in catalog.expand([scope])
+                                for other in missing))
+
+
+@dataclass(frozen=True)
+class ToolScopes:
+    """The consent page's view of the app's tools: what requested scopes let the app do (``unlocked_by``)
+    and which further scopes the tools need (``scopes_beyond``)."""
+
+    catalog: ScopeCatalog
+    tools: tuple[ToolSpec, ...]
+
+    def unlocks(self, requested: Iterable[str]) -> dict[str, tuple[Unlocked, ...]]:
+        return unlocked_by(requested, self.catalog, self.tools)
+
+    def beyond(self, requested: Iterable[str]) -> frozenset[str]:
+        return scopes_beyond(requested, self.catalog, self.tools)
+
+
 def default_scopes(tools: Iterable[ToolSpec]) -> frozenset[str]:
     """The app's minimal scopes, granted when a client asks for none: those its read tools need."""
     return frozenset(scope for tool in tools if tool.effect == "read" for scope in tool.scopes)

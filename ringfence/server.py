@@ -35,7 +35,6 @@ read and bounded once, by RequestLimits (the SDK keeps only a backstop far above
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -68,7 +67,7 @@ from ringfence.ops.proxies import behind_proxies, describe_proxies
 from ringfence.ops.ratelimit import InProcessRateLimiter, RateLimiter
 from ringfence.ops.ratelimit_redis import RedisRateLimiter
 from ringfence.personal_data import PersonalData
-from ringfence.policy import ScopeCatalog, default_scopes, unlocked_by
+from ringfence.policy import ScopeCatalog, ToolScopes, default_scopes
 from ringfence.privacy.disclosure import disclosure
 from ringfence.privacy.page import privacy_page
 from ringfence.privacy.purge import Purge, PurgeSchedule
@@ -105,7 +104,7 @@ def embedded_auth_server(settings: Settings, database: Database, catalog: ScopeC
     return EmbeddedAuthServer(options, database, resources=resources, scope_text=scope_text,
                               default_scopes=default, app_name=name, events=events, limiter=limiter,
                               subjects=SubjectData(database, settings.data_dir, personal_data),
-                              scope_unlocks=functools.partial(unlocked_by, catalog=catalog, tools=tuple(tools)))
+                              scope_unlocks=ToolScopes(catalog, tuple(tools)))
 
 
 def privacy_routes(app: App, settings: Settings) -> list[Route]:

@@ -22,6 +22,9 @@ by whoever starts an authorization request, so the fetch is a server-side reques
 Everything here runs on the event loop (the name lookup in the loop's resolver threads): no request
 worker thread ever waits on a document.
 
+The same guarded fetching (2-4, 6-8) serves a ``private_key_jwt`` client's ``jwks_uri``
+(:mod:`ringfence.authserver.client_keys`): :class:`GuardedJsonFetcher` is the shared part.
+
 Loopback is reachable only with ``allow_loopback=True``, an explicit development/test switch
 (latest CIMD draft, SSRF: the loopback exception "MUST NOT" be used in production).
 """
@@ -36,14 +39,15 @@ import ssl
 import time
 import typing
 from collections import Counter
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 from urllib.parse import SplitResult, urlsplit
 
 import httpcore
 
 from ringfence.authserver import strict_json
 from ringfence.authserver.client_name import client_name_problem
+from ringfence.authserver.public_keys import KeySetRefused, check_key_set_shape, public_key_set
 from ringfence.netguard import (
     AddressRefused,
     IPAddress,
@@ -56,13 +60,13 @@ from ringfence.netguard import (
 from ringfence.netguard import is_public_address as is_public_address  # the SSRF guard's classifier, re-exported
 
 logger = logging.getLogger("ringfence.authserver")
+T = TypeVar("T")
 
 MAX_URL_CHARS = 2048
 MAX_REDIRECT_URIS = 20
 MAX_TYPE_VALUES = 10
 MAX_TYPE_VALUE_CHARS = 128
 MAX_SCOPE_CHARS = 1024
-MAX_JWKS_KEYS = 10
 MAX_CACHE_ENTRIES = 1024
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
@@ -70,8 +74,6 @@ _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
 # CIMD §4.1: no method "based around a shared symmetric secret".
 _SHARED_SECRET_METHODS = frozenset({"client_secret_basic", "client_secret_post", "client_secret_jwt"})
 _AUTH_METHODS = frozenset({"none", "private_key_jwt"})
-# JWK private members (RFC 7518 §6.2.2, §6.3.2, §6.4.1, RFC 8037 §2): only public keys may be published.
-_PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 NOT_A_CLIENT_ID_URL = "The client_id is not a valid client metadata document URL."
 HOST_NOT_PUBLIC = "The client metadata document URL's host must resolve to public internet addresses only."
@@ -108,6 +110,7 @@ class ClientMetadataDocument:
     logo_uri: str | None
     scope: str | None
     jwks_uri: str | None
+    jwks: dict[str, Any] | None = field(default=None, compare=False, hash=False)  # checked public keys
 
 
 # URLs ----------------------------------------------------------------------------------------
@@ -162,7 +165,8 @@ def _is_redirect_uri(value: object) -> bool:
     return parts.scheme == "http" and is_loopback_host(parts.hostname or "")  # RFC 8252 §7.3
 
 
-def _is_web_url(value: object, *, allow_loopback: bool) -> bool:
+def is_web_url(value: object, *, allow_loopback: bool) -> bool:
+    """An https URL (http on a loopback host only with ``allow_loopback``), as a document may link to."""
     parts = _split_url(value)
     if parts is None:
         return False
@@ -178,7 +182,7 @@ def _optional_url(document: dict[str, Any], name: str, *, allow_loopback: bool) 
     value = document.get(name)
     if value is None:
         return None
-    if not _is_web_url(value, allow_loopback=allow_loopback):
+    if not is_web_url(value, allow_loopback=allow_loopback):
         raise ClientMetadataError(f"The client metadata document's {name} must be an https URL.")
     return value
 
@@ -222,6 +226,7 @@ def _redirect_uris(document: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _auth_method(document: dict[str, Any], jwks_uri: str | None) -> str:
+    """``none`` or ``private_key_jwt``; the latter with its public keys published one way, inline or by URL."""
     method = document.get("token_endpoint_auth_method", "none")
     if not isinstance(method, str):
         raise ClientMetadataError("The client metadata document's token_endpoint_auth_method is not supported.")
@@ -230,21 +235,28 @@ def _auth_method(document: dict[str, Any], jwks_uri: str | None) -> str:
         raise ClientMetadataError("The client metadata document must not use a client-secret authentication method.")
     if method not in _AUTH_METHODS:
         raise ClientMetadataError("The client metadata document's token_endpoint_auth_method is not supported.")
-    if method == "private_key_jwt" and jwks_uri is None:
-        raise ClientMetadataError("The client metadata document uses private_key_jwt without a jwks_uri.")
+    if method == "private_key_jwt":
+        if jwks_uri is not None and document.get("jwks") is not None:
+            # RFC 7591 §2: "jwks_uri" and "jwks" MUST NOT both be present.
+            raise ClientMetadataError("The client metadata document must not have both jwks and jwks_uri.")
+        if jwks_uri is None and document.get("jwks") is None:
+            raise ClientMetadataError("The client metadata document uses private_key_jwt without jwks or a jwks_uri.")
     return method
 
 
-def _check_jwks(document: dict[str, Any]) -> None:
+def _checked_jwks(document: dict[str, Any]) -> dict[str, Any] | None:
+    """The document's inline ``jwks``: public keys only, and usable signing keys for ``private_key_jwt``."""
     jwks = document.get("jwks")
     if jwks is None:
-        return
-    keys = jwks.get("keys") if isinstance(jwks, dict) else None
-    if not isinstance(keys, list) or len(keys) > MAX_JWKS_KEYS or not all(isinstance(key, dict) for key in keys):
-        raise ClientMetadataError("The client metadata document's jwks is not a JSON Web Key Set.")
-    if any(_PRIVATE_JWK_MEMBERS & key.keys() for key in keys):
-        # CIMD (Credential and Key Material Restrictions): private key material MUST NOT be included.
-        raise ClientMetadataError("The client metadata document must not contain private key material.")
+        return None
+    try:
+        if document.get("token_endpoint_auth_method") == "private_key_jwt":
+            public_key_set(jwks)
+        else:
+            check_key_set_shape(jwks)
+    except KeySetRefused as refused:
+        raise ClientMetadataError(f"The client metadata document's jwks {refused}.") from None
+    return typing.cast(dict[str, Any], jwks)
 
 
 def _scope(document: dict[str, Any]) -> str | None:
@@ -269,7 +281,7 @@ def parse_document(client_id: str, document: object, *, allow_loopback: bool = F
     # CIMD §4.1 (simple string comparison, RFC 3986 §6.2.1); MCP: MUST match the URL exactly.
     if document.get("client_id") != client_id:
         raise ClientMetadataError(CLIENT_ID_MISMATCH)
-    _check_jwks(document)
+    jwks = _checked_jwks(document)
     jwks_uri = _optional_url(document, "jwks_uri", allow_loopback=allow_loopback)
     return ClientMetadataDocument(
         client_id=client_id,
@@ -282,6 +294,7 @@ def parse_document(client_id: str, document: object, *, allow_loopback: bool = F
         logo_uri=_optional_url(document, "logo_uri", allow_loopback=allow_loopback),
         scope=_scope(document),
         jwks_uri=jwks_uri,
+        jwks=jwks,
     )
 
 
@@ -342,14 +355,19 @@ def cache_lifetime(
 # Fetching ------------------------------------------------------------------------------------
 
 
-class ClientMetadataFetcher:
-    """Fetches, checks and caches client metadata documents; see the module docstring for the rules.
+class GuardedJsonFetcher(Generic[T]):
+    """Fetches, checks and caches JSON documents at URLs a client chose, by rules 2-4 and 6-8 of the module
+    docstring; a subclass says which URLs it fetches (:meth:`accepts`) and checks a body (:meth:`parse`).
 
     ``allow_loopback`` is for development and tests only: it lets ``http://127.0.0.1``-style
-    client ids through and lets any host resolve to loopback. Private and link-local addresses
+    URLs through and lets any host resolve to loopback. Private and link-local addresses
     stay refused either way. At most ``max_fetches`` documents are fetched at once, at most
     ``max_fetches_per_host`` from one host; concurrent callers for one URL share one fetch.
+    Every refusal is a :class:`ClientMetadataError`.
     """
+
+    what = "document"  # as the log names what is fetched
+    refused_url = NOT_A_CLIENT_ID_URL  # the refusal of a URL :meth:`accepts` does not
 
     def __init__(
         self,
@@ -372,25 +390,34 @@ class ClientMetadataFetcher:
         self._max_cache_seconds = max_cache_seconds
         self._default_cache_seconds = default_cache_seconds
         self._ssl_context = ssl_context  # None: httpcore's default (certifi) trust store
-        self._cache: dict[str, tuple[float, ClientMetadataDocument]] = {}
-        self._inflight: dict[str, asyncio.Task[ClientMetadataDocument]] = {}
+        self._cache: dict[str, tuple[float, T]] = {}
+        self._inflight: dict[str, asyncio.Task[T]] = {}
         self._closed = False
 
-    async def __aenter__(self) -> ClientMetadataFetcher:
+    async def __aenter__(self) -> typing.Self:
         return self
 
     async def __aexit__(self, *_: object) -> None:
         await self.aclose()
 
-    async def fetch(self, client_id: str) -> ClientMetadataDocument:
-        """The checked document at ``client_id``, from cache when fresh; raises :class:`ClientMetadataError`."""
+    def accepts(self, url: str) -> bool:
+        """Whether ``url`` is one this fetcher may fetch (checked before any I/O)."""
+        raise NotImplementedError
+
+    def parse(self, url: str, body: bytes) -> T:
+        """The checked value of the body fetched from ``url``; raises :class:`ClientMetadataError`."""
+        raise NotImplementedError
+
+    async def fetch(self, client_id: str, *, fresh: bool = False) -> T:
+        """The checked document at ``client_id``, from cache when fresh (never with ``fresh``: a new
+        fetch, or one already in flight); raises :class:`ClientMetadataError`."""
         if self._closed:
-            raise RuntimeError("ClientMetadataFetcher is closed")
-        if not is_client_id_url(client_id, allow_loopback=self._allow_loopback):
-            raise ClientMetadataError(NOT_A_CLIENT_ID_URL)
+            raise RuntimeError(f"{type(self).__name__} is closed")
+        if not self.accepts(client_id):
+            raise ClientMetadataError(self.refused_url)
         cached = self._cache.get(client_id)
         if cached is not None:
-            if cached[0] > time.monotonic():
+            if cached[0] > time.monotonic() and not fresh:
                 return cached[1]
             del self._cache[client_id]
         task = self._inflight.get(client_id)
@@ -406,8 +433,8 @@ class ClientMetadataFetcher:
     def _admit(self, client_id: str, host: str) -> None:
         """Refuse at once a fetch past the bounds: a fetch is never queued behind slow documents."""
         if len(self._inflight) >= self._max_fetches or self._hosts[host] >= self._max_fetches_per_host:
-            logger.info("client metadata document %r refused: %d fetches in flight, %d from its host",
-                        client_id, len(self._inflight), self._hosts[host])
+            logger.info("%s %r refused: %d fetches in flight, %d from its host",
+                        self.what, client_id, len(self._inflight), self._hosts[host])
             raise ClientMetadataBusy(BUSY)
 
     async def aclose(self) -> None:
@@ -420,7 +447,7 @@ class ClientMetadataFetcher:
         self._inflight.clear()
         self._cache.clear()
 
-    def _forget(self, client_id: str, host: str, task: asyncio.Task[ClientMetadataDocument]) -> None:
+    def _forget(self, client_id: str, host: str, task: asyncio.Task[T]) -> None:
         if self._inflight.get(client_id) is task:
             del self._inflight[client_id]
         self._hosts[host] -= 1
@@ -429,17 +456,17 @@ class ClientMetadataFetcher:
         if not task.cancelled():
             task.exception()  # retrieved here, so a failure nobody awaited any more is not reported as lost
 
-    async def _fetch_and_cache(self, client_id: str) -> ClientMetadataDocument:
+    async def _fetch_and_cache(self, client_id: str) -> T:
         try:
             document, lifetime = await self._fetch_uncached(client_id)
         except ClientMetadataError as exc:
-            logger.info("client metadata document %r refused: %s", client_id, exc)
+            logger.info("%s %r refused: %s", self.what, client_id, exc)
             raise  # CIMD §4.4: error responses and invalid documents are never cached
         if lifetime > 0:
             self._store(client_id, document, lifetime)
         return document
 
-    def _store(self, client_id: str, document: ClientMetadataDocument, lifetime: int) -> None:
+    def _store(self, client_id: str, document: T, lifetime: int) -> None:
         now = time.monotonic()
         if len(self._cache) >= MAX_CACHE_ENTRIES:
             for key in [key for key, (expiry, _) in self._cache.items() if expiry <= now]:
@@ -448,7 +475,7 @@ class ClientMetadataFetcher:
                 del self._cache[next(iter(self._cache))]  # the oldest entry
         self._cache[client_id] = (now + lifetime, document)
 
-    async def _fetch_uncached(self, client_id: str) -> tuple[ClientMetadataDocument, int]:
+    async def _fetch_uncached(self, client_id: str) -> tuple[T, int]:
         parts = urlsplit(client_id)
         host = typing.cast(str, parts.hostname)
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -461,7 +488,7 @@ class ClientMetadataFetcher:
                 headers, body = await self._get(client_id, parts, tuple(address.compressed for address in addresses))
         except TimeoutError:
             raise ClientMetadataError(TIMED_OUT) from None
-        document = parse_document(client_id, decode_json(body), allow_loopback=self._allow_loopback)
+        document = self.parse(client_id, body)
         lifetime = cache_lifetime(
             _header(headers, b"cache-control"),
             age=_header(headers, b"age"),
@@ -477,7 +504,7 @@ class ClientMetadataFetcher:
         try:
             return await resolve_checked(host, port, allow_loopback=self._allow_loopback)
         except AddressRefused as refused:
-            logger.info("client metadata host %r %s", host, refused.reason)
+            logger.info("%s host %r %s", self.what, host, refused.reason)
             raise ClientMetadataError(HOST_NOT_PUBLIC) from None  # no name probing
 
     async def _get(
@@ -526,11 +553,23 @@ class ClientMetadataFetcher:
         except (httpcore.TimeoutException, TimeoutError):
             raise ClientMetadataError(TIMED_OUT) from None
         except Exception as exc:  # TLS, connection, protocol: never shown to the client
-            logger.info("client metadata document %r not fetched: %s", client_id, type(exc).__name__)
+            logger.info("%s %r not fetched: %s", self.what, client_id, type(exc).__name__)
             raise ClientMetadataError(FETCH_FAILED) from None
 
     def _too_large(self) -> str:
-        return f"The client metadata document is larger than {self._max_bytes} bytes."
+        return f"The {self.what} is larger than {self._max_bytes} bytes."
+
+
+class ClientMetadataFetcher(GuardedJsonFetcher[ClientMetadataDocument]):
+    """Fetches, checks and caches client metadata documents; see the module docstring for the rules."""
+
+    what = "client metadata document"
+
+    def accepts(self, url: str) -> bool:
+        return is_client_id_url(url, allow_loopback=self._allow_loopback)
+
+    def parse(self, url: str, body: bytes) -> ClientMetadataDocument:
+        return parse_document(url, decode_json(body), allow_loopback=self._allow_loopback)
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hmac
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin
@@ -36,6 +38,9 @@ class OAuthClient(ClientMixin):
     scope_policy: ScopePolicy
     secret_hash: str | None = None
     from_metadata_document: bool = False
+    # The public keys of a ``private_key_jwt`` client (RFC 7591 §2: one or the other, never both).
+    jwks_uri: str | None = None
+    jwks: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
     @property
     def verified_host(self) -> str | None:
@@ -125,6 +130,8 @@ class ClientResolver:
                 allowed_scopes=frozenset(document.scope.split()) if document.scope else None,
                 scope_policy=self.scopes,
                 from_metadata_document=True,
+                jwks_uri=document.jwks_uri,
+                jwks=document.jwks,
             )
         if len(client_id) > 64:
             return None
@@ -149,4 +156,6 @@ class ClientResolver:
             allowed_scopes=None,
             scope_policy=self.scopes,
             secret_hash=registered.secret_hash,
+            jwks_uri=metadata.get("jwks_uri"),
+            jwks=metadata.get("jwks"),
         )

@@ -6,7 +6,7 @@ from typing import Any
 
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 
-from ringfence.authserver.oauth import CLIENT_AUTH_METHODS
+from ringfence.authserver.oauth import ASSERTION_SIGNING_ALGORITHMS, CLIENT_AUTH_METHODS, CONFIDENTIAL_AUTH_METHODS
 from ringfence.authserver.pages import PRIVACY_PATH
 
 
@@ -24,9 +24,14 @@ def server_metadata(issuer: str, scopes_supported: list[str]) -> dict[str, Any]:
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
+        # ChatGPT prefers private_key_jwt when offered (Apps SDK auth); "none" stays for public clients.
         "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        # RFC 8414 §2: required with private_key_jwt; asymmetric algorithms only, never "none".
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_SIGNING_ALGORITHMS,
         "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_SIGNING_ALGORITHMS,
+        "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_AUTH_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_SIGNING_ALGORITHMS,
         "code_challenge_methods_supported": ["S256"],  # MCP: clients refuse to proceed without it
         "client_id_metadata_document_supported": True,
         "authorization_response_iss_parameter_supported": True,  # RFC 9207 §3

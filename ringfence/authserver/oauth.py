@@ -8,6 +8,9 @@ What ringfence changes (see ../shared/reference/python-libraries.md §3):
   naming their grant (``sid``): revoking the grant ends them within a second (live_grants.py).
 - Refresh tokens rotate on every use; a reused one revokes its whole family (OAuth 2.1 §4.3.1).
 - Requested scopes are narrowed to what the client may have, never refused.
+- Clients authenticate with the method they registered, and only with it: ``none`` (public),
+  ``client_secret_basic``/``_post`` (registered confidential clients) or ``private_key_jwt``
+  (RFC 7523, :mod:`ringfence.authserver.client_assertion`), checked on the event loop before Authlib runs.
 
 Authlib's server is synchronous: it runs in a worker thread, and every storage call hops back to
 the event loop with ``anyio.from_thread.run``. A client metadata document is fetched before that,
@@ -40,21 +43,34 @@ from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from authlib.oauth2.rfc9207 import IssuerParameter
 from joserfc.jwk import KeySet
 
-from ringfence.authserver.cimd import ClientMetadataBusy, ClientMetadataError
+from ringfence.authserver.cimd import ClientMetadataBusy, ClientMetadataError, is_web_url
+from ringfence.authserver.client_assertion import (
+    AssertionRefused,
+    ClientAssertionVerifier,
+    carries_assertion,
+    claimed_client_id,
+)
+from ringfence.authserver.client_keys import ClientKeysBusy, ClientKeysUnavailable
 from ringfence.authserver.client_name import client_name_problem
 from ringfence.authserver.clients import ClientResolver, OAuthClient, RedirectPolicy
 from ringfence.authserver.keys import KeyRing
 from ringfence.authserver.live_grants import GRANT_CLAIM, LiveGrants, LiveGrantVerifier
 from ringfence.authserver.models import AuthorizationCode, RefreshToken, RegisteredClient
+from ringfence.authserver.public_keys import SIGNING_ALGORITHMS, KeySetRefused, public_key_set
 from ringfence.authserver.scopes import ScopePolicy
 from ringfence.authserver.store import AuthStore, now, secret_hash
+from ringfence.ops.ratelimit import RateLimitUnavailable
 from ringfence.refusals import InvalidToken
 from ringfence.resource.tokens import JwtVerifier, TokenCache, TokenVerifier, VerifiedToken
 
 ACCESS_TOKEN_SECONDS = 15 * 60
 REFRESH_TOKEN_SECONDS = 30 * 24 * 3600
 CODE_SECONDS = 60
-CLIENT_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
+# Tried in this order (Authlib): private_key_jwt first, so that a request carrying an assertion is
+# judged by it alone, whichever method its client registered (RFC 6749 §2.3: one method per request).
+CLIENT_AUTH_METHODS = ["private_key_jwt", "none", "client_secret_basic", "client_secret_post"]
+CONFIDENTIAL_AUTH_METHODS = ["private_key_jwt", "client_secret_basic", "client_secret_post"]
+ASSERTION_SIGNING_ALGORITHMS = list(SIGNING_ALGORITHMS)
 
 
 REDIRECT_POLICY = "Redirect URIs must be https URLs the operator allows, or loopback (MCP authorization)."
@@ -64,6 +80,10 @@ REDIRECT_POLICY = "Redirect URIs must be https URLs the operator allows, or loop
 # Authlib runs (a client, ``None`` for no such document, or why the document was refused).
 _DOCUMENT_CLIENTS: ContextVar[Mapping[str, OAuthClient | ClientMetadataError | None]] = ContextVar(
     "ringfence_document_clients", default=MappingProxyType({}))
+# The verdict on the request's client assertion, reached on the event loop before Authlib runs: the
+# client it authenticates, or the refusal Authlib raises when it tries ``private_key_jwt``.
+_ASSERTED_CLIENT: ContextVar[OAuthClient | InvalidClientError | None] = ContextVar(
+    "ringfence_asserted_client", default=None)
 
 
 class InvalidTargetError(OAuth2Error):
@@ -210,6 +230,19 @@ def _run(fn, *args):  # type: ignore[no-untyped-def]
     return anyio.from_thread.run(fn, *args)
 
 
+def authenticate_private_key_jwt(query_client, request) -> OAuthClient | None:  # type: ignore[no-untyped-def]
+    """Authlib's ``private_key_jwt`` method: the verdict :meth:`McpAuthorizationServer.respond` reached
+    on the request's assertion; ``None`` (the next method's turn) for a request without one."""
+    if not carries_assertion(request.form):
+        return None
+    verdict = _ASSERTED_CLIENT.get()
+    if verdict is None:  # not checked (never through ``respond``): refused, never let through
+        raise InvalidClientError(status_code=401, description="The client_assertion was not checked.")
+    if isinstance(verdict, InvalidClientError):
+        raise verdict
+    return verdict
+
+
 class CodeGrant(AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
     server: McpAuthorizationServer
@@ -308,6 +341,7 @@ class McpAuthorizationServer(AuthorizationServer):
         scopes: ScopePolicy,
         redirects: RedirectPolicy,
         grants: LiveGrants,
+        assertions: ClientAssertionVerifier,
         leeway: int,
     ) -> None:
         super().__init__(scopes_supported=sorted(scopes.supported))
@@ -318,6 +352,8 @@ class McpAuthorizationServer(AuthorizationServer):
         self.resources = resources
         self.scopes = scopes
         self.redirects = redirects
+        self.assertions = assertions
+        self.register_client_auth_method("private_key_jwt", authenticate_private_key_jwt)
         # The verifiers of the gate too: one cache per resource, one grant check for all.
         self.own_token_verifiers = {
             resource: access_token_verifier(issuer, resource, keys, grants, leeway=leeway) for resource in resources
@@ -382,9 +418,12 @@ class McpAuthorizationServer(AuthorizationServer):
         """Authlib's synchronous ``entry_point(request, *args)`` in a worker thread, once the request's
         client metadata document (if its ``client_id`` names one) has been fetched here, on the event loop.
 
-        Raises :class:`TemporarilyUnavailableError` when the fetcher is busy (its bounds reached).
+        A client assertion (``private_key_jwt``) is checked here too, its keys fetched if need be.
+        Raises :class:`TemporarilyUnavailableError` when a fetcher is busy (its bounds reached) or
+        the store of used assertion ids does not answer (fail closed).
         """
-        client_id = request.payload.client_id
+        asserted = carries_assertion(request.form)
+        client_id = request.payload.client_id or (claimed_client_id(request.form) if asserted else None)
         fetched = _DOCUMENT_CLIENTS.get()
         if isinstance(client_id, str) and client_id not in fetched and self.clients.names_document(client_id):
             client: OAuthClient | ClientMetadataError | None
@@ -395,7 +434,41 @@ class McpAuthorizationServer(AuthorizationServer):
             except ClientMetadataError as refused:
                 client = refused
             _DOCUMENT_CLIENTS.set({**fetched, client_id: client})  # this request's context only
+        if asserted:
+            _ASSERTED_CLIENT.set(await self._asserted_client(request, client_id))  # this request's only
         return await anyio.to_thread.run_sync(entry_point, request, *args)
+
+    async def _asserted_client(self, request: OAuth2Request, client_id: str | None) -> OAuthClient | InvalidClientError:
+        """The client the request's assertion authenticates, or why not (RFC 6749 §5.2: ``invalid_client``, 401)."""
+
+        def refused(description: str) -> InvalidClientError:
+            return InvalidClientError(status_code=401, description=description)
+
+        if request.form.get("client_secret") or request.headers.get("authorization"):
+            return refused("Use one client authentication method per request.")  # RFC 6749 §2.3
+        if not client_id:
+            return refused("The client_assertion names no client.")
+        client = _DOCUMENT_CLIENTS.get().get(client_id) if self.clients.names_document(client_id) else \
+            await self.clients.get(client_id)
+        if not isinstance(client, OAuthClient):
+            return refused("The client is unknown or its metadata could not be used.")
+        if not client.check_endpoint_auth_method("private_key_jwt", "token"):
+            # RFC 7591 §2: the client authenticates with the method it registered. A public client's
+            # assertion is refused, not ignored: RFC 6749 §3.2.1, the server MUST "authenticate the
+            # client if client authentication is included", and this client has no keys to verify it.
+            return refused("The client is not registered for private_key_jwt.")
+        try:
+            await self.assertions.verify(client.client_id, client.jwks, client.jwks_uri, request.form)
+        except AssertionRefused as refusal:
+            return refused(str(refusal))
+        except ClientKeysBusy as busy:
+            raise TemporarilyUnavailableError(str(busy)) from None
+        except ClientKeysUnavailable:
+            return refused("The client's published keys could not be fetched.")  # the reason is in the log
+        except RateLimitUnavailable:  # fail closed: an assertion is never accepted unrecorded
+            raise TemporarilyUnavailableError("The client_assertion could not be checked. Try again shortly.") \
+                from None
+        return client
 
     # Helpers ---------------------------------------------------------------------------------
 
@@ -486,12 +559,28 @@ class Registration(ClientRegistrationEndpoint):
         data.setdefault("response_types", ["code"])
         return super().extract_client_metadata(request)
 
+    def check_published_keys(self, client_metadata: dict[str, Any]) -> None:
+        """A ``private_key_jwt`` client publishes public signing keys, inline or at an https URL; the
+        rules of metadata documents apply (:mod:`.public_keys`, :mod:`.client_keys`)."""
+        if client_metadata.get("token_endpoint_auth_method") != "private_key_jwt":
+            return  # other clients' keys are never used here (Authlib checked their shape)
+        jwks, jwks_uri = client_metadata.get("jwks"), client_metadata.get("jwks_uri")
+        if (jwks is None) == (jwks_uri is None):  # RFC 7591 §2: one or the other, MUST NOT both be present
+            raise InvalidClientMetadataError("private_key_jwt needs the client's public keys: jwks or jwks_uri.")
+        if jwks is not None:
+            try:
+                public_key_set(jwks)
+            except KeySetRefused as refused:
+                raise InvalidClientMetadataError(f"jwks {refused}.") from None
+        elif not is_web_url(jwks_uri, allow_loopback=self.server.clients.allow_loopback_metadata):
+            raise InvalidClientMetadataError("jwks_uri must be an https URL.")
+
     def generate_client_id(self, request) -> str:  # type: ignore[no-untyped-def]
         return secrets.token_urlsafe(24)
 
     def generate_client_secret(self, request) -> str | None:  # type: ignore[no-untyped-def]
-        if request.payload.data.get("token_endpoint_auth_method") == "none":
-            return None  # a public client gets no secret
+        if request.payload.data.get("token_endpoint_auth_method") not in ("client_secret_basic", "client_secret_post"):
+            return None  # a public client, or one with keys, gets no secret
         return secrets.token_urlsafe(32)
 
     def generate_client_info(self, request):  # type: ignore[no-untyped-def]
@@ -504,8 +593,9 @@ class Registration(ClientRegistrationEndpoint):
         method = client_metadata.get("token_endpoint_auth_method")
         if method not in CLIENT_AUTH_METHODS:  # RFC 7591 §3.2.2: a bad metadata value
             raise InvalidClientMetadataError(
-                "token_endpoint_auth_method must be none, client_secret_basic or client_secret_post."
+                "token_endpoint_auth_method must be none, private_key_jwt, client_secret_basic or client_secret_post."
             )
+        self.check_published_keys(client_metadata)
         uris = client_metadata.get("redirect_uris") or []
         if not uris or not all(isinstance(uri, str) and self.server.redirects.permits(uri) for uri in uris):
             raise InvalidRedirectURIError(REDIRECT_POLICY)
@@ -554,7 +644,7 @@ class Revocation(RevocationEndpoint):
 class Introspection(IntrospectionEndpoint):
     """RFC 7662; only authenticated (confidential) clients may introspect (§2.1)."""
 
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    CLIENT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
     server: McpAuthorizationServer
 
     def query_token(self, token_string, token_type_hint):  # type: ignore[no-untyped-def]

@@ -3,7 +3,9 @@ privacy disclosure page, privacy/page.py).
 
 Every form carries the session's CSRF token; every page is sent with a CSP that forbids framing
 (MCP security best practices: consent pages MUST prevent iframing and implement CSRF protection).
-The consent page says, under each scope, what it lets the app do (``policy.unlocked_by``).
+The consent page says, under each scope, what it lets the app do (``policy.unlocked_by``), and offers the
+further scopes the app's tools need (``policy.scopes_beyond``), ticked, for the person to keep or untick:
+a client whose step-up cannot widen its grant still reaches the tools the person allowed.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import OAuth2Error
@@ -28,6 +30,7 @@ from ringfence.authserver.adapter import (
     read_limited,
     to_starlette,
 )
+from ringfence.authserver.clients import OAuthClient
 from ringfence.authserver.connected_apps import (
     connected_apps,
     describe_scopes,
@@ -59,7 +62,26 @@ OAUTH_PARAMETERS = ("response_type", "client_id", "redirect_uri", "scope", "stat
 # The privacy disclosure (privacy/page.py): served wherever these pages are, and by every resource server;
 # published as RFC 8414 op_policy_uri and RFC 9728 resource_policy_uri.
 PRIVACY_PATH = "/privacy"
-ScopeUnlocks = Callable[[Iterable[str]], Mapping[str, tuple[Unlocked, ...]]]
+# A consent form's box for a scope offered besides the request (``also:contacts:write``), and its value when ticked.
+ALSO_FIELD, TICKED = "also:", "yes"
+
+
+class ScopeUnlocks(Protocol):
+    """What the served app's tools make of scopes (``policy.ToolScopes``)."""
+
+    def unlocks(self, requested: Iterable[str]) -> Mapping[str, tuple[Unlocked, ...]]: ...
+
+    def beyond(self, requested: Iterable[str]) -> frozenset[str]: ...
+
+
+class NoTools:
+    """An authorization server that serves no tools of its own: nothing to say, nothing more to offer."""
+
+    def unlocks(self, requested: Iterable[str]) -> Mapping[str, tuple[Unlocked, ...]]:
+        return {}
+
+    def beyond(self, requested: Iterable[str]) -> frozenset[str]:
+        return frozenset()
 
 
 def security_headers(form_targets: tuple[str, ...] = ()) -> dict[str, str]:
@@ -112,9 +134,9 @@ class Pages:
                  account_deleted: Callable[[str], None] = lambda subject: None,
                  scope_unlocks: ScopeUnlocks | None = None) -> None:
         self.subjects = subjects
-        # What each requested scope lets the app do, said on the consent page (policy.unlocked_by over the
-        # served app's tools); nothing for an authorization server that serves no tools of its own.
-        self.scope_unlocks = scope_unlocks or (lambda scopes: {})
+        # What each requested scope lets the app do, and what further scopes its tools need (policy.ToolScopes
+        # over the served app's tools); nothing for an authorization server that serves no tools of its own.
+        self.tool_scopes = scope_unlocks or NoTools()
         self.account_deleted = account_deleted  # tells the token verifiers to stop trusting the subject
         self.record = events or AuthEvents(None)
         self.server = server
@@ -200,6 +222,17 @@ class Pages:
         if request.method == "POST":
             allowed = form.get("decision") == "allow"
             if allowed:
+                kept = frozenset(scope for scope in self.offered(scopes, client)
+                                 if form.get(ALSO_FIELD + scope) == TICKED)
+                if kept:  # RFC 6749 §3.3: the person widened the request; the token response says the scope
+                    scopes |= kept
+                    params = [*((k, v) for k, v in params if k != "scope"), ("scope", " ".join(sorted(scopes)))]
+                    oauth = StarletteOAuth2Request("GET", self.server.issuer + "/authorize", request.headers,
+                                                   params, [])
+                    try:
+                        grant = await self.server.respond(self.server.get_consent_grant, oauth)
+                    except OAuth2Error as error:
+                        return self.authorization_error(error)
                 await self.server.store.remember_consent(user.id, client.client_id, client.client_name, scopes)
                 await self.record(request, EventKind.CONSENT_GRANTED, "granted", subject=user.subject,
                                   client_id=client.client_id, scopes=sorted(scopes))
@@ -208,8 +241,16 @@ class Pages:
             return await self.finish(oauth, grant, user)  # consent remembered for these scopes
         return self.consent_page(session, user, oauth, grant, scopes)
 
+    def offered(self, requested: frozenset[str], client: OAuthClient) -> frozenset[str]:
+        """The scopes offered besides the request: those the app's tools need that it does not grant, and
+        that the client may have. Never more than the page showed: a posted box for any other is ignored."""
+        beyond = self.tool_scopes.beyond(requested)
+        allowed = client.allowed_scopes  # a metadata document's ``scope`` bounds its client
+        return beyond if allowed is None else beyond & allowed
+
     def consent_page(self, session, user: User, oauth, grant, scopes: frozenset[str]) -> Response:  # type: ignore[no-untyped-def]
         client = grant.client
+        also = self.offered(scopes, client)
         redirect_host = urlsplit(grant.redirect_uri).netloc
         loopback_only = all(is_loopback_host(urlsplit(uri).hostname or "") for uri in client.redirect_uris)
         params = [(name, oauth.payload.data[name]) for name in OAUTH_PARAMETERS if name in oauth.payload.data]
@@ -217,8 +258,15 @@ class Pages:
             "consent.html", session=session, form_targets=origin_of(grant.redirect_uri),
             client_name=client.client_name, verified_host=client.verified_host, redirect_host=redirect_host,
             loopback_only=loopback_only, username=user.username, csrf=session.csrf_token, oauth_params=params,
-            scopes=describe_scopes(scopes, self.scope_text), unlocks=self.scope_unlocks(scopes),
+            scopes=describe_scopes(scopes, self.scope_text), unlocks=self.unlocks(scopes, also),
+            also=describe_scopes(also, self.scope_text), also_field=ALSO_FIELD, ticked=TICKED,
         )
+
+    def unlocks(self, requested: frozenset[str], also: frozenset[str]) -> dict[str, tuple[Unlocked, ...]]:
+        """What each scope lets the app do: a requested one as granted with the request alone (the person
+        may untick the rest), an offered one as granted with the request and the rest of the offer."""
+        with_offer = self.tool_scopes.unlocks(requested | also)
+        return {**self.tool_scopes.unlocks(requested), **{scope: with_offer.get(scope, ()) for scope in also}}
 
     async def finish(self, oauth, grant, user: User | None) -> Response:  # type: ignore[no-untyped-def]
         response = await self.server.respond(self.server.create_authorization_response, oauth, user, grant)

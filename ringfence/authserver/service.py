@@ -12,6 +12,8 @@ from pathlib import Path
 from starlette.routing import Route
 
 from ringfence.authserver.cimd import ClientMetadataFetcher
+from ringfence.authserver.client_assertion import ClientAssertionVerifier, SingleUseIds
+from ringfence.authserver.client_keys import ClientKeys, ClientKeySetFetcher
 from ringfence.authserver.clients import ClientResolver, RedirectPolicy
 from ringfence.authserver.endpoints import ProtocolEndpoints
 from ringfence.authserver.events import AuthEvents
@@ -68,6 +70,11 @@ class EmbeddedAuthServer:
         # the https servers that host client metadata documents.
         self.fetcher = ClientMetadataFetcher(allow_loopback=options.allow_loopback_client_metadata,
                                              ssl_context=ssl.create_default_context())
+        # private_key_jwt clients' jwks_uri, fetched as documents are; used assertion ids in the limiter.
+        self.key_fetcher = ClientKeySetFetcher(allow_loopback=options.allow_loopback_client_metadata,
+                                               ssl_context=ssl.create_default_context())
+        assertions = ClientAssertionVerifier(issuer=self.issuer, keys=ClientKeys(self.key_fetcher),
+                                             used=SingleUseIds(limiter), leeway=options.clock_leeway_seconds)
         store = AuthStore(database, revoked=self.grants.forget)
         scopes = ScopePolicy(frozenset(scope_text), default_scopes)
         self.server = McpAuthorizationServer(
@@ -81,6 +88,7 @@ class EmbeddedAuthServer:
             redirects=RedirectPolicy(options.allowed_redirect_uris,
                                      allow_loopback=options.allow_loopback_redirect_uris),
             grants=self.grants,
+            assertions=assertions,
             leeway=options.clock_leeway_seconds,
         )
         self.endpoints = ProtocolEndpoints(self.server, server_metadata(self.issuer, sorted(scope_text)),
@@ -115,3 +123,4 @@ class EmbeddedAuthServer:
 
     async def close(self) -> None:
         await self.fetcher.aclose()
+        await self.key_fetcher.aclose()

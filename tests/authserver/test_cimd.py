@@ -28,6 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from joserfc.jwk import ECKey, RSAKey
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -43,6 +44,7 @@ from ringfence.authserver.cimd import (
     is_public_address,
     parse_document,
 )
+from ringfence.authserver.client_keys import ClientKeys, ClientKeySetFetcher, ClientKeysUnavailable
 from tests.support.idp import free_port
 from tests.support.loopback import loopback_connections_only
 
@@ -376,6 +378,7 @@ async def test_valid_document_is_accepted_with_defaults(server: DocumentServer) 
         logo_uri=None,
         scope=None,
         jwks_uri=None,
+        jwks=None,
     )
     assert server.host_headers["/valid/client.json"] == [f"127.0.0.1:{server.port}"]
 
@@ -780,15 +783,61 @@ def test_document_with_unsupported_auth_method_is_refused(method: Any) -> None:
     assert "not supported" in refused_document(token_endpoint_auth_method=method)
 
 
-def test_private_key_jwt_without_jwks_uri_is_refused() -> None:
-    """CIMD §6.2: a private_key_jwt client publishes its public keys; here at jwks_uri."""
-    assert "jwks_uri" in refused_document(token_endpoint_auth_method="private_key_jwt")
+def test_private_key_jwt_without_keys_is_refused() -> None:
+    """CIMD §6.2: a private_key_jwt client publishes its public keys, inline (jwks) or at a jwks_uri."""
+    assert "jwks or a jwks_uri" in refused_document(token_endpoint_auth_method="private_key_jwt")
+
+
+def test_private_key_jwt_with_inline_jwks_is_accepted() -> None:
+    """RFC 7591 §2: jwks carries the keys by value, for clients that do not host a jwks_uri."""
+    jwks = {"keys": [ECKey.generate_key("P-256").as_dict(private=False)]}
+    document = parse_document(CLIENT, document_for(CLIENT, token_endpoint_auth_method="private_key_jwt", jwks=jwks))
+    assert document.jwks == jwks
+    assert document.jwks_uri is None
+
+
+def test_private_key_jwt_with_both_jwks_and_jwks_uri_is_refused() -> None:
+    """RFC 7591 §2: "jwks_uri" and "jwks" MUST NOT both be present."""
+    jwks = {"keys": [ECKey.generate_key("P-256").as_dict(private=False)]}
+    assert "both" in refused_document(token_endpoint_auth_method="private_key_jwt", jwks=jwks,
+                                      jwks_uri="https://chatgpt.com/oauth/jwks.json")
 
 
 def test_document_publishing_a_private_key_is_refused() -> None:
     """CIMD (Credential and Key Material Restrictions): only public keys may be published."""
     jwks = {"keys": [{"kty": "EC", "crv": "P-256", "x": "x", "y": "y", "d": "private"}]}
     assert "private key" in refused_document(jwks=jwks)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        {"kty": "oct", "k": "c2hhcmVkLXNlY3JldA"},  # a shared secret is not a public key
+        RSAKey.generate_key(2048).as_dict(private=True),
+        ECKey.generate_key("P-256").as_dict(private=True),
+    ],
+    ids=["symmetric", "RSA private", "EC private"],
+)
+def test_private_key_jwt_keys_with_private_or_symmetric_material_are_refused(key: dict[str, Any]) -> None:
+    """CIMD key material restrictions; RFC 7523 needs public keys: a secret can never verify an assertion."""
+    assert "private key" in refused_document(token_endpoint_auth_method="private_key_jwt", jwks={"keys": [key]})
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        {**ECKey.generate_key("P-256").as_dict(private=False), "use": "enc"},
+        {"kty": "RSA", "n": "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1Wl", "e": "AQAB"},
+        {"kty": "EC", "crv": "P-256", "x": "not-a-point", "y": "not-a-point"},
+        {"kty": "unknown"},
+    ],
+    ids=["encryption key", "short RSA key", "invalid EC key", "unknown key type"],
+)
+def test_private_key_jwt_keys_that_cannot_verify_signatures_are_refused(key: dict[str, Any]) -> None:
+    """RFC 7517 §4.2 ``use``; RFC 7518 §3.3: RSA keys of 2048 bits or more: every published key must be a
+    usable public signing key, or the document is refused."""
+    assert "jwks is not a JSON Web Key Set" in refused_document(token_endpoint_auth_method="private_key_jwt",
+                                                                jwks={"keys": [key]})
 
 
 @pytest.mark.parametrize(
@@ -843,3 +892,56 @@ def test_document_with_unacceptable_client_name_is_refused(name: Any) -> None:
 def test_document_with_malformed_optional_field_is_refused(field: str, value: Any) -> None:
     """RFC 7591 §2 field types; CIMD SSRF: only known URL schemes are accepted."""
     assert field in refused_document(**{field: value})
+
+
+# A private_key_jwt client's jwks_uri: fetched by the same guarded fetcher ----------------------------
+
+
+def key_set(*keys: ECKey) -> dict[str, Any]:
+    return {"keys": [key.as_dict(private=False) for key in keys]}
+
+
+async def test_jwks_uri_on_a_private_address_is_refused_before_any_connection(connections: list[str]) -> None:
+    """MCP Security Best Practices, SSRF: a client's jwks_uri is as client-chosen as its document URL."""
+    async with ClientKeySetFetcher(allow_loopback=True) as fetcher:
+        assert await refusal(fetcher, "https://169.254.169.254/latest/jwks.json") == cimd.HOST_NOT_PUBLIC
+        assert await refusal(fetcher, "http://chatgpt.com/jwks.json") == ClientKeySetFetcher.refused_url
+    assert connections == []
+
+
+async def test_jwks_uri_redirect_is_not_followed_and_private_keys_are_refused(server: DocumentServer) -> None:
+    """CIMD rules for what is fetched (no redirects), and only public keys may be published."""
+    moved = server.serve("/keys/moved.json", status=302, headers={"location": "http://10.0.0.1/jwks.json"})
+    private = server.serve("/keys/private.json", {"keys": [ECKey.generate_key("P-256").as_dict(private=True)]})
+    async with ClientKeySetFetcher(allow_loopback=True, timeout=2.0) as fetcher:
+        assert await refusal(fetcher, moved) == cimd.REDIRECTED
+        assert "private key material" in await refusal(fetcher, private)
+
+
+async def test_unknown_kid_fetches_the_key_set_afresh_once_per_interval(server: DocumentServer) -> None:
+    """A cached key set (HTTP cache headers) is fetched afresh when an assertion names a kid it lacks (the
+    client rotated its keys), at most once per interval per URL: unknown kids cannot hammer a key server."""
+    old, new = (ECKey.generate_key("P-256", parameters={"kid": kid}) for kid in ("old", "new"))
+    url = server.serve("/keys/rotating.json", key_set(old), headers={"cache-control": "max-age=300"})
+    now = [1000.0]
+    async with ClientKeySetFetcher(allow_loopback=True, timeout=2.0) as fetcher:
+        keys = ClientKeys(fetcher, refetch_seconds=30, clock=lambda: now[0])
+        assert await keys.key_for(None, url, "old", "ES256") is not None
+        server.serve("/keys/rotating.json", key_set(new), headers={"cache-control": "max-age=300"})
+        assert await keys.key_for(None, url, "old", "ES256") is not None  # from the cache: no fetch
+        assert server.hits["/keys/rotating.json"] == 1
+        assert (await keys.key_for(None, url, "new", "ES256")).kid == "new"  # type: ignore[union-attr]
+        assert server.hits["/keys/rotating.json"] == 2
+        assert await keys.key_for(None, url, "stranger", "ES256") is None  # within the interval: no fetch
+        assert server.hits["/keys/rotating.json"] == 2
+        now[0] += 31
+        assert await keys.key_for(None, url, "stranger", "ES256") is None
+        assert server.hits["/keys/rotating.json"] == 3
+
+
+async def test_unreachable_jwks_uri_makes_the_keys_unavailable(server: DocumentServer) -> None:
+    """Fail closed: keys that cannot be fetched are an error, never an empty set that verifies nothing."""
+    url = server.serve("/keys/gone.json", status=404)
+    async with ClientKeySetFetcher(allow_loopback=True, timeout=2.0) as fetcher:
+        with pytest.raises(ClientKeysUnavailable):
+            await ClientKeys(fetcher).key_for(None, url, "any", "ES256")

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from joserfc.jwk import ECKey
 
 from ringfence.authserver.store import secret_hash
 from tests.support import oauth
@@ -111,12 +112,58 @@ def test_client_that_cannot_use_the_code_flow_is_refused(embedded: EmbeddedServe
     oauth_error(response, 400, "invalid_client_metadata")
 
 
-def test_unsupported_token_endpoint_auth_method_is_refused(embedded: EmbeddedServer) -> None:
+@pytest.mark.parametrize("method", ["client_secret_jwt", "tls_client_auth"])
+def test_unsupported_token_endpoint_auth_method_is_refused(embedded: EmbeddedServer, method: str) -> None:
     """RFC 7591 §2 / §3.2.2: an authentication method the server does not support is
     ``invalid_client_metadata``."""
     response = register(embedded.issuer, redirect_uris=["http://127.0.0.1:3030/cb"],
-                        token_endpoint_auth_method="private_key_jwt")
+                        token_endpoint_auth_method=method)
     oauth_error(response, 400, "invalid_client_metadata")
+
+
+# private_key_jwt (RFC 7523): keys instead of a secret -------------------------------------------
+
+
+def public_jwks() -> dict[str, Any]:
+    return {"keys": [ECKey.generate_key("P-256").as_dict(private=False)]}
+
+
+def register_with_keys(embedded: EmbeddedServer, **keys: Any) -> httpx.Response:
+    # Its own address: this module's rate-limit test spends 127.0.0.2's.
+    return oauth.register(embedded.issuer, local_address="127.0.0.8", redirect_uris=["http://127.0.0.1:3030/cb"],
+                          token_endpoint_auth_method="private_key_jwt", **keys)
+
+
+@pytest.mark.parametrize("keys", [
+    {"jwks": "inline"},
+    {"jwks_uri": "https://client.example.com/jwks.json"},
+], ids=["jwks", "jwks_uri"])
+def test_private_key_jwt_client_with_published_keys_is_registered_without_a_secret(
+        embedded: EmbeddedServer, keys: dict[str, Any]) -> None:
+    """RFC 7591 §2: a private_key_jwt client gives its public keys (jwks or jwks_uri) and gets no
+    client_secret: it authenticates with assertions it signs (RFC 7523 §2.2)."""
+    keys = {name: public_jwks() if value == "inline" else value for name, value in keys.items()}
+    response = register_with_keys(embedded, **keys)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["token_endpoint_auth_method"] == "private_key_jwt"
+    assert "client_secret" not in body
+    assert stored_client(embedded, body["client_id"])["secret_hash"] is None
+
+
+@pytest.mark.parametrize("keys", [
+    {},
+    {"jwks": {"keys": [ECKey.generate_key("P-256").as_dict(private=True)]}},
+    {"jwks": {"keys": [{"kty": "oct", "k": "c2hhcmVkLXNlY3JldA"}]}},
+    {"jwks_uri": "http://client.example.com/jwks.json"},
+    {"jwks_uri": "https://client.example.com/jwks.json", "jwks": "inline"},
+], ids=["no keys", "private key", "symmetric key", "http jwks_uri", "both"])
+def test_private_key_jwt_client_without_usable_public_keys_is_refused(embedded: EmbeddedServer,
+                                                                      keys: dict[str, Any]) -> None:
+    """RFC 7591 §2 / §3.2.2 invalid_client_metadata: keys are needed, public only (never a shared secret),
+    at an https URL or inline, not both."""
+    keys = {name: public_jwks() if value == "inline" else value for name, value in keys.items()}
+    oauth_error(register_with_keys(embedded, **keys), 400, "invalid_client_metadata")
 
 
 def test_requested_scope_is_narrowed_to_the_declared_scopes(embedded: EmbeddedServer) -> None:

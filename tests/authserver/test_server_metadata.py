@@ -98,6 +98,16 @@ def test_public_clients_are_supported_at_the_token_endpoint(metadata: dict) -> N
     assert "none" in metadata["token_endpoint_auth_methods_supported"]
 
 
+@pytest.mark.parametrize("endpoint", ["token", "revocation", "introspection"])
+def test_private_key_jwt_is_advertised_with_asymmetric_algorithms_only(metadata: dict, endpoint: str) -> None:
+    """RFC 8414 §2: with ``private_key_jwt`` (RFC 7523; ChatGPT prefers it when offered) the server lists
+    ``*_auth_signing_alg_values_supported``, which MUST NOT include ``none``; here no symmetric (HS*) one either."""
+    assert "private_key_jwt" in metadata[f"{endpoint}_endpoint_auth_methods_supported"]
+    algorithms = metadata[f"{endpoint}_endpoint_auth_signing_alg_values_supported"]
+    assert "ES256" in algorithms and "RS256" in algorithms
+    assert not [alg for alg in algorithms if alg == "none" or alg.startswith("HS")]
+
+
 def test_registration_and_metadata_documents_are_advertised(embedded: EmbeddedServer, metadata: dict) -> None:
     """RFC 7591 ``registration_endpoint``; CIMD §5 ``client_id_metadata_document_supported``."""
     assert metadata["registration_endpoint"] == embedded.issuer + "/register"
