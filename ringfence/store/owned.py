@@ -133,10 +133,11 @@ def _scope_statement(state: ORMExecuteState) -> None:
     scope = scope_of(state.session)
     if scope.all_owners:
         return
+    _refuse_bare_tables(state.statement)
+    if state.is_insert:
+        _scope_insert(state, scope)
+        return
     if not (state.is_select or state.is_update or state.is_delete):
-        _refuse_bare_tables(state.statement)
-        if state.is_insert:
-            _scope_insert(state, scope)
         return  # text(): only PostgreSQL's row-level security scopes it
     owner = scope.owner
     # SQLAlchemy's documented pattern: the criterion joins every SELECT (and the loads it makes),
@@ -146,7 +147,6 @@ def _scope_statement(state: ORMExecuteState) -> None:
     else:
         criteria = with_loader_criteria(Owned, lambda cls: cls.owner == owner, include_aliases=True)
     state.statement = state.statement.options(criteria)
-    _refuse_bare_tables(state.statement)
     if state.is_update:
         _scope_update(state, scope)
 
@@ -159,21 +159,10 @@ def is_owned_table(table: object) -> bool:
     return owner is not None and bool(owner.info.get(OWNED_MARK))
 
 
-# Statements found to reach owned tables only through their models, by SQLAlchemy's cache key: the
-# identity of the SQL a statement compiles to, bound values left out (the same key compiles to the
-# same SQL, so to the same tables, reached the same way). Computing the key here costs nothing more:
-# the statement keeps it, and its compilation reuses it. Bounded; dropped whole when full.
-_CHECKED_STATEMENTS: set[Any] = set()
-_MAX_CHECKED_STATEMENTS = 1024
-
-
 def _refuse_bare_tables(statement: Any) -> None:
     """Refuse a statement that reads or writes an owned table with no ORM entity of it
     (``delete(Note.__table__)``, ``select(Note.__table__.c.id)``): the owner criteria join ORM
     entities only, so that table would be reached unscoped."""
-    cache_key = statement._generate_cache_key()  # None for a statement SQLAlchemy does not cache
-    if cache_key is not None and cache_key.key in _CHECKED_STATEMENTS:
-        return
     bare: set[Table] = set()
     entities: set[Table] = set()
     for element in visitors.iterate(statement):
@@ -187,10 +176,6 @@ def _refuse_bare_tables(statement: Any) -> None:
     if bare - entities:
         raise OwnershipError("a statement on an owned table goes through its model (delete(Note), not "
                              "delete(Note.__table__)), so that the owner criteria reach it")
-    if cache_key is not None:
-        if len(_CHECKED_STATEMENTS) >= _MAX_CHECKED_STATEMENTS:
-            _CHECKED_STATEMENTS.clear()
-        _CHECKED_STATEMENTS.add(cache_key.key)
 
 
 def _owned_target(state: ORMExecuteState) -> type[Owned] | None:

@@ -41,18 +41,6 @@ async def test_a_core_statement_on_the_owned_table_without_its_model_is_refused(
 
 
 @pytest.mark.anyio
-async def test_a_statement_checked_once_is_still_refused_after_its_model_twin_passed(database: Database) -> None:
-    """The check is remembered by SQLAlchemy's cache key: ``select(Note)`` passing must not let
-    ``select(Note.__table__)`` through, and a refused statement is refused again, not remembered."""
-    for _ in range(2):
-        async with database.session(owner="alice") as session:
-            assert len((await session.scalars(select(OwnedNote).where(OwnedNote.text != "x"))).all()) == 2
-        with pytest.raises(OwnershipError, match="through its model"):
-            async with database.session(owner="alice") as session:
-                await session.execute(select(NOTES).where(NOTES.c.text != "x"))
-
-
-@pytest.mark.anyio
 async def test_a_core_insert_with_rows_as_parameters_is_refused_too(database: Database) -> None:
     with pytest.raises(OwnershipError):
         async with database.session(owner="alice") as session:
