@@ -67,12 +67,13 @@ class EmbeddedAuthServer:
         self.keys = KeyRing(options.data_dir / "keys", token_lifetime=ACCESS_TOKEN_SECONDS)
         self.users = UserStore(database)
         # The system trust store (and SSL_CERT_FILE / SSL_CERT_DIR, as OpenSSL reads them) verifies
-        # the https servers that host client metadata documents.
+        # the https servers that host client metadata documents and client key sets.
+        trust = ssl.create_default_context()  # read once: documents and jwks_uri key sets alike
         self.fetcher = ClientMetadataFetcher(allow_loopback=options.allow_loopback_client_metadata,
-                                             ssl_context=ssl.create_default_context())
+                                             ssl_context=trust)
         # private_key_jwt clients' jwks_uri, fetched as documents are; used assertion ids in the limiter.
         self.key_fetcher = ClientKeySetFetcher(allow_loopback=options.allow_loopback_client_metadata,
-                                               ssl_context=ssl.create_default_context())
+                                               ssl_context=trust)
         assertions = ClientAssertionVerifier(issuer=self.issuer, keys=ClientKeys(self.key_fetcher),
                                              used=SingleUseIds(limiter), leeway=options.clock_leeway_seconds)
         store = AuthStore(database, revoked=self.grants.forget)
