@@ -11,11 +11,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from ringfence.loader import load_app
+from ringfence.app import App
 from ringfence.policy import scopes_beyond
 from tests.clients.support import KeepsTickedUser, ticked_boxes
 from tests.support.oauth import DirectClient, EmbeddedServer, hidden_fields, oauth_error, page_kind, query_of
-from tests.support.serve import CONTACTS_APP
 
 pytestmark = pytest.mark.usefixtures("embedded")
 
@@ -49,14 +48,13 @@ def redeem(client: DirectClient, user: KeepsTickedUser, request, form: dict[str,
     return token.json()
 
 
-def test_the_offer_is_what_the_tools_need_beyond_the_request_and_what_it_implies() -> None:
+def test_the_offer_is_what_the_tools_need_beyond_the_request_and_what_it_implies(contacts_app: App) -> None:
     """``contacts:write`` implies ``contacts:read``: asked for read, write is offered; asked for write,
     nothing; asked for nothing, write alone (read comes with it)."""
-    app = load_app(CONTACTS_APP)
-    tools = app.tools.values()
-    assert scopes_beyond(["contacts:read"], app.catalog, tools) == {"contacts:write"}
-    assert scopes_beyond(["contacts:write"], app.catalog, tools) == frozenset()
-    assert scopes_beyond([], app.catalog, tools) == {"contacts:write"}
+    tools = contacts_app.tools.values()
+    assert scopes_beyond(["contacts:read"], contacts_app.catalog, tools) == {"contacts:write"}
+    assert scopes_beyond(["contacts:write"], contacts_app.catalog, tools) == frozenset()
+    assert scopes_beyond([], contacts_app.catalog, tools) == {"contacts:write"}
 
 
 def test_a_request_for_read_is_offered_write_ticked_and_keeping_it_grants_both(embedded: EmbeddedServer,
