@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     allowed_redirect_uris: tuple[str, ...] = CHATGPT_REDIRECT_URIS
     allow_loopback_redirect_uris: bool = True
     allow_loopback_client_metadata: bool = False  # unsafe outside development: fetches from loopback
+    # Where people sign in (authserver/login_providers.py; README "Sign in with your identity provider"):
+    # login providers, each one ``key=value,…`` string, and whether local passwords are offered too.
+    login_providers: tuple[str, ...] = ()
+    local_passwords: bool = True
 
     # Shared state for several instances (rate-limit budgets); in-process when unset.
     redis_url: str | None = None
@@ -265,6 +269,11 @@ class Settings(BaseSettings):
             raise ConfigError(
                 f"algorithms {unsafe_algs or '[]'} are not allowed; use asymmetric ones (RS256, ES256, EdDSA)"
             )
+        if not self.local_passwords and not self.login_providers:
+            raise ConfigError("--no-local-passwords needs a --login-provider: otherwise nobody can sign in")
+        if self.issuer is not None and self.login_providers:
+            raise ConfigError("--login-provider is for the embedded authorization server; with --issuer, people "
+                              "sign in wherever that issuer has them sign in")
         if self.issuer is None:
             if self.jwks_url or self.introspection_url:
                 raise ConfigError("--jwks-url and --introspection-url need --issuer, the identity provider's issuer")

@@ -48,6 +48,7 @@ from starlette.types import ASGIApp
 from ringfence.app import App
 from ringfence.audit.log import AuditLog
 from ringfence.audit.schedule import CheckpointSchedule
+from ringfence.authserver.login_providers import describe_sign_in, parse_login_providers, unsafe_admissions
 from ringfence.authserver.pages import PRIVACY_PATH, stylesheet
 from ringfence.authserver.service import AuthServerOptions, EmbeddedAuthServer
 from ringfence.config import MCP_PATH, PRM_PATH, Settings
@@ -100,6 +101,9 @@ def embedded_auth_server(settings: Settings, database: Database, catalog: ScopeC
         allow_loopback_redirect_uris=settings.allow_loopback_redirect_uris,
         allow_loopback_client_metadata=settings.allow_loopback_client_metadata,
         clock_leeway_seconds=settings.clock_leeway_seconds,
+        login_providers=parse_login_providers(settings.login_providers),
+        local_passwords=settings.local_passwords,
+        http_timeout_seconds=settings.http_timeout_seconds,
     )
     return EmbeddedAuthServer(options, database, resources=resources, scope_text=scope_text,
                               default_scopes=default, app_name=name, events=events, limiter=limiter,
@@ -308,12 +312,21 @@ def build_auth_server_asgi(settings: Settings, catalog: ScopeCatalog, *, resourc
                      settings)
 
 
+def describe_login_providers(settings: Settings) -> tuple[list[str], list[str]]:
+    """Start-up lines: where people sign in and who may; and what of that gives up a protection."""
+    providers = parse_login_providers(settings.login_providers)
+    return describe_sign_in(providers, local_passwords=settings.local_passwords), unsafe_admissions(providers)
+
+
 def describe_startup(app: App, settings: Settings) -> list[str]:
     """What the operator must know at start-up, one line each."""
     lines = [f"serving {app.name!r} at {settings.resource_url}"]
     if settings.embedded_auth_server:
         lines.append(f"embedded authorization server at {settings.effective_issuer} (sign-in at /login)")
+        sign_in, unsafe_sign_in = describe_login_providers(settings)
+        lines += sign_in
     else:
+        unsafe_sign_in = []
         lines.append(f"trusting access tokens from issuer {settings.issuer} for audience {settings.expected_audience}")
         if settings.issuer and settings.issuer.endswith("/"):
             lines.append("warning: the issuer ends with '/': some MCP clients strip it and then reject the metadata")
@@ -324,7 +337,7 @@ def describe_startup(app: App, settings: Settings) -> list[str]:
         lines.append(f"tool refusals are answered as {settings.refusal_style}")
     lines += describe_monitoring(monitoring_options(settings))
     lines += describe_reaches(app.tools.values())
-    unsafe = [*settings.unsafe_options(), *frame_warnings(app.widgets.values()),
+    unsafe = [*settings.unsafe_options(), *unsafe_sign_in, *frame_warnings(app.widgets.values()),
               *unsafe_output_warnings(app.tools.values()), *loopback_reach_warnings(app.tools.values())]
     lines += [f"UNSAFE option enabled: {line}" for line in unsafe]
     return lines

@@ -1,4 +1,5 @@
-"""Shared fixtures: the stand-in identity provider and real `ringfence serve` processes."""
+"""Shared fixtures: the stand-in identity provider, real `ringfence serve` processes, and a browser page
+with a second local origin (a client's loopback callback, a third-party page)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,18 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ringfence.app import App
 from ringfence.loader import load_app
+from tests.support.browser import LocalSite, chromium
 from tests.support.idp import INTROSPECTION_CLIENT, TestIdentityProvider
 from tests.support.serve import CONTACTS_APP, ServeProcess, served
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 POSTGRES_ADMIN_URL = os.environ.get("RINGFENCE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -20,6 +26,24 @@ POSTGRES_ADMIN_URL = os.environ.get("RINGFENCE_TEST_POSTGRES", "postgresql://pos
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[LocalSite]:
+    """A second local origin: a client's loopback callback, or a third party's page."""
+    local = LocalSite().start()
+    yield local
+    local.stop()
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    """A page of a fresh headless Chromium, 800 by 1000 pixels, waiting at most 15 s for anything."""
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 800, "height": 1000})
+        context.set_default_timeout(15_000)
+        yield context.new_page()
+        context.close()
 
 
 @pytest.fixture(scope="session")

@@ -52,6 +52,7 @@ class EventKind(StrEnum):
     CONSENT_REVOKED = "consent.revoked"
     CLIENT_REGISTERED = "client.registered"
     USER_DELETED = "user.deleted"
+    USER_PROVISIONED = "user.provisioned"  # the first sign-in at a login provider made the account
     KEY_ROTATED = "key.rotated"
     INJECTION_FLAGGED = "injection.flagged"
     RATE_LIMITED = "ratelimit.exceeded"  # observed (metrics, detectors), not written to the log

@@ -1,9 +1,10 @@
 """What the embedded authorization server keeps about people, registered for ``ringfence.privacy``.
 
 The account and everything hanging off it: authorization codes, grants, refresh tokens, consents,
-sign-in sessions; and the registered clients, deleted once idle. Deleting a person's account is one
-transaction, so access ends at once (the server also refuses the account's still-unexpired access
-tokens from then on, their grants being gone).
+sign-in sessions, a login provider's identity of the account and its sign-ins under way; and the
+registered clients, deleted once idle. Deleting a person's account is one transaction, so access
+ends at once (the server also refuses the account's still-unexpired access tokens from then on, their
+grants being gone).
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ from typing import Any
 from sqlalchemy import delete, or_, select
 from sqlalchemy.sql import Select
 
+from ringfence.authserver.identities import PENDING_SECONDS
 from ringfence.authserver.models import (
     AuthorizationCode,
     BrowserSession,
     Consent,
     Grant,
+    PendingSignIn,
     RefreshToken,
     RegisteredClient,
+    SignInIdentity,
     User,
 )
 from ringfence.authserver.oauth import ACCESS_TOKEN_SECONDS
@@ -44,7 +48,8 @@ GRANT_KEPT_SECONDS = ACCESS_TOKEN_SECONDS + GRANT_MARGIN_SECONDS
 # The tables keyed by the account, deleted with it (the grants would also go by foreign-key cascade;
 # deleted here to be counted).
 _OWNED_BY_ACCOUNT = (("authorization_codes", AuthorizationCode), ("grants", Grant), ("refresh_tokens", RefreshToken),
-                     ("consents", Consent), ("browser_sessions", BrowserSession))
+                     ("consents", Consent), ("browser_sessions", BrowserSession),
+                     ("pending_sign_ins", PendingSignIn), ("sign_in_identities", SignInIdentity))
 
 
 def _duration(seconds: int) -> str:
@@ -81,6 +86,11 @@ def retention(kept: Retention) -> list[RetentionRule]:
             "RINGFENCE_RETENTION_IDLE_CLIENT_DAYS"),
         RetentionRule("accounts", "user accounts of the sign-in page (username, argon2id password hash)",
                       "until the account is deleted (by the user on /account, or `ringfence user delete`)"),
+        RetentionRule("sign_in_identities", "for accounts of a login provider: the provider, its issuer and the "
+                      "person's subject there, and the e-mail address it verified",
+                      "with the account: until it is deleted"),
+        RetentionRule("pending_sign_ins", f"sign-ins sent to a login provider and not yet back (hashes of their "
+                      f"state; valid {_duration(PENDING_SECONDS)}, once)", "until they are used or expire"),
     ]
 
 
@@ -106,6 +116,7 @@ class AccountHoldings:
             ("grants", step(Grant, [Grant.id.not_in(families), Grant.created_at < grant_cutoff,
                                     or_(Grant.revoked_at.is_(None), Grant.revoked_at < grant_cutoff)])),
             ("browser_sessions", step(BrowserSession, [BrowserSession.expires_at < moment])),
+            ("pending_sign_ins", step(PendingSignIn, [PendingSignIn.expires_at < moment])),
         ]
         if days := kept.idle_client_days:
             steps.append(("idle_clients", step(RegisteredClient, [
@@ -144,6 +155,11 @@ class AccountHoldings:
                 "used_at": export_time(token.used_at), "revoked_at": export_time(token.revoked_at)}
                 for token in await session.scalars(tokens)]
             account = {"username": user.username, "subject": user.subject, "created_at": export_time(user.created_at)}
+            identity = await session.get(SignInIdentity, user.id)
+            if identity is not None:  # where the account signs in, as the provider knows the person
+                account["signs_in_at"] = {"provider": identity.provider, "issuer": identity.issuer,
+                                          "subject": identity.subject, "email": identity.email,
+                                          "since": export_time(identity.created_at)}
         return {"account": account, "consents": consents, "grants": grants, "refresh_tokens": refresh_tokens}
 
     async def delete(self, subject: str) -> dict[str, int]:

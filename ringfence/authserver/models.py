@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ringfence.store.database import InternalModel
@@ -14,7 +14,7 @@ class User(InternalModel):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject: Mapped[str] = mapped_column(String(64), unique=True)  # the opaque ``sub`` of its tokens
     username: Mapped[str] = mapped_column(String(64), unique=True)
-    password_hash: Mapped[str] = mapped_column(String(255))  # argon2id
+    password_hash: Mapped[str] = mapped_column(String(255))  # argon2id; empty: signs in at a login provider only
     created_at: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -98,4 +98,36 @@ class BrowserSession(InternalModel):
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("ringfence_users.id", ondelete="CASCADE"))
     csrf_token: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class SignInIdentity(InternalModel):
+    """Who an account is at a login provider: the provider's issuer and subject, never its e-mail
+    (an address can change hands; OpenID Connect Core §5.7). One per account; no linking."""
+
+    __tablename__ = "ringfence_sign_in_identities"
+    __table_args__ = (UniqueConstraint("issuer", "subject", name="uq_ringfence_sign_in_identities"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("ringfence_users.id", ondelete="CASCADE"), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    issuer: Mapped[str] = mapped_column(String(512))
+    subject: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))  # verified by the provider, or none
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class PendingSignIn(InternalModel):
+    """A sign-in sent to a login provider, bound to the browser session that started it and used once;
+    for an account deletion, ``user_id`` is the account the provider must sign in again."""
+
+    __tablename__ = "ringfence_pending_sign_ins"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64))
+    provider: Mapped[str] = mapped_column(String(32))
+    nonce: Mapped[str] = mapped_column(String(64))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    next_url: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("ringfence_users.id", ondelete="CASCADE"))
+    created_at: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[int] = mapped_column(BigInteger)

@@ -32,7 +32,13 @@ from typing import Any
 import anyio.from_thread
 import anyio.to_thread
 from authlib.oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import InvalidClientError, InvalidRequestError, OAuth2Error, OAuth2Request
+from authlib.oauth2.rfc6749 import (
+    InvalidClientError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Error,
+    OAuth2Request,
+)
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, RefreshTokenGrant
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7591 import ClientRegistrationEndpoint
@@ -285,7 +291,13 @@ class RotatingRefreshGrant(RefreshTokenGrant):
         check_same_resource(self.request.form.get("resource"), self.request.refresh_token.record.resource)
 
     def authenticate_refresh_token(self, refresh_token: str) -> StoredRefreshToken | None:
-        redemption = _run(self.server.store.redeem_refresh_token, secret_hash(refresh_token))
+        token_hash = secret_hash(refresh_token)
+        requested = self.request.payload.scope
+        if requested:  # RFC 6749 §6: no scope beyond the grant; refused before redemption uses the token up
+            stored = _run(self.server.store.refresh_token, token_hash)
+            if stored is not None and not set(requested.split()) <= set(stored.scope.split()):
+                raise InvalidScopeError()
+        redemption = _run(self.server.store.redeem_refresh_token, token_hash)
         return StoredRefreshToken(redemption.record) if redemption.record is not None else None
 
     def authenticate_user(self, refresh_token: StoredRefreshToken) -> Grantee | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import OAuth2Error
@@ -50,6 +50,9 @@ from ringfence.ops.ratelimit import RateLimitUnavailable
 from ringfence.personal_data import DeletionIncomplete, SubjectRecords, UnknownSubject
 from ringfence.policy import Unlocked
 from ringfence.principal import identity_key
+
+if TYPE_CHECKING:
+    from ringfence.authserver.provider_pages import ProviderSignIn
 
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -132,8 +135,11 @@ class Pages:
                  confirmations: ConfirmationStore, subjects: SubjectRecords | None = None,
                  events: AuthEvents | None = None,
                  account_deleted: Callable[[str], None] = lambda subject: None,
-                 scope_unlocks: ScopeUnlocks | None = None) -> None:
+                 scope_unlocks: ScopeUnlocks | None = None, local_passwords: bool = True) -> None:
         self.subjects = subjects
+        self.local_passwords = local_passwords  # off: people sign in at a login provider only
+        # Set when login providers are configured (authserver/provider_pages.py).
+        self.provider_sign_in: ProviderSignIn | None = None
         # What each requested scope lets the app do, and what further scopes its tools need (policy.ToolScopes
         # over the served app's tools); nothing for an authorization server that serves no tools of its own.
         self.tool_scopes = scope_unlocks or NoTools()
@@ -302,13 +308,18 @@ class Pages:
                          redirect_uri: str | None = None, error: str | None = None, username: str = "",
                          status: int = 200) -> Response:
         session = session or await self.sessions.ensure(request)
+        providers = self.provider_sign_in.choices(safe_next(next_url)) if self.provider_sign_in else []
         return self.render("login.html", status, session=session, form_targets=origin_of(redirect_uri),
-                           csrf=session.csrf_token, next=safe_next(next_url), error=error, username=username)
+                           csrf=session.csrf_token, next=safe_next(next_url), error=error, username=username,
+                           providers=providers, local_passwords=self.local_passwords)
 
     async def login(self, request: Request) -> Response:
         session = await self.sessions.current(request)
         if request.method == "GET":
             return await self.login_page(request, session, next_url=request.query_params.get("next", "/account"))
+        if not self.local_passwords:
+            return self.error_page("Passwords are turned off here: sign in with one of the providers offered.",
+                                   status=403, code="access_denied")
         form = await self.posted_form(request, session)
         if form is None:
             return self.expired_form()
@@ -434,23 +445,33 @@ class Pages:
         return Response(body, media_type="application/json", headers=headers)
 
     async def delete_account(self, request: Request) -> Response:
-        """Deletion of the signed-in user's account and data, after they re-enter their password."""
+        """Deletion of the signed-in user's account and data, after they re-enter their password (or sign in
+        again at their login provider)."""
         session = await self.sessions.current(request)
         user = await self.signed_in_user(session)
-        if request.method == "GET":
-            if user is None:
+        if user is None or session is None:
+            if request.method == "GET":
                 return await self.login_page(request, session, next_url="/account/delete")
-            return self.render("delete_account.html", session=session, username=user.username,
-                               csrf=session.csrf_token)  # type: ignore[union-attr]
-        form = await self.posted_form(request, session)
-        if user is None or form is None or self.subjects is None:
             return self.expired_form()
+        # An account of a login provider has no password to enter: the provider signs the person in again.
+        sign_in = self.provider_sign_in
+        provider = await sign_in.provider_of(user.id) if sign_in is not None else None
+        if request.method == "GET":
+            label, targets = ((sign_in.label_of(provider), await sign_in.form_targets(provider))
+                              if sign_in is not None and provider is not None else (None, ()))
+            return self.render("delete_account.html", session=session, username=user.username,
+                               csrf=session.csrf_token, provider=label, form_targets=targets)
+        form = await self.posted_form(request, session)
+        if form is None or self.subjects is None:
+            return self.expired_form()
+        if sign_in is not None and provider is not None:  # deleted when the same person is back (provider_pages)
+            return await sign_in.reauthenticate(request, provider, user.id)
         account, address = f"user:{user.username.lower()}", address_key(request)
         refused = await self.password_attempt(account, address)
         if refused is not None:  # the password check shares the sign-in page's throttle
             status, message, retry = refused
             response = self.render("delete_account.html", status, username=user.username, csrf=session.csrf_token,
-                                   error=message)  # type: ignore[union-attr]
+                                   error=message)
             response.headers["retry-after"] = retry
             return response
         confirmed = None
@@ -462,7 +483,12 @@ class Pages:
             await self.record(request, EventKind.AUTH_FAILURE, "login_failed", subject=user.subject,
                               stage="account_delete")  # password guessing through a stolen session
             return self.render("delete_account.html", 401, username=user.username, csrf=session.csrf_token,
-                               error="The password is wrong. Nothing was deleted.")  # type: ignore[union-attr]
+                               error="The password is wrong. Nothing was deleted.")
+        return await self.delete_signed_in(user)
+
+    async def delete_signed_in(self, user: User) -> Response:
+        """Delete the account whose owner just proved it again (password, or a fresh provider sign-in)."""
+        assert self.subjects is not None
         message = "Your account and your data were deleted, and you are signed out."
         try:
             await self.subjects.delete(user.subject, channel="account_page")

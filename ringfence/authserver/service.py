@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from starlette.routing import Route
 
 from ringfence.authserver.cimd import ClientMetadataFetcher
@@ -17,15 +18,18 @@ from ringfence.authserver.client_keys import ClientKeys, ClientKeySetFetcher
 from ringfence.authserver.clients import ClientResolver, RedirectPolicy
 from ringfence.authserver.endpoints import ProtocolEndpoints
 from ringfence.authserver.events import AuthEvents
+from ringfence.authserver.identities import SignInIdentities
 from ringfence.authserver.keys import KeyRing
 from ringfence.authserver.live_grants import LiveGrants
+from ringfence.authserver.login_providers import LoginProvider
 from ringfence.authserver.metadata import server_metadata
 from ringfence.authserver.oauth import ACCESS_TOKEN_SECONDS, McpAuthorizationServer
 from ringfence.authserver.pages import Pages, ScopeUnlocks
+from ringfence.authserver.provider_pages import ProviderSignIn
 from ringfence.authserver.scopes import ScopePolicy
 from ringfence.authserver.sessions import BrowserSessions
 from ringfence.authserver.store import AuthStore
-from ringfence.authserver.throttle import REGISTRATION_RATE, SignInThrottle, Throttle
+from ringfence.authserver.throttle import PROVIDER_SIGN_IN_RATE, REGISTRATION_RATE, SignInThrottle, Throttle
 from ringfence.authserver.users import UserStore
 from ringfence.events import Events
 from ringfence.guards.confirmation import ConfirmationStore
@@ -50,6 +54,9 @@ class AuthServerOptions:
     allow_loopback_redirect_uris: bool
     allow_loopback_client_metadata: bool
     clock_leeway_seconds: int
+    login_providers: tuple[LoginProvider, ...] = ()  # where people may sign in besides (or instead of) passwords
+    local_passwords: bool = True
+    http_timeout_seconds: float = 5.0
 
 
 class EmbeddedAuthServer:
@@ -100,10 +107,24 @@ class EmbeddedAuthServer:
                            confirmations=ConfirmationStore(lambda: database),
                            subjects=subjects,
                            account_deleted=self.grants.forget_subject,
-                           events=AuthEvents(events), scope_unlocks=scope_unlocks)
+                           events=AuthEvents(events), scope_unlocks=scope_unlocks,
+                           local_passwords=options.local_passwords)
+        self.local_passwords = options.local_passwords
+        # Login providers are the operator's own choice, not a client's: fetched without the SSRF guard of
+        # client metadata documents (a company provider may well be on a private address).
+        self.provider_http = httpx.AsyncClient(verify=trust, timeout=options.http_timeout_seconds,
+                                               follow_redirects=False)
+        self.provider_sign_in = None
+        if options.login_providers:
+            self.provider_sign_in = ProviderSignIn(
+                self.pages, SignInIdentities(database), options.login_providers, self.provider_http,
+                throttle=Throttle(limiter, PROVIDER_SIGN_IN_RATE, "login-provider"),
+                leeway=options.clock_leeway_seconds)
+            self.pages.provider_sign_in = self.provider_sign_in
 
     def routes(self) -> list[Route]:
-        return [*self.endpoints.routes(), *self.pages.routes()]
+        providers = self.provider_sign_in.routes() if self.provider_sign_in else []
+        return [*self.endpoints.routes(), *providers, *self.pages.routes()]
 
     def verifier(self, resource: str) -> TokenVerifier:
         """Verifies this server's tokens for ``resource`` straight from the key ring (no HTTP),
@@ -113,7 +134,7 @@ class EmbeddedAuthServer:
 
     async def start(self) -> None:
         self.keys.load()
-        if await self.users.count() == 0:
+        if self.local_passwords and await self.users.count() == 0:
             password = secrets.token_urlsafe(12)
             await self.users.add(FIRST_USER, password)
             # Shown once, so that the quick start can sign in; it is stored only as an argon2id hash.
@@ -125,3 +146,4 @@ class EmbeddedAuthServer:
     async def close(self) -> None:
         await self.fetcher.aclose()
         await self.key_fetcher.aclose()
+        await self.provider_http.aclose()

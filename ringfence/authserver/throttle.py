@@ -33,6 +33,8 @@ SIGN_IN_PER_ADDRESS_AND_ACCOUNT = Rate(limit=5, period=900)
 SIGN_IN_PER_ADDRESS = Rate(limit=20, period=900)
 # Open registration (RFC 7591, which MCP clients use): thirty per address an hour.
 REGISTRATION_RATE = Rate(limit=30, period=3600)
+# Sign-ins sent to a login provider (each stores one pending attempt): thirty per address in ten minutes.
+PROVIDER_SIGN_IN_RATE = Rate(limit=30, period=600)
 
 
 def address_key(request: Request) -> str:

@@ -51,8 +51,10 @@ class UserStore:
             return None
         async with self.database.session() as session:
             user = await session.scalar(select(User).where(User.username == username))
-        # Checked with no database session open: a queue of sign-ins holds no connection.
-        if not await verify_password(user.password_hash if user else None, password) or user is None:
+        # Checked with no database session open: a queue of sign-ins holds no connection. An account of a
+        # login provider has no password (an empty hash): checked as a missing account is, in the same time.
+        if not await verify_password(user.password_hash if user and user.password_hash else None, password) \
+                or user is None:
             return None
         if needs_rehash(user.password_hash):
             password_hash = await hash_password(password)
@@ -69,6 +71,8 @@ class UserStore:
             user = await session.scalar(select(User).where(User.username == username))
             if user is None:
                 raise UserError(f"no user {username!r}")
+            if not user.password_hash:
+                raise UserError(f"user {username!r} signs in at a login provider and has no password")
             user.password_hash = password_hash
 
     async def remove(self, username: str) -> None:

@@ -50,6 +50,18 @@ LoopbackMetadataOption = Annotated[
     typer.Option("--allow-loopback-client-metadata",
                  help="UNSAFE outside development: fetch client metadata documents from loopback addresses."),
 ]
+LoginProviderOption = Annotated[
+    list[str] | None,
+    typer.Option(help="Where people sign in: 'issuer=https://idp.example.com,client-id=ID,client-secret-file=PATH,"
+                      "allowed-domain=example.com' for an OpenID provider, or 'github,client-id=…' (repeatable; "
+                      "README: Sign in with your identity provider). [env RINGFENCE_LOGIN_PROVIDERS, a JSON list]"),
+]
+LocalPasswordsOption = Annotated[
+    bool | None,
+    typer.Option("--local-passwords/--no-local-passwords",
+                 help="Offer username and password sign-in besides the login providers. "
+                      "[env RINGFENCE_LOCAL_PASSWORDS; default on]"),
+]
 RedisOption = Annotated[
     str | None,
     typer.Option(help="Redis for rate limits and sign-in throttles shared by instances. [env RINGFENCE_REDIS_URL]"),
@@ -126,6 +138,8 @@ def serve(
     ] = None,
     allowed_redirect_uri: RedirectUriOption = None,
     allow_loopback_client_metadata: LoopbackMetadataOption = None,
+    login_provider: LoginProviderOption = None,
+    local_passwords: LocalPasswordsOption = None,
     redis_url: RedisOption = None,
     trusted_proxy: TrustedProxyOption = None,
     trusted_proxy_header: TrustedProxyHeaderOption = None,
@@ -167,6 +181,8 @@ def serve(
             refusal_style=refusal_style,
             allowed_redirect_uris=tuple(allowed_redirect_uri) if allowed_redirect_uri else None,
             allow_loopback_client_metadata=allow_loopback_client_metadata,
+            login_providers=tuple(login_provider) if login_provider else None,
+            local_passwords=local_passwords,
             redis_url=redis_url,
             trusted_proxies=tuple(trusted_proxy) if trusted_proxy else None,
             trusted_proxy_header=trusted_proxy_header,
@@ -207,6 +223,8 @@ def auth_server(
     database_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL. [env RINGFENCE_DATABASE_URL]")] = None,
     allowed_redirect_uri: RedirectUriOption = None,
     allow_loopback_client_metadata: LoopbackMetadataOption = None,
+    login_provider: LoginProviderOption = None,
+    local_passwords: LocalPasswordsOption = None,
     allowed_origin: Annotated[
         list[str] | None, typer.Option(help="Browser Origin allowed to call /token, /register and /revoke "
                                             "(a browser-based client's; CORS; repeatable).")
@@ -226,13 +244,14 @@ def auth_server(
     from ringfence.monitor.service import describe_monitoring
     from ringfence.ops.proxies import describe_proxies
     from ringfence.policy import ScopeCatalog, default_scopes
-    from ringfence.server import build_auth_server_asgi, monitoring_options
+    from ringfence.server import build_auth_server_asgi, describe_login_providers, monitoring_options
 
     try:
         settings = Settings.load(
             host=host, port=port, public_url=public_url, data_dir=data_dir, database_url=database_url,
             allowed_redirect_uris=tuple(allowed_redirect_uri) if allowed_redirect_uri else None,
             allow_loopback_client_metadata=allow_loopback_client_metadata,
+            login_providers=tuple(login_provider) if login_provider else None, local_passwords=local_passwords,
             allowed_origins=tuple(allowed_origin) if allowed_origin else None, redis_url=redis_url,
             trusted_proxies=tuple(trusted_proxy) if trusted_proxy else None, trusted_proxy_header=trusted_proxy_header,
             log_format=log_format, log_file=log_file, log_retention_days=log_retention_days,
@@ -251,10 +270,11 @@ def auth_server(
     except (ConfigError, DeclarationError, LoadError) as exc:
         fail(str(exc))
     logger.info("authorization server %s issuing tokens for %s", settings.base_url, ", ".join(resource))
-    for line in [*describe_proxies(settings.trusted_proxies, settings.trusted_proxy_header),
+    sign_in, unsafe_sign_in = describe_login_providers(settings)
+    for line in [*sign_in, *describe_proxies(settings.trusted_proxies, settings.trusted_proxy_header),
                  *describe_monitoring(monitoring_options(settings))]:
         logger.info(line)
-    for line in settings.unsafe_options():
+    for line in [*settings.unsafe_options(), *unsafe_sign_in]:
         logger.warning("UNSAFE option enabled: %s", line)
     run_server(asgi, settings, log_level)
 

@@ -60,14 +60,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
         yield process
 
 
-@pytest.fixture(scope="module")
-def site() -> Iterator[LocalSite]:
-    """The client's loopback callback, and a third-party origin for the framing test."""
-    local = LocalSite().start()
-    yield local
-    local.stop()
-
-
 @pytest.fixture
 def context(browser: Browser) -> Iterator[BrowserContext]:
     ctx = browser.new_context(viewport={"width": 800, "height": 900})
@@ -343,7 +335,6 @@ def test_pages_in_dark_mode_keep_their_contrast(browser: Browser, server: ServeP
         screenshot(page, "account-dark")
     finally:
         context.close()
-
 
 
 def test_home_page_names_the_app_and_leads_to_sign_in(page: Page, server: ServeProcess) -> None:

@@ -196,6 +196,17 @@ def test_revocation_authenticates_the_client_with_an_assertion(keyed: Keyed) -> 
     oauth_error(after, 400, "invalid_grant")
 
 
+def test_introspection_authenticates_the_client_with_an_assertion(keyed: Keyed) -> None:
+    """RFC 7662 §2.1: the introspection endpoint requires client authentication; an assertion is one.
+    The client learns about its own token (active); without an assertion it is refused (401)."""
+    access_token = tokens(keyed, URI_CLIENT)["access_token"]
+    endpoint = f"{keyed.server.issuer}/introspect"
+    answer = httpx.post(endpoint, timeout=10, data={"token": access_token, **keyed.assertion(URI_CLIENT)})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["active"] is True and answer.json()["client_id"] == keyed.url(URI_CLIENT)
+    refused(httpx.post(endpoint, timeout=10, data={"token": access_token, "client_id": keyed.url(URI_CLIENT)}))
+
+
 # Refusals: 401 invalid_client, nothing issued, the code still unused -------------------------------
 
 Forge = Callable[[Keyed], dict[str, str]]

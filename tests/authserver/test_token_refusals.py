@@ -185,6 +185,9 @@ def test_refresh_cannot_widen_the_granted_scope(client: DirectClient, user: Brow
     response = client.refresh(tokens["refresh_token"], scope="contacts:read contacts:write")
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_scope"
+    # The refusal leaves the refresh token unused: the client can still refresh within its grant.
+    kept = client.refresh(tokens["refresh_token"])
+    assert kept.status_code == 200 and kept.json()["scope"] == "contacts:read"
 
 
 # Malformed requests -----------------------------------------------------------------------------

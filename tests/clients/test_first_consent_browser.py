@@ -5,33 +5,15 @@ A screenshot is kept under test-artifacts/ for a person to look at.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.support.browser import LocalSite, chromium, low_contrast, screenshot
+from tests.support.browser import LocalSite, low_contrast, screenshot
 from tests.support.oauth import DirectClient, EmbeddedServer, query_of
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
-
-
-@pytest.fixture(scope="module")
-def site() -> Iterator[LocalSite]:
-    local = LocalSite().start()
-    yield local
-    local.stop()
-
-
-@pytest.fixture
-def page() -> Iterator[Page]:
-    browser: Browser
-    with chromium() as browser:
-        context = browser.new_context(viewport={"width": 800, "height": 1000})
-        context.set_default_timeout(15_000)
-        yield context.new_page()
-        context.close()
+    from playwright.sync_api import Page
 
 
 @pytest.mark.parametrize("keep", [True, False], ids=["kept", "unticked"])

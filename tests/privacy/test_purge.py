@@ -19,6 +19,7 @@ from ringfence.authserver.models import (
     BrowserSession,
     Consent,
     Grant,
+    PendingSignIn,
     RefreshToken,
     RegisteredClient,
     User,
@@ -68,6 +69,11 @@ def confirmation(name: str, expires_at: int, status: str = "pending") -> Pending
                                expires_at=expires_at)
 
 
+def pending_sign_in(name: str, expires_at: int) -> PendingSignIn:
+    return PendingSignIn(state_hash=name, session_hash="s" * 64, provider="corp", nonce="n", code_verifier="v",
+                         next_url="/account", user_id=None, created_at=expires_at - 600, expires_at=expires_at)
+
+
 async def seed(database: Database) -> None:
     async with database.session() as session:
         session.add(User(id=1, subject="alice", username="alice", password_hash="x", created_at=T - 400 * DAY))
@@ -95,6 +101,8 @@ async def seed(database: Database) -> None:
             # Sign-in sessions: gone at expiry.
             BrowserSession(id_hash="session-expired", user_id=1, csrf_token="c", expires_at=T - 1),
             BrowserSession(id_hash="session-live", user_id=1, csrf_token="c", expires_at=T + HOUR),
+            # Sign-ins sent to a login provider: gone once expired.
+            pending_sign_in("sign-in-expired", T - 1), pending_sign_in("sign-in-live", T + 60),
             # Confirmations: kept 1 hour past expiry (default).
             confirmation("confirm-old", T - 2 * HOUR, status="used"), confirmation("confirm-old-pending", T - 2 * HOUR),
             confirmation("confirm-recent", T - 30 * 60, status="declined"), confirmation("confirm-live", T + 60),
@@ -121,6 +129,7 @@ async def test_purge_removes_exactly_what_is_past_retention(database: Database, 
         "alive-1", "alive-2", "alive-3", "grace-1", "revoked-new-1"}
     assert await remaining(database, Grant.id) == {"alive", "grace", "revoked-new", "no-refresh-new"}
     assert await remaining(database, BrowserSession.id_hash) == {"session-live"}
+    assert await remaining(database, PendingSignIn.state_hash) == {"sign-in-live"}
     assert await remaining(database, PendingConfirmation.handle_hash) == {"confirm-recent", "confirm-live"}
     assert await remaining(database, RegisteredClient.client_id) == {
         "client-idle-new", "client-a", "client-consented"}
@@ -128,7 +137,7 @@ async def test_purge_removes_exactly_what_is_past_retention(database: Database, 
     assert await remaining(database, User.subject) == {"alice"}
     assert report.failed == []
     assert report.counts == {"authorization_codes": 2, "refresh_tokens": 3, "grants": 3, "browser_sessions": 1,
-                             "confirmations": 2, "idle_clients": 1, "audit_payloads": 0}
+                             "pending_sign_ins": 1, "confirmations": 2, "idle_clients": 1, "audit_payloads": 0}
 
 
 async def test_purge_is_idempotent_and_a_dry_run_changes_nothing(database: Database, tmp_path: Path) -> None:

@@ -94,9 +94,9 @@ def first_user(logs: str) -> Account:
 
 
 def start_embedded(data_dir: Path, *extra: str, env: dict[str, str] | None = None,
-                   target: str = CONTACTS_APP) -> EmbeddedServer:
+                   target: str = CONTACTS_APP, port: int | None = None) -> EmbeddedServer:
     """``ringfence serve TARGET --data-dir DATA_DIR ...`` with no ``--issuer``: the embedded server."""
-    process = ServeProcess(target, *extra, "--data-dir", str(data_dir), env=env).start(data_dir)
+    process = ServeProcess(target, *extra, "--data-dir", str(data_dir), env=env, port=port).start(data_dir)
     return EmbeddedServer(process, first_user(process.logs()), data_dir)
 
 
