@@ -1,8 +1,9 @@
 """Offline detectors: personal data and secrets (redaction) and prompt injection.
 
-Pure and deterministic: no I/O, no network, no model downloads, standard library only. Both are
-written here rather than taken from Presidio or a model-based classifier because speed is the
-point: they sit on every log line and every tool result.
+Deterministic: no network, no model downloads, standard library only. Both are written here
+rather than taken from Presidio or a transformer classifier because speed is the point: they sit
+on every log line and every tool result. The injection detector's learned stage is a linear model
+whose weights ship in ``model/`` and are read once per process (``injection_model``).
 """
 
 from ringfence.detect.injection import Classifier, InjectionDetector, InjectionFinding, Verdict

