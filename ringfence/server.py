@@ -21,7 +21,8 @@
                                typed call, then authenticate (401), authorize the tool's scopes
                                (403, or the Apps SDK tool-result form), admit the session (404),
                                spend the rate-limit budgets (429), screen the arguments (a tool
-                               error); every refusal answered there, before any SDK or author code
+                               error; a body over 8 KiB in a worker thread); every refusal answered
+                               there, before any SDK or author code
                 MCP SDK        the session manager's handler: JSON-RPC over streamable HTTP, both eras;
                                it gets the canonical JSON of what the gate checked
                   guard_tool   around the author's function (guards/wrapper.py): the gate's decision
