@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -82,6 +83,7 @@ class LoginProvider:
         return f"/login/{self.name}/callback"
 
 
+@cache  # read once per process: serving and the start-up lines both ask, and each reads the secret files
 def parse_login_providers(specs: tuple[str, ...]) -> tuple[LoginProvider, ...]:
     providers = tuple(parse_login_provider(spec) for spec in specs)
     names = [provider.name for provider in providers]

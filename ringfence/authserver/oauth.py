@@ -181,9 +181,13 @@ class VerifiedAccessToken:
         return False
 
 
+def s256_challenge(verifier: str) -> str:
+    """RFC 7636 §4.2: BASE64URL(SHA256(verifier)), unpadded."""
+    return urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode()
+
+
 def _s256_matches(verifier: str, challenge: str) -> bool:
-    digest = urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode()
-    return hmac.compare_digest(digest, challenge)
+    return hmac.compare_digest(s256_challenge(verifier), challenge)
 
 
 class S256Required(CodeChallenge):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import time
 import warnings
 from collections.abc import Mapping
@@ -32,6 +31,7 @@ from joserfc import jws, jwt
 from joserfc.errors import JoseError
 
 from ringfence.authserver.login_providers import LoginProvider
+from ringfence.authserver.oauth import s256_challenge
 from ringfence.config import ASYMMETRIC_ALGORITHMS
 from ringfence.refusals import VerifierUnavailable
 from ringfence.resource.tokens import JwksCache
@@ -72,9 +72,8 @@ class Attempt:
     reauthenticate: bool = False  # the person must enter their credentials again (an account deletion)
 
     @property
-    def code_challenge(self) -> str:  # RFC 7636 §4.2: S256
-        digest = hashlib.sha256(self.code_verifier.encode("ascii")).digest()
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    def code_challenge(self) -> str:
+        return s256_challenge(self.code_verifier)
 
 
 class ProviderFlow(Protocol):

@@ -80,3 +80,17 @@ def test_with_passwords_off_the_page_offers_the_providers_only_and_no_first_user
     # Admitting every account of a provider is named for what it gives up, at start-up.
     assert "UNSAFE option enabled: login provider corp admits every account it signs in" in logs
     assert "s3cret" not in logs
+
+
+def test_starting_a_sign_in_is_refused_with_503_when_the_throttle_cannot_answer(tmp_path: Path) -> None:
+    """Fail closed: with the shared rate limiter (Redis) down, no sign-in attempt is stored unthrottled."""
+    (tmp_path / "secret").write_text("s3cret")
+    spec = f"name=corp,issuer={ISSUER},client-id=a,client-secret-file={tmp_path / 'secret'},allow-any-account=yes"
+    server = ServeProcess(CONTACTS_APP, "--data-dir", str(tmp_path), "--login-provider", spec,
+                          "--redis-url", "redis://127.0.0.1:1/0").start(tmp_path)
+    try:
+        refused = httpx.get(f"{server.base_url}/login/corp?next=/account", timeout=15)
+    finally:
+        server.stop()
+    assert refused.status_code == 503 and "Sign-in is unavailable right now" in refused.text
+    assert "location" not in refused.headers
