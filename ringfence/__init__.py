@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ringfence.errors import ToolError
     from ringfence.ops.ratelimit import Rate
     from ringfence.ops.ratelimit_keys import RateLimits
-    from ringfence.principal import Principal, current_principal, optional_principal
+    from ringfence.principal import Principal, ProviderToken, current_principal, optional_principal
     from ringfence.store.database import Model
     from ringfence.store.owned import Owned, OwnershipError
     from ringfence.widgets import Widget, to_widget
@@ -40,6 +40,7 @@ _EXPORTS = {
     "Owned": "ringfence.store.owned",
     "OwnershipError": "ringfence.store.owned",
     "Principal": "ringfence.principal",
+    "ProviderToken": "ringfence.principal",
     "Rate": "ringfence.ops.ratelimit",
     "RateLimits": "ringfence.ops.ratelimit_keys",
     "Scope": "ringfence.declaration",
@@ -58,6 +59,7 @@ __all__ = [
     "Owned",
     "OwnershipError",
     "Principal",
+    "ProviderToken",
     "Rate",
     "RateLimits",
     "Scope",

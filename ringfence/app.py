@@ -70,8 +70,8 @@ class App:
         ``effect`` (``"read"``, ``"write"`` or ``"destructive"``, required), ``scopes``, ``returns``,
         ``open_world``, ``idempotent``, ``name``, ``title``, ``description``, ``meta``, ``limits``
         (default: the app's), ``preview``, ``log_arguments``, ``confirm``, ``widget``, ``irreversible``,
-        ``reaches``, ``timeout`` (default: the app's ``tool_timeout``) and
-        ``unsafe_send_undeclared_personal_data``."""
+        ``reaches``, ``timeout`` (default: the app's ``tool_timeout``),
+        ``unsafe_send_undeclared_personal_data`` and ``provider_scopes``."""
 
         def decorator(fn: F) -> F:
             spec = declare_tool(fn, **{**declaration, "limits": declaration.get("limits") or self.limits,

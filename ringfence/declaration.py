@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Required, TypedDict, Unpack, get_args
 
@@ -37,6 +37,8 @@ DATA_CLASSES: tuple[str, ...] = get_args(DataClass)
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# A login provider's name (``--login-provider name=``): in its callback path and its accounts' usernames.
+PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 
 # RFC 6749 / MCP 2026-07-28: offline_access is a request for refresh tokens, never a resource scope.
 RESERVED_SCOPES = frozenset({"offline_access", "openid"})
@@ -106,6 +108,8 @@ class ToolSpec:
     reaches: frozenset[str] = frozenset()  # the hosts its sanctioned HTTP client may call (ringfence/network.py)
     timeout: float | None = None  # seconds the call may run; None: the app's default
     unsafe_send_undeclared_personal_data: bool = False  # send personal data its returns= does not declare
+    # login provider name -> the scopes there the tool needs to act as the signed-in person (its token there)
+    provider_scopes: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def is_public(self) -> bool:
@@ -129,7 +133,10 @@ class ToolDeclaration(TypedDict, total=False):
     (a sent e-mail, a payment), so it is confirmed like a destructive tool; ``reaches`` lists the hosts
     the tool's HTTP client may call; ``timeout`` bounds the call in seconds (default: the app's);
     ``unsafe_send_undeclared_personal_data=True`` sends personal data its ``returns`` does not declare
-    instead of withholding it (logged at start-up).
+    instead of withholding it (logged at start-up); ``provider_scopes`` maps a login provider's name
+    (``--login-provider name=``) to the scopes the tool needs there to act as the signed-in person: the
+    person's token there is then kept, encrypted, and the tool reads it with
+    ``await current_principal().provider_token(name)``.
     """
 
     effect: Required[Effect]
@@ -150,6 +157,7 @@ class ToolDeclaration(TypedDict, total=False):
     reaches: Iterable[str]
     timeout: float | None
     unsafe_send_undeclared_personal_data: bool
+    provider_scopes: Mapping[str, Iterable[str]]
 
 
 def declare_tool(fn: Callable[..., Any], **declaration: Unpack[ToolDeclaration]) -> ToolSpec:
@@ -219,6 +227,7 @@ def declare_tool(fn: Callable[..., Any], **declaration: Unpack[ToolDeclaration])
         reaches=_reaches(tool_name, declaration.get("reaches", ())),
         timeout=_timeout(tool_name, declaration.get("timeout")),
         unsafe_send_undeclared_personal_data=_flag(tool_name, "unsafe_send_undeclared_personal_data", declaration),
+        provider_scopes=_provider_scopes(tool_name, declaration.get("provider_scopes", {}), required_scopes),
     )
 
 
@@ -268,6 +277,28 @@ def _reaches(tool_name: str, hosts: Iterable[str]) -> frozenset[str]:
         raise DeclarationError(f"tool {tool_name!r}: reaches= takes host names such as 'api.example.com' "
                                f"(no scheme, path or wildcard); got {bad}")
     return frozenset(hosts)
+
+
+def _provider_scopes(tool_name: str, declared: object, scopes: frozenset[str]) -> dict[str, frozenset[str]]:
+    """Login provider name -> the scopes there the tool acts with, each a valid scope token."""
+    if not isinstance(declared, Mapping):
+        raise DeclarationError(f"tool {tool_name!r}: provider_scopes= maps a login provider's name to the scopes "
+                               "the tool needs there, e.g. {\"github\": [\"repo\"]}")
+    if declared and not scopes:
+        raise DeclarationError(f"tool {tool_name!r}: provider_scopes= acts as the signed-in person, so the tool "
+                               "needs scopes= (a public tool has no person to act for)")
+    checked: dict[str, frozenset[str]] = {}
+    for provider, wanted in declared.items():
+        if not isinstance(provider, str) or not PROVIDER_NAME.match(provider):
+            raise DeclarationError(f"tool {tool_name!r}: provider_scopes= names login providers as their name= "
+                                   f"(1-32 lower-case letters, digits or '-'); got {provider!r}")
+        names = (wanted,) if isinstance(wanted, str) else tuple(wanted)
+        if isinstance(wanted, str) or not names or not all(
+                isinstance(name, str) and _SCOPE_TOKEN.match(name) for name in names):
+            raise DeclarationError(f"tool {tool_name!r}: provider_scopes[{provider!r}] takes a list of the "
+                                   "provider's scope names (RFC 6749 §3.3 scope tokens)")
+        checked[provider] = frozenset(names)
+    return checked
 
 
 def _timeout(tool_name: str, timeout: object) -> float | None:

@@ -198,6 +198,16 @@ def default_scopes(tools: Iterable[ToolSpec]) -> frozenset[str]:
     return frozenset(scope for tool in tools if tool.effect == "read" for scope in tool.scopes)
 
 
+def provider_access(tools: Iterable[ToolSpec]) -> dict[str, frozenset[str]]:
+    """What the app's tools act with at each login provider (``provider_scopes=``): the sign-in there asks
+    for all of it, and the person's tokens are kept for them."""
+    access: dict[str, frozenset[str]] = {}
+    for tool in tools:
+        for provider, scopes in tool.provider_scopes.items():
+            access[provider] = access.get(provider, frozenset()) | scopes
+    return access
+
+
 def authorize(tool: ToolSpec, principal: Principal | None, catalog: ScopeCatalog) -> None:
     """Refuse the call unless the principal holds every scope the tool declares.
 

@@ -1,12 +1,14 @@
 """The verified caller of a tool, and what the gate authorized it to call. Tool code reads the
-caller; it never sees a token."""
+caller; it never sees the caller's token. A tool that declares ``provider_scopes=`` may read the
+person's token at that login provider, to act for them there (:meth:`Principal.provider_token`)."""
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 
 def identity_key(issuer: str, subject: str) -> str:
@@ -32,6 +34,73 @@ class Principal:
     def key(self) -> str:
         """Who this is, whichever client calls for them: :func:`identity_key`."""
         return identity_key(self.issuer, self.subject)
+
+    async def provider_token(self, provider: str) -> ProviderToken:
+        """This person's access token at the login provider ``provider``, for the tool now running to call
+        the provider's API as them; refreshed first when it is about to expire.
+
+        Only a tool that declares ``provider_scopes={provider: [...]}`` may ask, only for the caller of the
+        call it runs, and the token never leaves in its result (the call's result is withheld if it does).
+        Raises ``LookupError`` when the tool declared no scopes there; :class:`ringfence.ToolError` (its
+        message for the person: sign in at the provider again, or try later) when there is no usable token.
+        """
+        access = _acting.get()
+        if access is None or provider not in access.scopes:
+            tool = access.tool if access is not None else current_authorization().tool or "code outside a tool"
+            raise LookupError(f"{tool} declares no provider_scopes for login provider {provider!r}")
+        if access.source is None:
+            raise LookupError("login-provider tokens are kept by the embedded authorization server only, when "
+                              "served with --login-provider")
+        if current_authorization().principal != self:
+            raise LookupError("a provider token is only for the caller of the tool call now running")
+        token = await access.source.token_for(self, provider, access.scopes[provider])
+        access.handed_out.append(token.access_token)
+        return token
+
+
+@dataclass(frozen=True)
+class ProviderToken:
+    """A person's access token at a login provider (RFC 6750 bearer), with what it was granted."""
+
+    provider: str
+    access_token: str = field(repr=False)
+    scopes: frozenset[str] = frozenset()
+    expires_at: int | None = None  # seconds since the epoch; None: the provider did not say
+
+    @property
+    def authorization(self) -> str:
+        """The ``Authorization`` header value for the provider's API."""
+        return f"Bearer {self.access_token}"
+
+
+class ProviderTokenSource(Protocol):
+    """Where provider tokens come from (the embedded authorization server keeps them, encrypted)."""
+
+    async def token_for(self, principal: Principal, provider: str, scopes: frozenset[str]) -> ProviderToken: ...
+
+
+@dataclass(frozen=True)
+class ProviderAccess:
+    """What one call of a tool with ``provider_scopes=`` may read, bound by the tool wrapper around it."""
+
+    tool: str
+    scopes: Mapping[str, frozenset[str]]
+    source: ProviderTokenSource | None  # none outside ``ringfence serve`` (lint, lock, preview list tools only)
+    handed_out: list[str] = field(default_factory=list)  # the tokens given to this call, kept out of its result
+
+
+_acting: contextvars.ContextVar[ProviderAccess | None] = contextvars.ContextVar("ringfence_provider_access",
+                                                                              default=None)
+
+
+@contextmanager
+def acting_at(access: ProviderAccess | None) -> Iterator[ProviderAccess | None]:
+    """The author's code run inside may read provider tokens as ``access`` allows (none when ``None``)."""
+    token = _acting.set(access)
+    try:
+        yield access
+    finally:
+        _acting.reset(token)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from ringfence.events import Events
 from ringfence.guards.confirmation import ConfirmationStore, Confirmer
 from ringfence.guards.wrapper import guard_tool
 from ringfence.policy import PAGE, confirmation_channels, tool_meta_for
+from ringfence.principal import ProviderTokenSource
 from ringfence.ui.meta import (
     SKYBRIDGE_MIME,
     apps_csp,
@@ -51,9 +52,11 @@ def check_confirmation_page(app: App, confirm_page_url: str | None) -> None:
                                "of the embedded authorization server (serve without --issuer)")
 
 
-def mcp_server_for(app: App, confirm_page_url: str | None = None, events: Events | None = None) -> MCPServer:
+def mcp_server_for(app: App, confirm_page_url: str | None = None, events: Events | None = None,
+                   provider_tokens: ProviderTokenSource | None = None) -> MCPServer:
     """The SDK server with every tool registered behind its guard, metadata derived; every call is
-    recorded through ``events`` when given."""
+    recorded through ``events`` when given; tools that act at a login provider read the person's token
+    there from ``provider_tokens``."""
     if not app.tools:
         raise DeclarationError(f"app {app.name!r} declares no tools")
     check_widgets(app.widgets, app.tools)
@@ -67,7 +70,7 @@ def mcp_server_for(app: App, confirm_page_url: str | None = None, events: Events
     confirmer = Confirmer(ConfirmationStore(lambda: app.database), confirm_page_url, app.title)
     for spec in app.tools.values():
         server.add_tool(
-            guard_tool(spec, app.catalog, confirmer, events),
+            guard_tool(spec, app.catalog, confirmer, events, provider_tokens),
             name=spec.name,
             title=spec.title,
             description=spec.description,

@@ -52,7 +52,7 @@ from ringfence.audit.schedule import CheckpointSchedule
 from ringfence.authserver.login_providers import describe_sign_in, parse_login_providers, unsafe_admissions
 from ringfence.authserver.pages import PRIVACY_PATH, stylesheet
 from ringfence.authserver.service import AuthServerOptions, EmbeddedAuthServer
-from ringfence.config import MCP_PATH, PRM_PATH, Settings
+from ringfence.config import MCP_PATH, PRM_PATH, ConfigError, Settings
 from ringfence.declaration import ToolSpec
 from ringfence.events import Events
 from ringfence.guards.output import unsafe_output_warnings
@@ -69,7 +69,7 @@ from ringfence.ops.proxies import behind_proxies, describe_proxies
 from ringfence.ops.ratelimit import InProcessRateLimiter, RateLimiter
 from ringfence.ops.ratelimit_redis import RedisRateLimiter
 from ringfence.personal_data import PersonalData
-from ringfence.policy import ScopeCatalog, ToolScopes, default_scopes
+from ringfence.policy import ScopeCatalog, ToolScopes, default_scopes, provider_access
 from ringfence.privacy.disclosure import disclosure
 from ringfence.privacy.page import privacy_page
 from ringfence.privacy.purge import Purge, PurgeSchedule
@@ -94,7 +94,7 @@ def embedded_auth_server(settings: Settings, database: Database, catalog: ScopeC
                          events: Events | None = None, limiter: RateLimiter | None = None) -> EmbeddedAuthServer:
     """The authorization server; its account pages export and delete what ``privacy`` finds about a person
     (ringfence's own records and the app's ``personal_data``); its consent page says what each scope lets
-    the app's ``tools`` do."""
+    the app's ``tools`` do; it keeps people's login-provider tokens for the tools that act there."""
     scope_text = {scope.name: scope.description for scope in catalog.scopes.values()}
     options = AuthServerOptions(
         issuer=settings.effective_issuer, https=settings.base_url.startswith("https://"), data_dir=settings.data_dir,
@@ -109,7 +109,7 @@ def embedded_auth_server(settings: Settings, database: Database, catalog: ScopeC
     return EmbeddedAuthServer(options, database, resources=resources, scope_text=scope_text,
                               default_scopes=default, app_name=name, events=events, limiter=limiter,
                               subjects=SubjectData(database, settings.data_dir, personal_data),
-                              scope_unlocks=ToolScopes(catalog, tuple(tools)))
+                              scope_unlocks=ToolScopes(catalog, tuple(tools)), provider_access=provider_access(tools))
 
 
 def privacy_routes(app: App, settings: Settings) -> list[Route]:
@@ -129,7 +129,19 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
     check_confirmation_page(app, confirm_page_url)
     database = Database(settings.resolved_database_url)
     events, monitoring = observed_events(settings, database, app.tools)
-    mcp_server = mcp_server_for(app, confirm_page_url, events)
+    routes: list[Route] = []
+    auth: EmbeddedAuthServer | None = None
+    limiter = rate_limiter(settings)  # tool calls, and the sign-in and registration throttles
+    if settings.embedded_auth_server:
+        auth = embedded_auth_server(settings, database, app.catalog, resources=frozenset({settings.resource_url}),
+                                    default=default_scopes(app.tools.values()), name=app.title,
+                                    personal_data=app.personal_data_declarations, tools=app.tools.values(),
+                                    events=events, limiter=limiter)
+        routes += auth.routes()
+    elif acting := sorted(provider_access(app.tools.values())):
+        raise ConfigError(f"the app's tools act at login provider {', '.join(acting)} (provider_scopes=), which "
+                          "needs the embedded authorization server and --login-provider (serve without --issuer)")
+    mcp_server = mcp_server_for(app, confirm_page_url, events, auth.provider_tokens if auth is not None else None)
     mcp_server.streamable_http_app(  # builds the session manager; its Starlette wrapper is not used
         streamable_http_path=MCP_PATH,
         # A backstop only: RequestLimits bounds the client's body. The gate's canonical JSON of it can
@@ -139,19 +151,8 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
     )
     http_client = httpx.AsyncClient(timeout=settings.http_timeout_seconds, follow_redirects=False)
-    routes: list[Route] = []
-    auth: EmbeddedAuthServer | None = None
-    verifier: TokenVerifier
-    limiter = rate_limiter(settings)  # tool calls, and the sign-in and registration throttles
-    if settings.embedded_auth_server:
-        auth = embedded_auth_server(settings, database, app.catalog, resources=frozenset({settings.resource_url}),
-                                    default=default_scopes(app.tools.values()), name=app.title,
-                                    personal_data=app.personal_data_declarations, tools=app.tools.values(),
-                                    events=events, limiter=limiter)
-        verifier = auth.verifier(settings.resource_url)
-        routes += auth.routes()
-    else:
-        verifier = build_verifier(provider_options(settings), http_client)
+    verifier: TokenVerifier = (auth.verifier(settings.resource_url) if auth is not None
+                               else build_verifier(provider_options(settings), http_client))
     screen = ArgumentScreen(app.tools)
     gate = McpGate(mcp_server.session_manager.handle_request, verifier=verifier, tools=app.tools,
                    catalog=app.catalog, screen=screen, limiter=limiter, rate_limits=app.rate_limits,
@@ -326,6 +327,9 @@ def describe_startup(app: App, settings: Settings) -> list[str]:
         lines.append(f"embedded authorization server at {settings.effective_issuer} (sign-in at /login)")
         sign_in, unsafe_sign_in = describe_login_providers(settings)
         lines += sign_in
+        lines += [f"tools act as the signed-in person at login provider {provider} with {' '.join(sorted(scopes))}: "
+                  "people's tokens there are kept sealed under provider-tokens.key"
+                  for provider, scopes in sorted(provider_access(app.tools.values()).items())]
     else:
         unsafe_sign_in = []
         lines.append(f"trusting access tokens from issuer {settings.issuer} for audience {settings.expected_audience}")

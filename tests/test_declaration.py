@@ -147,3 +147,24 @@ def test_app_without_tools_cannot_be_served() -> None:
     """An app with nothing to call is a mistake, not a server."""
     with pytest.raises(DeclarationError, match="declares no tools"):
         mcp_server_for(App("empty"))
+
+
+# provider_scopes (a tool that acts at a login provider as the person) -----------------------------
+
+
+def test_provider_scopes_are_kept_per_provider() -> None:
+    spec = declare_tool(noop, effect="read", scopes=["a:read"], provider_scopes={"github": ["repo", "read:org"]})
+    assert spec.provider_scopes == {"github": frozenset({"repo", "read:org"})}
+    assert declare_tool(noop, effect="read", scopes=["a:read"]).provider_scopes == {}
+
+
+@pytest.mark.parametrize("declared", [["repo"], "github", {"GitHub": ["repo"]}, {"git hub": ["repo"]},
+                                      {"github": "repo"}, {"github": []}, {"github": ["two words"]}, {3: ["repo"]}])
+def test_provider_scopes_must_map_provider_names_to_scope_lists(declared: object) -> None:
+    with pytest.raises(DeclarationError, match="provider_scopes"):
+        declare_tool(noop, effect="read", scopes=["a:read"], provider_scopes=declared)  # type: ignore[arg-type]
+
+
+def test_a_public_tool_cannot_act_at_a_provider() -> None:
+    with pytest.raises(DeclarationError, match="needs scopes="):
+        declare_tool(noop, effect="read", provider_scopes={"github": ["repo"]})

@@ -1,7 +1,8 @@
 """What the embedded authorization server keeps about people, registered for ``ringfence.privacy``.
 
 The account and everything hanging off it: authorization codes, grants, refresh tokens, consents,
-sign-in sessions, a login provider's identity of the account and its sign-ins under way; and the
+sign-in sessions, a login provider's identity of the account, its sign-ins under way and its tokens
+there (sealed, for tools that act at the provider); and the
 registered clients, deleted once idle. Deleting a person's account is one transaction, so access
 ends at once (the server also refuses the account's still-unexpired access tokens from then on, their
 grants being gone).
@@ -21,6 +22,7 @@ from ringfence.authserver.models import (
     Consent,
     Grant,
     PendingSignIn,
+    ProviderTokenRecord,
     RefreshToken,
     RegisteredClient,
     SignInIdentity,
@@ -49,7 +51,8 @@ GRANT_KEPT_SECONDS = ACCESS_TOKEN_SECONDS + GRANT_MARGIN_SECONDS
 # deleted here to be counted).
 _OWNED_BY_ACCOUNT = (("authorization_codes", AuthorizationCode), ("grants", Grant), ("refresh_tokens", RefreshToken),
                      ("consents", Consent), ("browser_sessions", BrowserSession),
-                     ("pending_sign_ins", PendingSignIn), ("sign_in_identities", SignInIdentity))
+                     ("pending_sign_ins", PendingSignIn), ("sign_in_identities", SignInIdentity),
+                     ("provider_tokens", ProviderTokenRecord))
 
 
 def _duration(seconds: int) -> str:
@@ -91,6 +94,11 @@ def retention(kept: Retention) -> list[RetentionRule]:
                       "with the account: until it is deleted"),
         RetentionRule("pending_sign_ins", f"sign-ins sent to a login provider and not yet back (hashes of their "
                       f"state; valid {_duration(PENDING_SECONDS)}, once)", "until they are used or expire"),
+        RetentionRule("provider_tokens", "for apps whose tools act at a login provider: the person's access and "
+                      "refresh tokens there, encrypted (AES-256-GCM), with the scopes granted",
+                      "until the person removes the access on /account, disconnects their last app or deletes "
+                      "their account, or the provider stops renewing them; an access token that cannot be renewed "
+                      "goes once it expires"),
     ]
 
 
@@ -117,6 +125,8 @@ class AccountHoldings:
                                     or_(Grant.revoked_at.is_(None), Grant.revoked_at < grant_cutoff)])),
             ("browser_sessions", step(BrowserSession, [BrowserSession.expires_at < moment])),
             ("pending_sign_ins", step(PendingSignIn, [PendingSignIn.expires_at < moment])),
+            ("provider_tokens", step(ProviderTokenRecord, [ProviderTokenRecord.refresh_token.is_(None),
+                                                           ProviderTokenRecord.expires_at < moment])),
         ]
         if days := kept.idle_client_days:
             steps.append(("idle_clients", step(RegisteredClient, [
@@ -160,6 +170,12 @@ class AccountHoldings:
                 account["signs_in_at"] = {"provider": identity.provider, "issuer": identity.issuer,
                                           "subject": identity.subject, "email": identity.email,
                                           "since": export_time(identity.created_at)}
+            access = await session.get(ProviderTokenRecord, user.id)
+            if access is not None:  # what the app's tools may do as the person there; never the tokens
+                account["provider_access"] = {"provider": access.provider, "scopes": access.scope.split(),
+                                              "kept_since": export_time(access.created_at),
+                                              "access_token_expires_at": export_time(access.expires_at),
+                                              "renewable": access.refresh_token is not None}
         return {"account": account, "consents": consents, "grants": grants, "refresh_tokens": refresh_tokens}
 
     async def delete(self, subject: str) -> dict[str, int]:

@@ -92,6 +92,23 @@ class SignInIdentities:
                                   subject=identity.subject, email=identity.email, created_at=now()))
         return user
 
+    async def not_admitted(self, providers: tuple[LoginProvider, ...]) -> list[tuple[User, str]]:
+        """Accounts the current rules would not let sign in, each with why: their provider is no longer
+        offered, or the verified e-mail address kept from their last sign-in is not admitted. Providers that
+        admit GitHub organisations are left out: membership is known only at a sign-in."""
+        offered = {provider.name: provider for provider in providers}
+        async with self.database.session() as db:
+            rows = (await db.execute(select(User, SignInIdentity).join(
+                SignInIdentity, SignInIdentity.user_id == User.id))).all()
+        refused = []
+        for user, identity in rows:
+            provider = offered.get(identity.provider)
+            if provider is None:
+                refused.append((user, f"login provider {identity.provider} is no longer offered"))
+            elif not provider.admission.orgs and not provider.admission.admits(identity.email):
+                refused.append((user, f"login provider {identity.provider}'s rules no longer admit it"))
+        return refused
+
     async def of(self, user_id: int) -> SignInIdentity | None:
         """Where the account signs in; ``None``: a local account (a password)."""
         async with self.database.session() as db:

@@ -8,10 +8,12 @@ already must for the other per-deployment keys in it (:mod:`ringfence.store.secr
 chosen over keys in the database because it is both safer and simpler for operators: private keys
 never enter the database, so its dumps, replicas and backups hold nothing that can sign a token,
 and there is no second key to manage to encrypt them; rotation stays one command that writes one
-file. Every instance notices a new file at once (the folder's modification time changes), and
-also re-reads the folder every :data:`REREAD_SECONDS` in case a network filesystem hides that,
-and when a token names a key it does not know (at most once every :data:`UNKNOWN_KID_SECONDS`,
-so forged key ids cannot make it read the disk in a loop).
+file. Every instance notices a new file within :data:`STAT_SECONDS` (the folder's modification
+time changes; token checks look at it at most that often, not once each), and also re-reads the
+folder every :data:`REREAD_SECONDS` in case a network filesystem hides that, and when a token
+names a key it does not know (at most once every :data:`UNKNOWN_KID_SECONDS`, so forged key ids
+cannot make it read the disk in a loop). Signing always looks first: a token is signed with the
+newest key on the disk.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from joserfc.jwk import ECKey, KeySet
 KEY_SUFFIX = ".jwk.json"
 LOCK_FILE = ".lock"
 REREAD_SECONDS = 60.0
+STAT_SECONDS = 1.0  # how stale the published keys may be: a rotation is seen within this
 UNKNOWN_KID_SECONDS = 5.0
 
 
@@ -55,12 +58,18 @@ class KeyRing:
         self._keys: list[SigningKey] = []
         self._seen_mtime: float | None = None
         self._read_at = float("-inf")
+        self._stat_at = float("-inf")  # when the folder was last looked at
         self._unknown_kid_read_at = float("-inf")
         self._published = KeySet([])
+        # ``_published`` holds for ``_keys`` being ``_published_from``, from ``_published_since``
+        # until ``_published_until`` (the next retirement of a key).
+        self._published_from: list[SigningKey] | None = None
+        self._published_since = self._published_until = 0.0
 
     def load(self, *, force: bool = False) -> None:
         """Read the folder (creating it and a first key if needed); one ``stat`` when nothing changed."""
         # The time is taken before the files are read: a key written meanwhile is read next time.
+        self._stat_at = self._clock()
         try:
             mtime = os.stat(self.folder).st_mtime
         except FileNotFoundError:
@@ -106,16 +115,24 @@ class KeyRing:
         return self._keys[-1]
 
     def published(self, now: float | None = None) -> KeySet:
-        """Public keys tokens may still be signed with: the active key and recently retired ones."""
-        self.load()
+        """Public keys tokens may still be signed with: the active key and recently retired ones.
+        The folder is looked at if it was not within the last :data:`STAT_SECONDS`."""
+        if not self._keys or self._clock() - self._stat_at >= STAT_SECONDS:
+            self.load()
         now = time.time() if now is None else now
+        keys = self._keys
+        if keys is self._published_from and self._published_since <= now < self._published_until:
+            return self._published  # the same keys, and no retirement due since they were chosen
         keep = [
-            key.key for key, successor in zip(self._keys, [*self._keys[1:], None], strict=True)
+            key.key for key, successor in zip(keys, [*keys[1:], None], strict=True)
             if successor is None or now < successor.created_at + self.retire_after
         ]
         # The same set object while its keys are the same: token caches check it by identity.
         if [id(key) for key in keep] != [id(key) for key in self._published.keys]:
             self._published = KeySet(keep)
+        retirements = [successor.created_at + self.retire_after for successor in keys[1:]]
+        self._published_from, self._published_since = keys, now
+        self._published_until = min([moment for moment in retirements if moment > now], default=float("inf"))
         return self._published
 
     def public_jwks(self) -> dict:

@@ -24,10 +24,10 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from ringfence.config import ConfigError, is_loopback_host
+from ringfence.declaration import PROVIDER_NAME
 
 GITHUB = "github"
 GITHUB_ISSUER = "https://github.com"  # GitHub has no OpenID issuer: its identities are named under this one
-NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 ORG = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
 REPEATABLE = frozenset({"allowed-domain", "allowed-email", "allowed-org", "scope"})
@@ -103,7 +103,7 @@ def parse_login_provider(spec: str) -> LoginProvider:
         raise ConfigError("login provider github: GitHub is not an OpenID provider; drop issuer=")
     issuer = _url("issuer", one["issuer"]) if kind == "oidc" else GITHUB_ISSUER
     name = one.get("name") or (GITHUB if kind == GITHUB else _name_from(issuer))
-    if not NAME.match(name):
+    if not PROVIDER_NAME.match(name):
         raise ConfigError(f"login provider name {name!r}: 1-32 lower-case letters, digits or '-'")
     if "client-id" not in one:
         raise ConfigError(f"login provider {name}: give client-id=")

@@ -131,3 +131,21 @@ class PendingSignIn(InternalModel):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("ringfence_users.id", ondelete="CASCADE"))
     created_at: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProviderTokenRecord(InternalModel):
+    """A person's tokens at their login provider, kept for tools declared with ``provider_scopes=``
+    (authserver/provider_tokens.py). The tokens are sealed (AES-256-GCM, store/sealed.py), never hashed:
+    they are sent to the provider."""
+
+    __tablename__ = "ringfence_provider_tokens"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("ringfence_users.id", ondelete="CASCADE"), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    scope: Mapped[str] = mapped_column(Text)  # what the provider granted, space-separated
+    access_token: Mapped[str] = mapped_column(Text)  # sealed
+    refresh_token: Mapped[str | None] = mapped_column(Text)  # sealed; none when the provider gave none
+    expires_at: Mapped[int | None] = mapped_column(BigInteger)  # of the access token; none: not said
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)  # each refresh; an instance refreshing claims the row first
+    refreshing_until: Mapped[int | None] = mapped_column(BigInteger)

@@ -375,7 +375,8 @@ class Pages:
             return await self.login_page(request, session, next_url="/account")
         consents = await self.server.store.consents(user.id)
         apps = await connected_apps(consents, self.server.store, self.server.clients, self.scope_text)
-        return self.render("account.html", session=session, username=user.username, apps=apps,
+        held = await self.provider_sign_in.held_access(user.id) if self.provider_sign_in is not None else None
+        return self.render("account.html", session=session, username=user.username, apps=apps, provider_access=held,
                            disconnected=disconnected_notice(session.id, request.query_params),  # type: ignore[union-attr]
                            csrf=session.csrf_token)  # type: ignore[union-attr]
 
@@ -424,6 +425,8 @@ class Pages:
                  if consent.client_id == client_id]
         await self.server.store.revoke_consent(user.id, client_id)
         await self.record(request, EventKind.CONSENT_REVOKED, "revoked", subject=user.subject, client_id=client_id)
+        if self.provider_sign_in is not None:
+            await self.provider_sign_in.disconnected(user.id)
         location = disconnected_location(session.id, names[0]) if names else "/account"  # type: ignore[union-attr]
         return RedirectResponse(location, status_code=303, headers=security_headers())
 

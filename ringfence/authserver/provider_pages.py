@@ -6,6 +6,9 @@
 The same legs re-authenticate a provider's account before it is deleted: the provider must have
 the person enter their credentials again, and it must be the same identity.
 
+Where the app's tools act at the provider (``provider_scopes=``), a sign-in keeps the provider's
+tokens for them (:mod:`.provider_tokens`), and ``/account/provider-access`` removes them.
+
 Pages say only what the person can act on; why a provider's answer was refused goes to the log
 and the audit log (``auth.failure``), never to the page.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
@@ -25,6 +29,7 @@ from ringfence.audit.records import EventKind
 from ringfence.authserver.identities import SignInIdentities
 from ringfence.authserver.login_providers import LoginProvider
 from ringfence.authserver.pages import Pages, origin_of, safe_next, security_headers
+from ringfence.authserver.provider_tokens import HeldAccess, ProviderTokens
 from ringfence.authserver.sessions import Session
 from ringfence.authserver.throttle import Throttle, address_key
 from ringfence.authserver.upstream import ProviderFlow, ProviderUnavailable, SignInRefused, flow_for
@@ -35,14 +40,19 @@ logger = logging.getLogger("ringfence.authserver")
 
 class ProviderSignIn:
     def __init__(self, pages: Pages, identities: SignInIdentities, providers: tuple[LoginProvider, ...],
-                 http: httpx.AsyncClient, *, throttle: Throttle, leeway: int) -> None:
+                 http: httpx.AsyncClient, *, throttle: Throttle, leeway: int, data_dir: Path,
+                 access_scopes: Mapping[str, frozenset[str]]) -> None:
+        """``access_scopes``: the scopes the app's tools act with at each provider (``provider_scopes=``)."""
         self.pages = pages
         self.identities = identities
         self.throttle = throttle  # each start stores a pending attempt: bounded per address
         issuer = pages.server.issuer
         self.flows: Mapping[str, ProviderFlow] = {
-            provider.name: flow_for(provider, http, issuer + provider.callback_path(), leeway)
+            provider.name: flow_for(provider, http, issuer + provider.callback_path(), leeway,
+                                    access_scopes.get(provider.name, frozenset()))
             for provider in providers}
+        self.tokens = ProviderTokens(identities.database, data_dir, self.flows, issuer=issuer,
+                                     sign_in_url=issuer + "/login")
 
     def choices(self, next_url: str) -> list[tuple[str, str]]:
         """The sign-in page's "Continue with …" links: (label, address)."""
@@ -60,7 +70,30 @@ class ProviderSignIn:
 
     def routes(self) -> list[Route]:
         return [Route("/login/{name}", self.start, methods=["GET"]),
-                Route("/login/{name}/callback", self.callback, methods=["GET"])]
+                Route("/login/{name}/callback", self.callback, methods=["GET"]),
+                Route("/account/provider-access", self.remove_access, methods=["POST"])]
+
+    async def held_access(self, user_id: int) -> tuple[str, HeldAccess] | None:
+        """What the account page shows of the tokens kept for the account: the provider's label, and them."""
+        held = await self.tokens.held(user_id)
+        return (self.label_of(held.provider), held) if held is not None else None
+
+    async def remove_access(self, request: Request) -> Response:
+        """The person ends what the app may do as them at their provider: deleted here, revoked there."""
+        session = await self.pages.sessions.current(request)
+        user = await self.pages.signed_in_user(session)
+        if user is None or await self.pages.posted_form(request, session) is None:
+            return self.pages.expired_form()
+        held = await self.tokens.held(user.id)
+        if held is not None and await self.tokens.forget(user.id, revoke=True):
+            await self.pages.record(request, EventKind.CONSENT_REVOKED, "revoked", subject=user.subject,
+                                    provider=held.provider, access="provider_tokens")
+        return RedirectResponse("/account", status_code=303, headers=security_headers())
+
+    async def disconnected(self, user_id: int) -> None:
+        """An app was disconnected: with none left, nothing may act as the person at their provider."""
+        if not await self.pages.server.store.consents(user_id):
+            await self.tokens.forget(user_id, revoke=True)
 
     def unavailable(self, flow: ProviderFlow, reason: str) -> Response:
         logger.warning("login provider %s unavailable: %s", flow.provider.name, reason)
@@ -156,6 +189,8 @@ class ProviderSignIn:
         if created:
             await self.pages.record(request, EventKind.USER_PROVISIONED, "provisioned", subject=user.subject,
                                     provider=provider.name)
+        if identity.grant is not None:  # the app's tools act at this provider: its tokens are kept for them
+            await self.tokens.keep(user.id, provider.name, identity.grant)
         signed_in = await self.pages.sessions.sign_in(session, user.id)
         response = RedirectResponse(safe_next(next_url), status_code=303, headers=security_headers())
         self.pages.sessions.attach(response, signed_in)

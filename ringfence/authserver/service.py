@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 from starlette.routing import Route
 
+from ringfence.audit.records import EventKind
 from ringfence.authserver.cimd import ClientMetadataFetcher
 from ringfence.authserver.client_assertion import ClientAssertionVerifier, SingleUseIds
 from ringfence.authserver.client_keys import ClientKeys, ClientKeySetFetcher
@@ -26,12 +27,14 @@ from ringfence.authserver.metadata import server_metadata
 from ringfence.authserver.oauth import ACCESS_TOKEN_SECONDS, McpAuthorizationServer
 from ringfence.authserver.pages import Pages, ScopeUnlocks
 from ringfence.authserver.provider_pages import ProviderSignIn
+from ringfence.authserver.provider_tokens import ProviderTokens
 from ringfence.authserver.scopes import ScopePolicy
 from ringfence.authserver.sessions import BrowserSessions
 from ringfence.authserver.store import AuthStore
 from ringfence.authserver.throttle import PROVIDER_SIGN_IN_RATE, REGISTRATION_RATE, SignInThrottle, Throttle
 from ringfence.authserver.users import UserStore
-from ringfence.events import Events
+from ringfence.config import ConfigError
+from ringfence.events import Events, SecurityEvent
 from ringfence.guards.confirmation import ConfirmationStore
 from ringfence.logs.notices import show_notice
 from ringfence.ops.ratelimit import InProcessRateLimiter, RateLimiter
@@ -65,7 +68,10 @@ class EmbeddedAuthServer:
     def __init__(self, options: AuthServerOptions, database: Database, *, resources: frozenset[str],
                  scope_text: Mapping[str, str], default_scopes: frozenset[str], app_name: str,
                  subjects: SubjectRecords | None = None, events: Events | None = None,
-                 limiter: RateLimiter | None = None, scope_unlocks: ScopeUnlocks | None = None) -> None:
+                 limiter: RateLimiter | None = None, scope_unlocks: ScopeUnlocks | None = None,
+                 provider_access: Mapping[str, frozenset[str]] | None = None) -> None:
+        """``provider_access``: the scopes the app's tools act with at each login provider (``provider_scopes=``);
+        the people who sign in there have their tokens kept for them."""
         # Sign-in and registration throttles: shared through Redis when the tool-call limits are.
         limiter = limiter or InProcessRateLimiter()
         self.database = database
@@ -115,12 +121,26 @@ class EmbeddedAuthServer:
         self.provider_http = httpx.AsyncClient(verify=trust, timeout=options.http_timeout_seconds,
                                                follow_redirects=False)
         self.provider_sign_in = None
+        self.events = events
+        self.identities = SignInIdentities(database)
+        self.login_providers = options.login_providers
+        access = dict(provider_access or {})
+        named = {provider.name for provider in options.login_providers}
+        if unknown := sorted(set(access) - named):
+            raise ConfigError(f"the app's tools act at login provider {', '.join(unknown)} (provider_scopes=), but "
+                              "no --login-provider is named so: add one with that name=")
         if options.login_providers:
             self.provider_sign_in = ProviderSignIn(
-                self.pages, SignInIdentities(database), options.login_providers, self.provider_http,
+                self.pages, self.identities, options.login_providers, self.provider_http,
                 throttle=Throttle(limiter, PROVIDER_SIGN_IN_RATE, "login-provider"),
-                leeway=options.clock_leeway_seconds)
+                leeway=options.clock_leeway_seconds, data_dir=options.data_dir, access_scopes=access)
             self.pages.provider_sign_in = self.provider_sign_in
+
+    @property
+    def provider_tokens(self) -> ProviderTokens | None:
+        """People's tokens at their login provider, for the tools that act there (none unless one does)."""
+        sign_in = self.provider_sign_in
+        return sign_in.tokens if sign_in is not None and sign_in.tokens.flows else None
 
     def routes(self) -> list[Route]:
         providers = self.provider_sign_in.routes() if self.provider_sign_in else []
@@ -134,6 +154,10 @@ class EmbeddedAuthServer:
 
     async def start(self) -> None:
         self.keys.load()
+        if self.provider_sign_in is not None and (gone := await self.provider_sign_in.tokens.forget_undeclared()):
+            logger.warning("deleted the login-provider tokens of %d accounts: no tool acts at their provider any more",
+                           gone)
+        await self.end_access_not_admitted()
         if self.local_passwords and await self.users.count() == 0:
             password = secrets.token_urlsafe(12)
             await self.users.add(FIRST_USER, password)
@@ -142,6 +166,21 @@ class EmbeddedAuthServer:
             show_notice(f"ringfence: NOTICE (not logged): created the first user: sign in as {FIRST_USER!r} with "
                         f"password {password!r} (shown once; change it with `ringfence users passwd {FIRST_USER}`)")
             logger.warning("created the first user %r; its password was shown once on standard error", FIRST_USER)
+
+    async def end_access_not_admitted(self) -> None:
+        """Accounts of login providers that the rules no longer admit (a narrowed ``allowed-domain=``, a provider
+        removed) lose their apps' grants, sign-in sessions and provider tokens at start-up; they can sign in
+        again only if the rules admit them again."""
+        for user, reason in await self.identities.not_admitted(self.login_providers):
+            ended = await self.server.store.end_access(user.id)
+            if self.provider_sign_in is not None:
+                ended += await self.provider_sign_in.tokens.forget(user.id, revoke=True)
+            if not ended:
+                continue  # ended at an earlier start already
+            logger.warning("ended the access of account %r: %s", user.username, reason)
+            if self.events is not None:
+                await self.events.record_quietly(SecurityEvent(EventKind.CONSENT_REVOKED, "not_admitted",
+                                                               principal=user.subject, details={"reason": reason}))
 
     async def close(self) -> None:
         await self.fetcher.aclose()

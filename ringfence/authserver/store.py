@@ -17,7 +17,15 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, exists, select, update
 
-from ringfence.authserver.models import AuthorizationCode, Consent, Grant, RefreshToken, RegisteredClient, User
+from ringfence.authserver.models import (
+    AuthorizationCode,
+    BrowserSession,
+    Consent,
+    Grant,
+    RefreshToken,
+    RegisteredClient,
+    User,
+)
 from ringfence.store.database import Database
 
 
@@ -159,6 +167,19 @@ class AuthStore:
         async with self.database.session() as session:
             query = select(Consent).where(Consent.user_id == user_id).order_by(Consent.client_name)
             return list(await session.scalars(query))
+
+    async def end_access(self, user_id: int) -> int:
+        """Revoke every grant of the account (tokens and all) and end its browser sessions; how many ended."""
+        async with self.database.session() as session:
+            grant_ids = list(await session.scalars(
+                update(Grant).where(Grant.user_id == user_id, Grant.revoked_at.is_(None))
+                .values(revoked_at=now()).returning(Grant.id)))
+            await session.execute(update(RefreshToken).where(RefreshToken.user_id == user_id,
+                                                             RefreshToken.revoked_at.is_(None))
+                                  .values(revoked_at=now()))
+            ended = await session.execute(delete(BrowserSession).where(BrowserSession.user_id == user_id))
+        self.revoked(grant_ids)
+        return len(grant_ids) + int(ended.rowcount or 0)
 
     async def revoke_consent(self, user_id: int, client_id: str) -> None:
         """Forget the consent and revoke every grant the client holds for the user, tokens and all."""

@@ -6,6 +6,11 @@ provider's published keys (OpenID Connect Core §3.1.3.7). GitHub: its OAuth 2.0
 its user, e-mail and organisation APIs. Either way the result is an :class:`UpstreamIdentity`:
 the provider's issuer and subject, and the e-mail address only when the provider verified it.
 
+When the app's tools act at the provider (``provider_scopes=``), the sign-in also asks for their
+scopes (and for a refresh token, ``offline_access``, where an OpenID provider offers it) and hands
+back the provider's tokens as a :class:`ProviderGrant`; the flows refresh and revoke them later
+(authserver/provider_tokens.py keeps them).
+
 Authlib's OpenID client is not used: it lives in its framework integrations, validates ID tokens
 with its deprecated ``authlib.jose`` rather than joserfc, and leaves the algorithm list open. What
 is needed here is three HTTP requests and one joserfc check.
@@ -19,10 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import time
 import warnings
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -43,12 +49,43 @@ IDENTITY_SCOPES = ("openid", "email", "profile")
 GITHUB_SCOPES = ("read:user", "user:email")
 
 
+MAX_TOKEN_CHARS = 8192
+
+
 class ProviderUnavailable(Exception):
     """The provider could not be reached, or answered something unreadable: nobody signs in."""
 
 
 class SignInRefused(Exception):
     """The provider's answer does not check out; the message is for the log, never the page."""
+
+
+@dataclass(frozen=True)
+class ProviderGrant:
+    """The provider's tokens for the person, kept for the app's tools that act there."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str | None = field(repr=False)
+    expires_at: int | None  # of the access token, seconds since the epoch; None: the provider did not say
+    scopes: frozenset[str]
+
+
+def provider_grant(tokens: Mapping[str, Any], requested: Iterable[str]) -> ProviderGrant:
+    """The tokens of a token endpoint's answer (RFC 6749 §5.1); ``requested``: the scopes asked for."""
+    access, refresh = tokens.get("access_token"), tokens.get("refresh_token")
+    if not isinstance(access, str) or not 0 < len(access) <= MAX_TOKEN_CHARS:
+        raise SignInRefused("the token response has no usable access token")
+    token_type = tokens.get("token_type", "bearer")
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":  # RFC 6750: sent as a bearer token
+        raise SignInRefused("the provider's access token is not a bearer token")
+    expires_in = tokens.get("expires_in")
+    lifetime = expires_in if isinstance(expires_in, int) and not isinstance(expires_in, bool) else None
+    scope = tokens.get("scope")
+    # RFC 6749 §5.1: the scope may be left out when it is the one requested. GitHub separates with commas.
+    scopes = (frozenset(re.split(r"[ ,]+", scope.strip())) - {""} if isinstance(scope, str)
+              else frozenset(requested))
+    return ProviderGrant(access, refresh if isinstance(refresh, str) and 0 < len(refresh) <= MAX_TOKEN_CHARS
+                         else None, int(time.time()) + lifetime if lifetime and lifetime > 0 else None, scopes)
 
 
 @dataclass(frozen=True)
@@ -59,6 +96,7 @@ class UpstreamIdentity:
     display: str  # what the pages show: the e-mail, the login, or the subject
     orgs: frozenset[str] = frozenset()
     auth_time: int | None = None  # when the person last entered their credentials, if the provider said
+    grant: ProviderGrant | None = None  # the provider's tokens, when the app's tools act there
 
 
 @dataclass(frozen=True)
@@ -78,6 +116,7 @@ class Attempt:
 
 class ProviderFlow(Protocol):
     provider: LoginProvider
+    access_scopes: frozenset[str]  # what the app's tools act with there (provider_scopes=); none: no tokens kept
 
     async def authorization_endpoint(self) -> str: ...
 
@@ -85,11 +124,27 @@ class ProviderFlow(Protocol):
 
     async def identity(self, answer: Mapping[str, str], attempt: Attempt) -> UpstreamIdentity: ...
 
+    async def refresh(self, grant: ProviderGrant) -> ProviderGrant:
+        """A new access token for ``grant``; :class:`SignInRefused` when the provider will not renew it."""
+        ...
 
-def flow_for(provider: LoginProvider, http: httpx.AsyncClient, redirect_uri: str, leeway: int) -> ProviderFlow:
+    async def revoke(self, grant: ProviderGrant) -> None:
+        """Ask the provider to end ``grant``'s tokens, where it can be asked (best effort)."""
+        ...
+
+
+def flow_for(provider: LoginProvider, http: httpx.AsyncClient, redirect_uri: str, leeway: int,
+             access_scopes: frozenset[str] = frozenset()) -> ProviderFlow:
     if provider.kind == "github":
-        return GitHubFlow(provider, http, redirect_uri)
-    return OpenIdFlow(provider, http, redirect_uri, leeway)
+        return GitHubFlow(provider, http, redirect_uri, access_scopes)
+    return OpenIdFlow(provider, http, redirect_uri, leeway, access_scopes)
+
+
+def renewed(answer: Mapping[str, Any], grant: ProviderGrant) -> ProviderGrant:
+    """A refresh's answer: a refresh token and scope left out are the grant's (RFC 6749 §6)."""
+    fresh = provider_grant(answer, grant.scopes)
+    return ProviderGrant(fresh.access_token, fresh.refresh_token or grant.refresh_token, fresh.expires_at,
+                         fresh.scopes)
 
 
 async def _get_json(http: httpx.AsyncClient, url: str, **options: Any) -> Any:
@@ -138,11 +193,13 @@ def _checked_answer(answer: Mapping[str, str], attempt: Attempt) -> str:
 class OpenIdFlow:
     """Any OpenID Connect provider, by its issuer."""
 
-    def __init__(self, provider: LoginProvider, http: httpx.AsyncClient, redirect_uri: str, leeway: int) -> None:
+    def __init__(self, provider: LoginProvider, http: httpx.AsyncClient, redirect_uri: str, leeway: int,
+                 access_scopes: frozenset[str] = frozenset()) -> None:
         self.provider = provider
         self.http = http
         self.redirect_uri = redirect_uri
         self.leeway = leeway
+        self.access_scopes = access_scopes
         self._document: dict[str, Any] | None = None
         self._read_at = 0.0
         self._keys: JwksCache | None = None
@@ -185,16 +242,29 @@ class OpenIdFlow:
     async def authorization_endpoint(self) -> str:
         return str((await self.configuration())["authorization_endpoint"])
 
+    def offline(self, document: Mapping[str, Any]) -> bool:
+        """Whether to ask for a refresh token: the app's tools act here and the provider offers
+        ``offline_access`` (OpenID Connect Core §11); elsewhere the person signs in again once it expires."""
+        offered = document.get("scopes_supported")
+        return bool(self.access_scopes) and isinstance(offered, list) and "offline_access" in offered
+
     async def authorization_url(self, attempt: Attempt) -> str:
+        document = await self.configuration()
+        scopes = [*IDENTITY_SCOPES, *self.provider.scopes]
         query = {
             "response_type": "code", "client_id": self.provider.client_id, "redirect_uri": self.redirect_uri,
-            "scope": " ".join(dict.fromkeys((*IDENTITY_SCOPES, *self.provider.scopes))),
             "state": attempt.state, "nonce": attempt.nonce,
             "code_challenge": attempt.code_challenge, "code_challenge_method": "S256",
         }
         if attempt.reauthenticate:  # OpenID Connect Core §3.1.2.1: credentials entered again, auth_time returned
             query |= {"prompt": "login", "max_age": "0"}
-        endpoint = await self.authorization_endpoint()
+        else:
+            scopes += sorted(self.access_scopes)
+            if self.offline(document):  # §11: offline_access needs prompt=consent
+                scopes.append("offline_access")
+                query["prompt"] = "consent"
+        query["scope"] = " ".join(dict.fromkeys(scopes))
+        endpoint = str(document["authorization_endpoint"])
         return endpoint + ("&" if "?" in endpoint else "?") + urlencode(query)
 
     async def identity(self, answer: Mapping[str, str], attempt: Attempt) -> UpstreamIdentity:
@@ -217,23 +287,51 @@ class OpenIdFlow:
         name = profile.get("preferred_username")
         display = verified_email or (name if isinstance(name, str) and name else str(claims["sub"]))
         auth_time = claims.get("auth_time")
+        grant = None
+        if self.access_scopes and not attempt.reauthenticate:
+            grant = provider_grant(tokens, self.access_scopes)
         return UpstreamIdentity(self.provider.issuer, str(claims["sub"]), verified_email, display[:200],
-                                auth_time=auth_time if isinstance(auth_time, int) else None)
+                                auth_time=auth_time if isinstance(auth_time, int) else None, grant=grant)
 
     async def _redeem(self, document: Mapping[str, Any], code: str, attempt: Attempt) -> dict[str, Any]:
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri,
                 "code_verifier": attempt.code_verifier}
+        response = await self._authenticated_post(document["token_endpoint"], document, form)
+        tokens = _json_of(response)
+        if response.status_code != 200 or not isinstance(tokens, dict):
+            raise SignInRefused(f"the token endpoint refused the code ({response.status_code})")
+        return tokens
+
+    async def _authenticated_post(self, url: str, document: Mapping[str, Any], form: dict[str, str]) -> httpx.Response:
+        """``form`` posted to one of the provider's endpoints with this client's credentials."""
         headers = {"accept": "application/json"}
         methods = document.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
         if "client_secret_basic" in methods:
             headers["authorization"] = _basic(self.provider.client_id, self.provider.client_secret)
         else:
-            form |= {"client_id": self.provider.client_id, "client_secret": self.provider.client_secret}
-        response = await _send(self.http, "POST", document["token_endpoint"], data=form, headers=headers)
+            form = form | {"client_id": self.provider.client_id, "client_secret": self.provider.client_secret}
+        return await _send(self.http, "POST", url, data=form, headers=headers)
+
+    async def refresh(self, grant: ProviderGrant) -> ProviderGrant:
+        if grant.refresh_token is None:
+            raise SignInRefused("the provider gave no refresh token")
+        document = await self.configuration()
+        response = await self._authenticated_post(document["token_endpoint"], document, {
+            "grant_type": "refresh_token", "refresh_token": grant.refresh_token})  # RFC 6749 §6
         tokens = _json_of(response)
         if response.status_code != 200 or not isinstance(tokens, dict):
-            raise SignInRefused(f"the token endpoint refused the code ({response.status_code})")
-        return tokens
+            raise SignInRefused(f"the token endpoint refused the refresh token ({response.status_code})")
+        return renewed(tokens, grant)
+
+    async def revoke(self, grant: ProviderGrant) -> None:
+        document = await self.configuration()
+        endpoint = document.get("revocation_endpoint")
+        if not isinstance(endpoint, str) or urlsplit(endpoint).scheme not in ("https", "http"):
+            return  # the provider offers no revocation: the tokens end when they expire
+        # RFC 7009 §2.1: revoking the refresh token should end the grant's access tokens too; both are sent.
+        for token, hint in ((grant.refresh_token, "refresh_token"), (grant.access_token, "access_token")):
+            if token is not None:
+                await self._authenticated_post(endpoint, document, {"token": token, "token_type_hint": hint})
 
     async def _id_token_claims(self, document: Mapping[str, Any], id_token: object,
                                attempt: Attempt) -> dict[str, Any]:
@@ -298,14 +396,16 @@ class OpenIdFlow:
 class GitHubFlow:
     """GitHub's OAuth apps: no OpenID, so who the person is comes from its REST API."""
 
-    def __init__(self, provider: LoginProvider, http: httpx.AsyncClient, redirect_uri: str) -> None:
+    def __init__(self, provider: LoginProvider, http: httpx.AsyncClient, redirect_uri: str,
+                 access_scopes: frozenset[str] = frozenset()) -> None:
         self.provider = provider
         self.http = http
         self.redirect_uri = redirect_uri
+        self.access_scopes = access_scopes
 
     def scopes(self) -> tuple[str, ...]:
         org_scope = ("read:org",) if self.provider.admission.orgs else ()
-        return tuple(dict.fromkeys((*GITHUB_SCOPES, *org_scope, *self.provider.scopes)))
+        return tuple(dict.fromkeys((*GITHUB_SCOPES, *org_scope, *self.provider.scopes, *sorted(self.access_scopes))))
 
     async def authorization_endpoint(self) -> str:
         return f"{self.provider.github_url}/login/oauth/authorize"
@@ -345,8 +445,30 @@ class GitHubFlow:
             orgs = frozenset(org["login"] for org in listed if isinstance(org, dict)
                              and isinstance(org.get("login"), str)) if isinstance(listed, list) else frozenset()
         email = primary[0] if primary and isinstance(primary[0], str) else None
+        grant = provider_grant(tokens, self.scopes()) if self.access_scopes and not attempt.reauthenticate else None
         # The numeric id, never the login: a login can be renamed and then taken by someone else.
-        return UpstreamIdentity(self.provider.issuer, str(user["id"]), email, user["login"][:200], orgs)
+        return UpstreamIdentity(self.provider.issuer, str(user["id"]), email, user["login"][:200], orgs,
+                                grant=grant)
+
+    async def refresh(self, grant: ProviderGrant) -> ProviderGrant:
+        """GitHub Apps' expiring user tokens; an OAuth app's tokens do not expire and have no refresh token."""
+        if grant.refresh_token is None:
+            raise SignInRefused("GitHub gave no refresh token")
+        response = await _send(self.http, "POST", f"{self.provider.github_url}/login/oauth/access_token",
+                               headers={"accept": "application/json"},
+                               data={"client_id": self.provider.client_id, "client_secret": self.provider.client_secret,
+                                     "grant_type": "refresh_token", "refresh_token": grant.refresh_token})
+        tokens = _json_of(response)
+        if response.status_code != 200 or not isinstance(tokens, dict) or "access_token" not in tokens:
+            raise SignInRefused("GitHub refused the refresh token")  # it answers 200 with {"error": ...}
+        return renewed(tokens, grant)
+
+    async def revoke(self, grant: ProviderGrant) -> None:
+        # GitHub's "Delete an app token": the OAuth app's credentials, the token in the body.
+        await _send(self.http, "DELETE", f"{self.provider.github_api_url}/applications/{self.provider.client_id}/token",
+                    headers={"authorization": _basic(self.provider.client_id, self.provider.client_secret),
+                             "accept": "application/vnd.github+json"},
+                    json={"access_token": grant.access_token})
 
     async def _api(self, url: str, headers: Mapping[str, str]) -> Any:
         response = await _send(self.http, "GET", url, headers=dict(headers))

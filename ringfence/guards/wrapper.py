@@ -20,7 +20,9 @@ stopped: past the deadline the call ends and says the thread was abandoned and m
 Such threads are bounded (``SYNC_TOOL_THREADS`` for the process, a slot freed only when its thread
 ends), so a tool that keeps running late cannot pile threads up; with every slot taken the call is
 refused (outcome ``busy``). The user's confirmation is not timed: the SDK asks for it
-before the wrapper runs. Inside, ringfence's HTTP client makes requests for this tool (network.py).
+before the wrapper runs. Inside, ringfence's HTTP client makes requests for this tool (network.py),
+and a tool declared with ``provider_scopes=`` may read the caller's login-provider token
+(principal.py); a result that carries such a token is withheld, so it never reaches the client.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ from ringfence.guards.output import META_INJECTION, guard_result, output_finding
 from ringfence.monitor.tracing import tool_call_span
 from ringfence.network import Reach, reaching_for
 from ringfence.policy import ScopeCatalog, authorize, confirmation_channels
-from ringfence.principal import Principal, current_authorization
+from ringfence.principal import Principal, ProviderAccess, ProviderTokenSource, acting_at, current_authorization
 from ringfence.refusals import Refusal
 
 logger = logging.getLogger("ringfence.tools")
@@ -186,11 +188,12 @@ def gate_authorized(spec: ToolSpec, catalog: ScopeCatalog) -> Principal | None:
 
 
 def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, confirmer: Confirmer | None,
-               events: Events | None = None) -> Callable[..., Any]:
+               events: Events | None = None, provider_tokens: ProviderTokenSource | None = None) -> Callable[..., Any]:
     """Wrap ``spec.fn`` so that every call passes ringfence's checks before and after it runs.
 
     With ``events``, every call is recorded (``tool.call``: outcome, latency, an argument summary
-    without values) and the record is committed before the result is returned.
+    without values) and the record is committed before the result is returned. A tool declared with
+    ``provider_scopes=`` reads the caller's provider tokens from ``provider_tokens``.
     """
     fn = with_output_guards(spec)  # what it returns is converted and checked before it leaves (guards/output.py)
     is_async = inspect.iscoroutinefunction(fn)
@@ -260,23 +263,32 @@ def guard_tool(spec: ToolSpec, catalog: ScopeCatalog, confirmer: Confirmer | Non
             logger.error("a call to %s reached the tool without the gate's authorization; refused", spec.name)
             return current_authorization().principal, Outcome(error_result(refusal.description), "refused", ran=False)
         deadline = asyncio.get_running_loop().time() + seconds
-        with reaching_for(reach):  # ringfence's HTTP client makes requests for this tool (network.py)
-            try:
-                stopped = await before_run(principal, kwargs, deadline)
-            except CallTimedOut:
-                return principal, timed_out(ran=False)
-            except Exception as exc:
-                return principal, author_failure(exc, ran=False)
-            if stopped is not None:
-                return principal, stopped
-            try:
-                return principal, await run(args, kwargs, deadline)
-            except CallTimedOut:
-                return principal, timed_out(ran=True)
-            except ThreadsBusy as busy:
-                return principal, threads_busy(busy)
-            except Exception as exc:
-                return principal, author_failure(exc, ran=True)
+        access = ProviderAccess(spec.name, spec.provider_scopes, provider_tokens) if spec.provider_scopes else None
+        # ringfence's HTTP client makes requests for this tool (network.py); it may read provider tokens.
+        with reaching_for(reach), acting_at(access):
+            outcome = await author_run(principal, args, kwargs, deadline)
+        if access is not None and access.handed_out:
+            outcome = without_tokens(spec, outcome, access.handed_out)
+        return principal, outcome
+
+    async def author_run(principal: Principal | None, args: tuple[Any, ...], kwargs: dict[str, Any],
+                         deadline: float) -> Outcome:
+        try:
+            stopped = await before_run(principal, kwargs, deadline)
+        except CallTimedOut:
+            return timed_out(ran=False)
+        except Exception as exc:
+            return author_failure(exc, ran=False)
+        if stopped is not None:
+            return stopped
+        try:
+            return await run(args, kwargs, deadline)
+        except CallTimedOut:
+            return timed_out(ran=True)
+        except ThreadsBusy as busy:
+            return threads_busy(busy)
+        except Exception as exc:
+            return author_failure(exc, ran=True)
 
     @functools.wraps(fn)
     async def guarded(*args: Any, **kwargs: Any) -> Any:
@@ -314,6 +326,17 @@ class Outcome:
     result: Any
     name: str  # ok, error, failed, refused, declined, confirmation_required, timeout, busy
     ran: bool = True
+
+
+def without_tokens(spec: ToolSpec, outcome: Outcome, tokens: list[str]) -> Outcome:
+    """The outcome, unless its result carries a login-provider token the call was handed: then withheld."""
+    result = outcome.result
+    text = result.model_dump_json() if isinstance(result, CallToolResult) else str(result)
+    if not any(token in text for token in tokens):
+        return outcome
+    logger.error("tool %s put the caller's login-provider token in its result; the result was withheld", spec.name)
+    return Outcome(error_result(f"{spec.name}'s result was withheld: it contained a sign-in token."), "failed",
+                   ran=outcome.ran)
 
 
 def unrecorded_result(spec: ToolSpec, outcome: Outcome) -> Any:

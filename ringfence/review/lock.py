@@ -80,6 +80,8 @@ def tool_contract(tool: ReviewedTool, widgets: Mapping[str, Widget] | None = Non
         contract["reaches"] = sorted(spec.reaches)
     if spec.unsafe_send_undeclared_personal_data:
         contract["unsafe_send_undeclared_personal_data"] = True
+    if spec.provider_scopes:  # it acts as the person elsewhere: a change to that is a change of contract
+        contract["provider_scopes"] = {name: sorted(scopes) for name, scopes in sorted(spec.provider_scopes.items())}
     meta = listed.get("_meta") or {}
     if "ui" in meta:
         shown = [widget for widget in (widgets or {}).values() if apps_uri(widget) == meta["ui"].get("resourceUri")]

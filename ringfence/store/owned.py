@@ -20,10 +20,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, String, Table, event, false, inspect
-from sqlalchemy.orm import Mapped, ORMExecuteState, Session, UOWTransaction, mapped_column, with_loader_criteria
+from sqlalchemy import ColumnClause, ColumnElement, FromClause, String, Table, event, false, inspect
+from sqlalchemy.orm import (
+    LoaderCriteriaOption,
+    Mapped,
+    Mapper,
+    ORMExecuteState,
+    Session,
+    UOWTransaction,
+    mapped_column,
+    with_loader_criteria,
+)
 from sqlalchemy.sql import visitors
 
 from ringfence.principal import optional_principal
@@ -139,16 +149,20 @@ def _scope_statement(state: ORMExecuteState) -> None:
         return
     if not (state.is_select or state.is_update or state.is_delete):
         return  # text(): only PostgreSQL's row-level security scopes it
-    owner = scope.owner
     # SQLAlchemy's documented pattern: the criterion joins every SELECT (and the loads it makes),
     # UPDATE and DELETE that touches an owned entity, joined, aliased or not.
-    if owner is None:
-        criteria = with_loader_criteria(Owned, lambda cls: false(), include_aliases=True)
-    else:
-        criteria = with_loader_criteria(Owned, lambda cls: cls.owner == owner, include_aliases=True)
-    state.statement = state.statement.options(criteria)
+    state.statement = state.statement.options(_owner_criteria(scope.owner))
     if state.is_update:
         _scope_update(state, scope)
+
+
+@lru_cache(maxsize=4096)
+def _owner_criteria(owner: str | None) -> LoaderCriteriaOption:
+    """The loader criteria of ``owner``'s rows (none for ``None``), made once per owner and reused:
+    an option is immutable, and which entities it reaches is resolved at each statement's compilation."""
+    if owner is None:
+        return with_loader_criteria(Owned, lambda cls: false(), include_aliases=True)
+    return with_loader_criteria(Owned, lambda cls: cls.owner == owner, include_aliases=True)
 
 
 def is_owned_table(table: object) -> bool:
@@ -168,14 +182,22 @@ def _refuse_bare_tables(statement: Any) -> None:
     for element in visitors.iterate(statement):
         mapper = getattr(element, "_annotations", {}).get("parententity")
         if mapper is not None:
-            entities.update(table for table in mapper.mapper.tables if is_owned_table(table))
+            entities.update(_owned_tables(mapper.mapper))
         elif isinstance(element, FromClause | ColumnElement):
-            table = element if isinstance(element, Table) else getattr(element, "table", None)
+            # Only a Table, and a column of one, name a table: ``table`` is a ColumnClause's (a
+            # Column's) attribute, None on the other named columns, absent on other elements.
+            table = element if isinstance(element, Table) else (
+                element.table if isinstance(element, ColumnClause) else None)
             if is_owned_table(table):
                 bare.add(table._deannotate())  # type: ignore[union-attr]
     if bare - entities:
         raise OwnershipError("a statement on an owned table goes through its model (delete(Note), not "
                              "delete(Note.__table__)), so that the owner criteria reach it")
+
+
+def _owned_tables(mapper: Mapper[Any]) -> list[Table]:
+    """The owned tables a mapper's entity reaches (its own, and a parent's with joined inheritance)."""
+    return [table for table in mapper.tables if is_owned_table(table)]
 
 
 def _owned_target(state: ORMExecuteState) -> type[Owned] | None:

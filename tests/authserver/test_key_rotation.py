@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ringfence.authserver.keys import KeyRing
+from ringfence.authserver.keys import KeyRing, _has_kid
 from tests.support.oauth import (
     BrowserLikeUser,
     DirectClient,
@@ -134,3 +134,74 @@ def test_rotating_in_a_folder_with_no_ringfence_data_refuses_and_writes_no_key(t
     assert "no ringfence data in" in done.stderr and "--data-dir" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "fresh").exists()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_checks_see_a_rotation_within_a_second_and_look_at_the_folder_at_most_once_a_second(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Token checks ask the ring for its published keys on every call; the folder is looked at (one
+    ``stat``) at most once a second, and a key rotated in by another process is published within it."""
+    import ringfence.authserver.keys as keys_module
+
+    clock = FakeClock()
+    ring = KeyRing(tmp_path / "keys", token_lifetime=900, clock=clock)
+    first = ring.active.kid
+    stats: list[object] = []
+    real_stat = keys_module.os.stat
+    monkeypatch.setattr(keys_module.os, "stat", lambda path, *a, **k: stats.append(path) or real_stat(path, *a, **k))
+
+    clock.now += 1.0  # a second after the folder was last looked at
+    assert _has_kid(ring.keys_for(first), first)
+    assert len(stats) == 1
+    for _ in range(100):  # within the second: no stat at all
+        clock.now += 0.009
+        assert _has_kid(ring.keys_for(first), first)
+        ring.public_jwks()
+    assert len(stats) == 1
+
+    clock.now = 1001.0 + 0.6  # the last look was at 1001.0
+    rotated = KeyRing(tmp_path / "keys", token_lifetime=900).rotate()  # as `ringfence keys rotate` does
+    stats.clear()  # (that ring's own looks)
+    assert rotated.kid not in [key["kid"] for key in ring.public_jwks()["keys"]]  # not looked yet
+    assert stats == []
+    clock.now += 0.4  # a second since the last look: the folder is looked at, the new key read
+    assert [key["kid"] for key in ring.public_jwks()["keys"]] == [first, rotated.kid]
+    assert stats  # looked (and read the folder, which stats it again)
+
+
+def test_a_token_naming_a_key_rotated_in_elsewhere_is_checked_against_it_at_once(tmp_path: Path) -> None:
+    """Within the second the folder is not looked at, a token signed with a key this ring has not
+    read yet still verifies: the unknown key id makes it read the folder."""
+    clock = FakeClock()
+    ring = KeyRing(tmp_path / "keys", token_lifetime=900, clock=clock)
+    ring.load()
+    rotated = KeyRing(tmp_path / "keys", token_lifetime=900).rotate()
+    assert _has_kid(ring.keys_for(rotated.kid), rotated.kid)
+
+
+def test_signing_uses_a_key_rotated_in_elsewhere_at_once(tmp_path: Path) -> None:
+    """The active (signing) key is always looked up on the disk: `keys rotate` then a token is signed with it."""
+    clock = FakeClock()
+    ring = KeyRing(tmp_path / "keys", token_lifetime=900, clock=clock)
+    ring.published()
+    rotated = KeyRing(tmp_path / "keys", token_lifetime=900).rotate()
+    assert ring.active.kid == rotated.kid
+
+
+def test_a_retired_key_leaves_the_published_set_once_its_tokens_have_expired(tmp_path: Path) -> None:
+    """The published set is chosen once per set of keys, and chosen again when a retirement falls due."""
+    ring = KeyRing(tmp_path / "keys", token_lifetime=900, leeway=60)
+    old = ring.active
+    new = ring.rotate()
+    due = new.created_at + 960
+    kids = [[key.kid for key in ring.published(moment).keys] for moment in (due - 1, due - 0.001, due, due + 1)]
+    assert kids == [[old.kid, new.kid], [old.kid, new.kid], [new.kid], [new.kid]]
+    assert [key.kid for key in ring.published(due - 1).keys] == [old.kid, new.kid]  # asked about an earlier time
+    assert ring.published(due - 1) is ring.published(due - 0.5)  # one set object while the keys are the same

@@ -1,4 +1,9 @@
-"""How login providers are configured, and the configurations ``ringfence serve`` refuses to start with."""
+"""How login providers are configured, and the configurations ``ringfence serve`` refuses to start with.
+
+Each refused specification is checked where ``serve`` checks it, in this process (the parse
+functions, the settings' check); two refusals go through a real ``ringfence serve`` end to end: exit
+status 2, the reason on standard error, no traceback, for a bad specification and for a bad setting.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ringfence.authserver.login_providers import parse_login_provider, parse_login_providers
+from ringfence.config import ConfigError, Settings
 from tests.support.oauth import hidden_fields, ringfence_cli
 from tests.support.serve import CONTACTS_APP, ServeProcess
 
@@ -20,6 +27,31 @@ def serve_refuses(*args: str) -> str:
     return done.stderr
 
 
+def parse_refuses(*specs: str) -> str:
+    """Why the specifications are refused, as ``serve`` would parse them."""
+    with pytest.raises(ConfigError) as refused:
+        if len(specs) == 1:
+            parse_login_provider(specs[0])
+        else:
+            parse_login_providers(specs)
+    return str(refused.value)
+
+
+@pytest.fixture
+def no_secrets_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The variables the specifications name are unset, as in the ``serve`` child's environment."""
+    for name in ("X", "NO_SUCH_VARIABLE_SET"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_a_client_secret_on_the_command_line_stops_start_up(tmp_path: Path) -> None:
+    """End to end: a refused specification stops ``ringfence serve`` with exit 2 and the reason."""
+    spec = f"issuer={ISSUER},client-id=a,client-secret=hunter2,allowed-domain=example.com"
+    said = serve_refuses("--login-provider", spec, "--data-dir", str(tmp_path))
+    assert "never given on the command" in said and "hunter2" not in said
+
+
+@pytest.mark.usefixtures("no_secrets_in_environment")
 @pytest.mark.parametrize(("spec", "says"), [
     (f"issuer={ISSUER},client-id=a,client-secret=hunter2,allowed-domain=example.com", "never given on the command"),
     (f"issuer={ISSUER},client-id=a,client-secret-env=NO_SUCH_VARIABLE_SET", "say who may sign in"),
@@ -36,26 +68,28 @@ def serve_refuses(*args: str) -> str:
     (f"github,issuer={ISSUER},client-id=a,client-secret-env=X,allowed-org=acme", "not an OpenID provider"),
     ("github,client-id=a,client-secret-env=X,allowed-org=not/an/org", "not a GitHub organisation"),
 ])
-def test_a_login_provider_that_is_not_fully_and_safely_declared_stops_start_up(spec: str, says: str,
-                                                                               tmp_path: Path) -> None:
-    assert says in serve_refuses("--login-provider", spec, "--data-dir", str(tmp_path))
+def test_a_login_provider_that_is_not_fully_and_safely_declared_stops_start_up(spec: str, says: str) -> None:
+    said = parse_refuses(spec)
+    assert says in said
+    assert "hunter2" not in said
 
 
 def test_turning_passwords_off_needs_a_login_provider(tmp_path: Path) -> None:
+    """End to end: a refused setting stops ``ringfence serve`` with exit 2 and the reason."""
     assert "nobody can sign in" in serve_refuses("--no-local-passwords", "--data-dir", str(tmp_path))
 
 
 def test_a_login_provider_is_for_the_embedded_authorization_server(tmp_path: Path) -> None:
-    said = serve_refuses("--issuer", ISSUER, "--jwks-url", f"{ISSUER}/jwks", "--data-dir", str(tmp_path),
-                         "--login-provider", f"issuer={ISSUER},client-id=a,client-secret-env=X,allow-any-account=yes")
-    assert "embedded authorization server" in said
+    settings = Settings(issuer=ISSUER, jwks_url=f"{ISSUER}/jwks", data_dir=tmp_path,
+                        login_providers=(f"issuer={ISSUER},client-id=a,client-secret-env=X,allow-any-account=yes",))
+    with pytest.raises(ConfigError, match="embedded authorization server"):
+        settings.check()
 
 
 def test_two_providers_with_one_name_are_refused(tmp_path: Path) -> None:
     spec = f"issuer={ISSUER},client-id=a,client-secret-file={tmp_path / 's'},allowed-domain=example.com"
     (tmp_path / "s").write_text("secret")
-    assert "named 'example'" in serve_refuses("--login-provider", spec, "--login-provider", spec,
-                                             "--data-dir", str(tmp_path))
+    assert "named 'example'" in parse_refuses(spec, spec)
 
 
 def test_with_passwords_off_the_page_offers_the_providers_only_and_no_first_user_is_made(tmp_path: Path) -> None:

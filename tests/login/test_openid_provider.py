@@ -16,7 +16,8 @@ import pytest
 
 from tests.clients.support import ticked_boxes
 from tests.support.http import tool_result
-from tests.support.login import CORP_CALLBACK, NodeOpenIdProvider, ProviderUser
+from tests.support.idp import free_port
+from tests.support.login import CORP_CALLBACK, NodeOpenIdProvider, ProviderUser, continue_link
 from tests.support.oauth import (
     DirectClient,
     EmbeddedServer,
@@ -27,6 +28,7 @@ from tests.support.oauth import (
     ringfence_cli,
     start_embedded,
 )
+from tests.support.serve import CONTACTS_APP, ServeProcess
 
 
 def person(provider: NodeOpenIdProvider, login: str) -> ProviderUser:
@@ -69,7 +71,7 @@ def test_an_mcp_client_links_through_the_provider_sign_in_and_calls_a_tool(provi
     user = person(provider, "bob")
     login_page = user.go(request.url)
     assert page_kind(login_page) == "login"
-    start = urljoin(server.issuer, _continue_link(login_page.text))
+    start = urljoin(server.issuer, continue_link(login_page.text))
     consent = user.go(start, stop_at=client.redirect_uri)
     assert page_kind(consent) == "consent", consent.text[:500]
     answer = user.http.post(f"{server.issuer}/authorize",
@@ -80,12 +82,6 @@ def test_an_mcp_client_links_through_the_provider_sign_in_and_calls_a_tool(provi
     found = tool_result(server.process.call_tool("search_contacts", {"query": "x"},
                                                  token=token.json()["access_token"]))
     assert found["isError"] is False
-
-
-def _continue_link(page: str) -> str:
-    marker = 'href="/login/corp?'
-    start = page.index(marker) + len('href="')
-    return page[start:page.index('"', start)].replace("&amp;", "&")
 
 
 @pytest.mark.parametrize("login", ["mallory", "eve"], ids=["other-domain", "unverified-address"])
@@ -181,3 +177,44 @@ def test_a_provider_account_gets_no_password(provider: NodeOpenIdProvider, serve
     wrong = login.post(f"{server.issuer}/login", data={**hidden_fields(page.text), "username": "corp:alice@example.com",
                                                        "password": ""})
     assert wrong.status_code == 401 and "The username or password is wrong" in wrong.text
+
+
+def test_accounts_the_narrowed_rules_no_longer_admit_lose_their_access_at_start_up(tmp_path: Path) -> None:
+    """A provider's rules narrowed (``allowed-domain=`` to one address): at the next start the accounts they
+    no longer admit lose their apps' grants and sign-in sessions; the one still admitted keeps them."""
+    port = free_port()
+    provider = NodeOpenIdProvider(f"http://127.0.0.1:{port}{CORP_CALLBACK}").start()
+    try:
+        server = start_embedded(tmp_path, "--login-provider",
+                                provider.spec(tmp_path / "corp.secret", "allowed-domain=example.com"), port=port)
+        tokens = {login: linked_token(provider, server, login) for login in ("alice", "bob")}
+        browser = signed_in(provider, server, "alice")
+        server.stop()
+        narrowed = provider.spec(tmp_path / "corp.secret", "allowed-email=bob@example.com")
+        server = EmbeddedServer(ServeProcess(CONTACTS_APP, "--login-provider", narrowed, "--data-dir", str(tmp_path),
+                                             port=port).start(tmp_path), server.account, tmp_path)
+        try:
+            refused = server.process.call_tool("search_contacts", {"query": "x"}, token=tokens["alice"])
+            assert refused.status_code == 401
+            kept = tool_result(server.process.call_tool("search_contacts", {"query": "x"}, token=tokens["bob"]))
+            assert kept["isError"] is False
+            assert page_kind(browser.http.get(f"{server.issuer}/account")) == "login"  # signed out
+            assert server.logs().count("ended the access of account") == 1  # alice's (the log redacts addresses)
+            assert "corp's rules no longer admit it" in server.logs()
+            assert audit_records(server, "--kind", "consent.revoked", "--outcome", "not_admitted")
+        finally:
+            server.stop_and_check()
+    finally:
+        provider.stop()
+
+
+def linked_token(provider: NodeOpenIdProvider, server: EmbeddedServer, login: str) -> str:
+    client = DirectClient.register(server.issuer, server.mcp_url, client_name=f"Client of {login}")
+    request = client.authorization_request(scope="contacts:read")
+    user = person(provider, login)
+    consent = user.go(urljoin(server.issuer, continue_link(user.go(request.url).text)), stop_at=client.redirect_uri)
+    answer = user.http.post(f"{server.issuer}/authorize",
+                            data={**hidden_fields(consent.text), **ticked_boxes(consent.text), "decision": "allow"})
+    token = client.redeem(query_of(answer.headers["location"])["code"], request.verifier)
+    assert token.status_code == 200, token.text
+    return token.json()["access_token"]

@@ -7,6 +7,7 @@ cannot answer, calls are refused with 503 (fail closed), never let through.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,32 +54,36 @@ def flushed_redis() -> str:
     return REDIS
 
 
-def test_call_over_the_principals_budget_gets_429_with_retry_after(idp, tmp_path):
-    server = limited_server(tmp_path, idp).start(tmp_path)
-    try:
-        alice, bob = new_subject(), new_subject()
-        for _ in range(3):
-            assert tool_result(call(server, idp, alice))["isError"] is False
-        refused = call(server, idp, alice)
-        assert refused.status_code == 429
-        assert refused.json()["error"] == "rate_limited"
-        assert 0 < int(refused.headers["retry-after"]) <= 1200  # 3 an hour: the next one within 20 minutes
-        assert tool_result(call(server, idp, bob))["isError"] is False  # another principal's budget is untouched
-    finally:
-        server.stop()
+@pytest.fixture(scope="module")
+def limited(idp: TestIdentityProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    """One server for the tests whose callers are principals of their own (the address budget,
+    100 an hour, is far from what they spend together)."""
+    folder = tmp_path_factory.mktemp("limited")
+    server = limited_server(folder, idp).start(folder)
+    yield server
+    server.stop()
 
 
-def test_calls_to_unknown_tools_spend_the_same_budget(idp, tmp_path):
+def test_call_over_the_principals_budget_gets_429_with_retry_after(idp, limited):
+    server = limited
+    alice, bob = new_subject(), new_subject()
+    for _ in range(3):
+        assert tool_result(call(server, idp, alice))["isError"] is False
+    refused = call(server, idp, alice)
+    assert refused.status_code == 429
+    assert refused.json()["error"] == "rate_limited"
+    assert 0 < int(refused.headers["retry-after"]) <= 1200  # 3 an hour: the next one within 20 minutes
+    assert tool_result(call(server, idp, bob))["isError"] is False  # another principal's budget is untouched
+
+
+def test_calls_to_unknown_tools_spend_the_same_budget(idp, limited):
     """Unknown tool names are no way around the limit (they share one "(unknown)" tool budget)."""
-    server = limited_server(tmp_path, idp).start(tmp_path)
-    try:
-        alice = new_subject()
-        token = idp.token(server.mcp_url, sub=alice, scope="notes:read")
-        statuses = [server.call_tool(f"no_such_tool_{n}", token=token).status_code for n in range(4)]
-        assert statuses == [200, 200, 200, 429]
-        assert call(server, idp, alice).status_code == 429  # the principal's budget is spent
-    finally:
-        server.stop()
+    server = limited
+    alice = new_subject()
+    token = idp.token(server.mcp_url, sub=alice, scope="notes:read")
+    statuses = [server.call_tool(f"no_such_tool_{n}", token=token).status_code for n in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    assert call(server, idp, alice).status_code == 429  # the principal's budget is spent
 
 
 def test_two_instances_sharing_redis_share_one_budget(idp, tmp_path, flushed_redis):

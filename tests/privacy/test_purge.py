@@ -20,6 +20,7 @@ from ringfence.authserver.models import (
     Consent,
     Grant,
     PendingSignIn,
+    ProviderTokenRecord,
     RefreshToken,
     RegisteredClient,
     User,
@@ -74,9 +75,16 @@ def pending_sign_in(name: str, expires_at: int) -> PendingSignIn:
                          next_url="/account", user_id=None, created_at=expires_at - 600, expires_at=expires_at)
 
 
+def provider_tokens(user_id: int, expires_at: int, *, refresh: bool) -> ProviderTokenRecord:
+    return ProviderTokenRecord(user_id=user_id, provider="corp", scope="repo", access_token="v1.sealed",
+                               refresh_token="v1.sealed" if refresh else None, expires_at=expires_at,
+                               created_at=T - DAY, updated_at=T - DAY)
+
+
 async def seed(database: Database) -> None:
     async with database.session() as session:
-        session.add(User(id=1, subject="alice", username="alice", password_hash="x", created_at=T - 400 * DAY))
+        session.add_all([User(id=number, subject=name, username=name, password_hash="x", created_at=T - 400 * DAY)
+                         for number, name in ((1, "alice"), (2, "bob"), (3, "carol"))])
         await session.flush()
         session.add_all([
             # Codes: kept 24 hours past expiry (default), used or not.
@@ -103,6 +111,9 @@ async def seed(database: Database) -> None:
             BrowserSession(id_hash="session-live", user_id=1, csrf_token="c", expires_at=T + HOUR),
             # Sign-ins sent to a login provider: gone once expired.
             pending_sign_in("sign-in-expired", T - 1), pending_sign_in("sign-in-live", T + 60),
+            # Login-provider tokens: gone once the access token expired with no refresh token to renew it.
+            provider_tokens(1, T - 1, refresh=False), provider_tokens(2, T - 1, refresh=True),
+            provider_tokens(3, T + 60, refresh=False),
             # Confirmations: kept 1 hour past expiry (default).
             confirmation("confirm-old", T - 2 * HOUR, status="used"), confirmation("confirm-old-pending", T - 2 * HOUR),
             confirmation("confirm-recent", T - 30 * 60, status="declined"), confirmation("confirm-live", T + 60),
@@ -134,10 +145,12 @@ async def test_purge_removes_exactly_what_is_past_retention(database: Database, 
     assert await remaining(database, RegisteredClient.client_id) == {
         "client-idle-new", "client-a", "client-consented"}
     assert await remaining(database, Consent.client_id) == {"client-consented"}  # kept until revoked
-    assert await remaining(database, User.subject) == {"alice"}
+    assert await remaining(database, User.subject) == {"alice", "bob", "carol"}
+    assert await remaining(database, ProviderTokenRecord.user_id) == {2, 3}
     assert report.failed == []
     assert report.counts == {"authorization_codes": 2, "refresh_tokens": 3, "grants": 3, "browser_sessions": 1,
-                             "pending_sign_ins": 1, "confirmations": 2, "idle_clients": 1, "audit_payloads": 0}
+                             "pending_sign_ins": 1, "provider_tokens": 1, "confirmations": 2, "idle_clients": 1,
+                             "audit_payloads": 0}
 
 
 async def test_purge_is_idempotent_and_a_dry_run_changes_nothing(database: Database, tmp_path: Path) -> None:

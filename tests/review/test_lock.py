@@ -122,3 +122,25 @@ def test_lock_is_identical_across_processes(contacts_app: App, tmp_path: Path) -
         subprocess.run([sys.executable, "-c", script, CONTACTS_APP, str(there)], check=True, cwd=REPO,
                        env={**os.environ, "PYTHONHASHSEED": seed})
         assert there.read_bytes() == here.read_bytes()
+
+
+def _acting_app(provider_scopes: dict[str, list[str]]) -> App:
+    from ringfence import Scope
+
+    app = App("notes", scopes=[Scope("files:read", "Read your files")])
+
+    @app.tool(effect="read", scopes=["files:read"], provider_scopes=provider_scopes)
+    async def list_issues() -> str:
+        """List the issues assigned to the user."""
+        return ""
+
+    return app
+
+
+@pytest.mark.parametrize("before", [{}, {"github": ["repo"]}], ids=["starts-acting", "wider-scopes"])
+def test_acting_as_the_person_at_a_login_provider_is_part_of_the_contract(tmp_path: Path,
+                                                                          before: dict[str, list[str]]) -> None:
+    path = tmp_path / "tools.lock"
+    write_lock(_acting_app(before), path)
+    [difference] = check_lock(_acting_app({"github": ["repo", "delete_repo"]}), path)
+    assert difference.fields == ("provider_scopes",) and "delete_repo" in difference.diff

@@ -29,7 +29,8 @@ class NodeOpenIdProvider:
 
     __test__ = False
 
-    def __init__(self, redirect_uri: str) -> None:
+    def __init__(self, redirect_uri: str, *, access_token_seconds: int = 600) -> None:
+        self.access_token_seconds = access_token_seconds
         self.port = free_port()
         self.issuer = f"http://127.0.0.1:{self.port}"
         self.client_id = "ringfence-app"
@@ -42,7 +43,8 @@ class NodeOpenIdProvider:
         node_package("oidc-provider", "package.json")
         self.process = subprocess.Popen(
             ["node", str(NODE_DIR / "oidc_provider.mjs"), str(self.port), self.client_id, self.client_secret,
-             self.redirect_uri], cwd=NODE_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             self.redirect_uri, str(self.access_token_seconds)],
+            cwd=NODE_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         ready = threading.Event()
 
         def read() -> None:
@@ -95,6 +97,12 @@ def posting_form(html: str) -> tuple[str, dict[str, str]] | None:
     form = _Form()
     form.feed(html)
     return (form.action, form.fields) if form.action is not None else None
+
+
+def continue_link(page: str, provider: str = "corp") -> str:
+    """The sign-in page's "Continue with …" address for ``provider``."""
+    start = page.index(f'href="/login/{provider}?') + len('href="')
+    return page[start:page.index('"', start)].replace("&amp;", "&")
 
 
 def origin(url: str | httpx.URL) -> str:

@@ -2,12 +2,15 @@
 // tests (tests/login/). Its development sign-in page accepts any login and password; the login names
 // an account of ACCOUNTS below, or any other name as an account with an unverified e-mail address.
 //
-//   node oidc_provider.mjs PORT CLIENT_ID CLIENT_SECRET REDIRECT_URI
+//   node oidc_provider.mjs PORT CLIENT_ID CLIENT_SECRET REDIRECT_URI [ACCESS_TOKEN_SECONDS]
+//
+// Besides sign-in, it lends the client refresh tokens (offline_access), revokes them (RFC 7009) and
+// answers its userinfo endpoint with an access token: an API the tests' tools call as the person.
 //
 // Prints "ready" on a line once it listens.
 import Provider from 'oidc-provider';
 
-const [port, clientId, clientSecret, redirectUri] = process.argv.slice(2);
+const [port, clientId, clientSecret, redirectUri, accessTokenSeconds = '600'] = process.argv.slice(2);
 
 // login -> [subject, e-mail, verified]: the subject is not the e-mail, as at real providers.
 const ACCOUNTS = {
@@ -27,7 +30,7 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
     client_id: clientId,
     client_secret: clientSecret,
     redirect_uris: [redirectUri],
-    grant_types: ['authorization_code'],
+    grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
   }],
@@ -38,10 +41,11 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
     const claims = account(login);
     return { accountId: claims.sub, claims: async () => claims };
   },
-  features: { devInteractions: { enabled: true } },
+  scopes: ['openid', 'offline_access', 'notes:read'],
+  features: { devInteractions: { enabled: true }, revocation: { enabled: true } },
   pkce: { required: () => true },
   cookies: { keys: ['ringfence-tests-only'] },
-  ttl: { Session: 600, Interaction: 600, Grant: 600, AccessToken: 600, IdToken: 600, AuthorizationCode: 60 },
+  ttl: { Session: 600, Interaction: 600, Grant: 600, AccessToken: Number(accessTokenSeconds), IdToken: 600, AuthorizationCode: 60 },
 });
 
 // The development login gives the typed login as the account id: map it to the account's subject.
