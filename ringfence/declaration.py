@@ -136,7 +136,7 @@ class ToolDeclaration(TypedDict, total=False):
     instead of withholding it (logged at start-up); ``provider_scopes`` maps a login provider's name
     (``--login-provider name=``) to the scopes the tool needs there to act as the signed-in person: the
     person's token there is then kept, encrypted, and the tool reads it with
-    ``await current_principal().provider_token(name)``.
+    ``await current_principal().provider_token(name)``; such a tool is ``open_world``.
     """
 
     effect: Required[Effect]
@@ -204,6 +204,11 @@ def declare_tool(fn: Callable[..., Any], **declaration: Unpack[ToolDeclaration])
         raise DeclarationError(f"tool {tool_name!r}: widget metadata is derived from widget= and app.widget(...); "
                                "do not set it in meta")
     confirm_by = _confirm_by(tool_name, irreversible, declaration.get("confirm"), required_scopes)
+    provider_scopes = _provider_scopes(tool_name, declaration.get("provider_scopes", {}), required_scopes)
+    open_world = declaration.get("open_world", bool(provider_scopes))  # acting at a provider reaches beyond
+    if provider_scopes and open_world is not True:
+        raise DeclarationError(f"tool {tool_name!r}: a tool that acts at a login provider (provider_scopes=) reaches "
+                               "beyond the user's account here: it is open_world (leave open_world= out)")
     logged = _logged_arguments(fn, tool_name, declaration.get("log_arguments", ()))
     if idempotent is None:
         idempotent = effect == "read"  # a read has no effect to repeat
@@ -213,7 +218,7 @@ def declare_tool(fn: Callable[..., Any], **declaration: Unpack[ToolDeclaration])
         effect=effect,  # type: ignore[arg-type]
         scopes=required_scopes,
         returns=frozenset(returns),
-        open_world=declaration.get("open_world", False),
+        open_world=open_world,
         idempotent=idempotent,
         title=declaration.get("title"),
         description=declaration.get("description"),
@@ -227,7 +232,7 @@ def declare_tool(fn: Callable[..., Any], **declaration: Unpack[ToolDeclaration])
         reaches=_reaches(tool_name, declaration.get("reaches", ())),
         timeout=_timeout(tool_name, declaration.get("timeout")),
         unsafe_send_undeclared_personal_data=_flag(tool_name, "unsafe_send_undeclared_personal_data", declaration),
-        provider_scopes=_provider_scopes(tool_name, declaration.get("provider_scopes", {}), required_scopes),
+        provider_scopes=provider_scopes,
     )
 
 

@@ -93,12 +93,13 @@ def confirmation_channels(tool: ToolSpec) -> frozenset[str]:
 
 # What a tool lets the app do, most consequential first: the consent page says it in these words for
 # each scope that unlocks such a tool (``unlocked_by``), the disclosure for each tool.
-DELETES, IRREVERSIBLE, ACTS_OUTSIDE, CHANGES, LOOKS_OUTSIDE, READS = (
-    "deletes", "irreversible", "acts_outside", "changes", "looks_outside", "reads")
-POWERS = (DELETES, IRREVERSIBLE, ACTS_OUTSIDE, CHANGES, LOOKS_OUTSIDE, READS)
+DELETES, IRREVERSIBLE, ACTS_AS_YOU, ACTS_OUTSIDE, CHANGES, LOOKS_OUTSIDE, READS = (
+    "deletes", "irreversible", "acts_as_you", "acts_outside", "changes", "looks_outside", "reads")
+POWERS = (DELETES, IRREVERSIBLE, ACTS_AS_YOU, ACTS_OUTSIDE, CHANGES, LOOKS_OUTSIDE, READS)
 _SAID = {
     DELETES: ("Lets the app delete your data", " (you confirm each deletion)"),
     IRREVERSIBLE: ("Lets the app do things that cannot be undone", " (you confirm each one)"),
+    ACTS_AS_YOU: ("Lets the app use your account where you sign in, as you", ""),
     ACTS_OUTSIDE: ("Lets the app act outside your account (for example, send messages)", ""),
     CHANGES: ("Lets the app change your data", ""),
     LOOKS_OUTSIDE: ("Lets the app look things up outside your account", ""),
@@ -108,16 +109,18 @@ _SAID = {
 
 def powers_of(tool: ToolSpec) -> frozenset[str]:
     """What a call to ``tool`` can do, from its declaration: read, change, delete, do what cannot be undone,
-    and whether it does so outside the user's account (``open_world``)."""
+    and whether it does so outside the user's account (``open_world``), as the user at their login
+    provider (``provider_scopes``)."""
+    as_you = {ACTS_AS_YOU} if tool.provider_scopes else set()
     if tool.effect == "read":
-        return frozenset({LOOKS_OUTSIDE if tool.open_world else READS})
+        return frozenset({LOOKS_OUTSIDE if tool.open_world else READS, *as_you})
     if tool.effect == "destructive":
         powers = {DELETES}
     else:  # a write that cannot be undone is said as such, not also as an everyday change
         powers = {IRREVERSIBLE if tool.irreversible else CHANGES}
     if tool.open_world:
         powers.add(ACTS_OUTSIDE)
-    return frozenset(powers)
+    return frozenset(powers | as_you)
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,7 @@ def unlocked_by(requested: Iterable[str], catalog: ScopeCatalog,
             if tool.scopes & reach:
                 for power in powers_of(tool):
                     by_power.setdefault(power, []).append(tool)
-        if set(by_power) - {READS, LOOKS_OUTSIDE}:  # it changes something: "not change it" would be false
+        if set(by_power) - {READS, LOOKS_OUTSIDE, ACTS_AS_YOU}:  # it changes something: "not change it" is false
             by_power.pop(READS, None)
         said = []
         for power in POWERS:

@@ -168,3 +168,10 @@ def test_provider_scopes_must_map_provider_names_to_scope_lists(declared: object
 def test_a_public_tool_cannot_act_at_a_provider() -> None:
     with pytest.raises(DeclarationError, match="needs scopes="):
         declare_tool(noop, effect="read", provider_scopes={"github": ["repo"]})
+
+
+def test_a_tool_that_acts_at_a_provider_is_open_world() -> None:
+    """Derived, not repeated: its results come from outside the app (openWorldHint, untrusted marking)."""
+    assert declare_tool(noop, effect="read", scopes=["a:read"], provider_scopes={"github": ["repo"]}).open_world
+    with pytest.raises(DeclarationError, match="open_world"):
+        declare_tool(noop, effect="read", scopes=["a:read"], open_world=False, provider_scopes={"github": ["repo"]})

@@ -102,6 +102,33 @@ async def audit_append(work: Path) -> tuple[Step, Callable[[], int]]:
                                  latency_ms=1.5, payload=summary)), time.process_time_ns
 
 
+@step("log-tool-call")
+async def log_tool_call(work: Path) -> tuple[Step, Callable[[], int]]:
+    """The redacting formatter on search_contacts' tool.call line (a new request id and arguments hash each time)."""
+    import logging
+    import secrets
+
+    from ringfence.logs.configuration import pseudonym_redactor
+    from ringfence.logs.context import bind_request_id, unbind
+    from ringfence.logs.formatting import RedactingFormatter
+
+    formatter = RedactingFormatter(pseudonym_redactor(work), "json")
+    logger = logging.getLogger("ringfence.security")
+
+    def run() -> None:
+        details = {"effect": "read", "open_world": False, "argument_fields": ["query"], "argument_bytes": {"query": 5},
+                   "arguments_hash": secrets.token_hex(16)}
+        fields = {"event": "tool.call", "outcome": "ok", "principal": "b3b90b73c7cf4c60", "tool": "search_contacts",
+                  "client_id": "02D3or0SHglXD58kRM-Rccpni59_lxG-", "latency_ms": 2.2, "details": details}
+        record = logger.makeRecord(logger.name, logging.INFO, __file__, 1, "%s %s%s",
+                                   ("tool.call", "ok", " search_contacts"), None, extra=fields)
+        token = bind_request_id(secrets.token_hex(16))
+        formatter.format(record)
+        unbind(token)
+
+    return run, time.thread_time_ns
+
+
 async def minimum(run: Step, clock: Callable[[], int], runs: int) -> tuple[float, float]:
     samples = []
     for index in range(runs + 20):

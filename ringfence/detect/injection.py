@@ -7,7 +7,9 @@ transformer on CPU, so it can run on every tool result. The rules are in ``injec
 decoders in ``decoders``. When the rules do not make the text an injection, a small linear model
 shipped with the package (``injection_model``) reads it too and may add one finding, rule
 ``model``, on the words it weighs most: medium (an injection together with a rule's finding) or,
-when it is sure, high. Other classifiers can be added through ``extra_classifiers``.
+when it is sure, high. Text that addresses the model by design, such as an MCP tool description,
+is scanned with ``model_alone=False``: there the model's finding is never more than medium, so it
+counts only beside a rule's. Other classifiers can be added through ``extra_classifiers``.
 
 Each rule has a severity. The verdict's score is a noisy-or over the distinct rules that fired
 (high 0.9, medium 0.45, low 0.15); text is an injection at 0.5 or more: one high finding, two
@@ -92,15 +94,23 @@ _EXFIL_PARAM = re.compile(
 class InjectionDetector:
     """Scans text for prompt injection: rules, then the learned model (the one shipped with
     ringfence unless another is given; ``model=None`` for rules only); ``extra_classifiers`` add
-    findings of their own."""
+    findings of their own.
+
+    ``model_alone`` says whether the model's finding may make an injection on its own (high when the
+    model is sure): yes for tool arguments and results, where instructions to the model are out of
+    place; no for text written to instruct the model, such as tool descriptions (the lint's RF001),
+    where the finding stays medium and needs a rule's finding beside it."""
 
     def __init__(
         self,
         extra_classifiers: Iterable[Classifier | Callable[[str], Iterable[InjectionFinding]]] = (),
         model: InjectionModel | Literal["packaged"] | None = "packaged",
+        *,
+        model_alone: bool = True,
     ):
         self.extra_classifiers = tuple(extra_classifiers)
         self.model: InjectionModel | None = packaged_model() if isinstance(model, str) else model
+        self.model_alone = model_alone
 
     def scan(self, text: str) -> Verdict:
         findings: list[InjectionFinding] = []
@@ -123,7 +133,8 @@ class InjectionDetector:
         if score < INJECTION_THRESHOLD and self.model is not None:
             found = self.model.verdict(folded)
             if found is not None:
-                finding = InjectionFinding("model", "model", found.start, found.end, found.severity)
+                severity: Severity = found.severity if self.model_alone else "medium"
+                finding = InjectionFinding("model", "model", found.start, found.end, severity)
                 findings = _dedupe([*findings, finding])
                 score = _score(findings)
         return Verdict(tuple(findings), score, score >= INJECTION_THRESHOLD, decoded)

@@ -12,7 +12,8 @@ tool result is judged on the words around it, not diluted by the rest. Each word
 word and its n-grams) is cached, so a scan costs about one lookup per word and one per word pair.
 The finding points at the run of words inside the best window that weighs most. Its severity
 follows two thresholds set at training time on benign texts the model had not seen: medium (it
-makes an injection together with a rule's finding) and high (an injection on its own).
+makes an injection together with a rule's finding) and high (an injection on its own; a detector
+built with ``model_alone=False``, as for tool descriptions, keeps it medium).
 """
 
 from __future__ import annotations

@@ -620,9 +620,40 @@ ANCHOR_SCAN = re.compile(_trie_pattern({anchor for anchor in _ANCHORS if anchor[
 _NON_ASCII_ANCHORS = tuple(sorted(anchor for anchor in _ANCHORS if not anchor[0].isascii()))
 
 
+def _may_hold_another(anchor: str, anchors: set[str]) -> bool:
+    """Whether another anchor may begin inside ``anchor`` (its tail is the start of one, or holds one)."""
+    tails = [anchor[place:] for place in range(1, len(anchor))]
+    return any(other.startswith(tail) or tail.startswith(other) for tail in tails for other in anchors)
+
+
+_ASCII_ANCHORS = {anchor for anchor in _ANCHORS if anchor[0].isascii()}
+_MAY_HOLD_ANOTHER = frozenset(anchor for anchor in _ASCII_ANCHORS if _may_hold_another(anchor, _ASCII_ANCHORS))
+
+
+def _overlapping_anchors(lowered: str) -> list[str]:
+    """``ANCHOR_SCAN``'s matches and those that begin inside them (slower: only when one may)."""
+    found = []
+    for match in ANCHOR_SCAN.finditer(lowered):
+        found.append(match.group())
+        place, end = match.start() + 1, match.end()
+        while place < end:
+            inner = ANCHOR_SCAN.match(lowered, place)
+            if inner is not None:
+                found.append(inner.group())
+                end = max(end, inner.end())
+            place += 1
+    return found
+
+
 def anchors_in(lowered: str) -> list[str]:
-    """The anchors in lower-cased text: ``ANCHOR_SCAN``'s, then each non-ASCII-led one that occurs."""
+    """The anchors in lower-cased text: ``ANCHOR_SCAN``'s, then each non-ASCII-led one that occurs.
+
+    The scan's matches do not overlap, so the places inside each match are tried too: an anchor may
+    begin inside another ("awsecret=…": "aws", and "secret" from its third letter).
+    """
     found = ANCHOR_SCAN.findall(lowered)
+    if any(anchor in _MAY_HOLD_ANOTHER for anchor in found):
+        found = _overlapping_anchors(lowered)
     if not lowered.isascii():
         found.extend(anchor for anchor in _NON_ASCII_ANCHORS if anchor in lowered)
     return found

@@ -215,11 +215,17 @@ def oversized_result(size: int, limit: int) -> CallToolResult:
 
 @dataclass
 class Scan:
-    """What :func:`scrub_text` / :func:`scrub_value` found, by type (values are never kept)."""
+    """What :func:`scrub_text` / :func:`scrub_value` found, by type (values are never kept).
+
+    ``declared``: personal-data types the caller need not hear of (those a tool declares in ``returns``):
+    a string in which nothing else can be found is left as it is without being searched for them
+    (:func:`relevant_types_found`), so ``personal`` may lack them. Secrets are never among them.
+    """
 
     redacted: set[str] = field(default_factory=set)
     personal: set[str] = field(default_factory=set)
     withheld: set[str] = field(default_factory=set)
+    declared: frozenset[str] = frozenset()
 
 
 def replacement(type_: str) -> str:
@@ -241,8 +247,39 @@ def replaced(text: str, findings: list[Finding]) -> str:
 
 
 def scrub_text(text: str, scan: Scan, replace_types: frozenset[str]) -> str:
-    """``text`` with findings of ``replace_types`` replaced (:func:`replacement`); every finding noted in ``scan``."""
+    """``text`` with findings of ``replace_types`` replaced (:func:`replacement`); every finding noted in
+    ``scan`` (but those of ``scan.declared`` in a text that holds nothing else)."""
+    if scan.declared and not relevant_types_found(text, scan.declared):
+        return text  # nothing to replace (replace_types never holds a declared type) and nothing to note
     return scrub_findings(text, _SCANNER.find(text), scan, replace_types)
+
+
+# One scanner per set of declared personal-data types, for the types that can change a result: secrets
+# and undeclared personal data (few sets: one per distinct returns= of a tool).
+_RELEVANT_SCANNERS: dict[frozenset[str], UnmaskingRedactor] = {}
+
+
+def relevant_scanner(declared: frozenset[str]) -> UnmaskingRedactor:
+    """:data:`_SCANNER` without the rules of the ``declared`` personal-data types."""
+    scanner = _RELEVANT_SCANNERS.get(declared)
+    if scanner is None:
+        types = tuple(type_ for type_ in _SCANNER.types if type_ not in declared or type_ in _SECRETS)
+        scanner = _RELEVANT_SCANNERS[declared] = UnmaskingRedactor(types=types, unmasked=SECRET_TYPES)
+    return scanner
+
+
+def relevant_types_found(text: str, declared: frozenset[str], *, plain: bool = False) -> set[str]:
+    """What :data:`_SCANNER` finds in ``text`` (``types_found``), or nothing when all it could find is of
+    the ``declared`` types.
+
+    A scanner without the declared types' rules makes exactly the candidates of the other types that
+    :data:`_SCANNER` makes (the same prefilters on the same text; each rule alone), so when it makes
+    none, :data:`_SCANNER` finds nothing but declared types. When it makes some, the whole scan
+    decides: a declared finding that overlaps one of them may win the overlap (an e-mail address
+    whose local part reads as a card number)."""
+    if declared and not relevant_scanner(declared).types_found(text, plain=plain):
+        return set()
+    return _SCANNER.types_found(text, plain=plain)
 
 
 def scrub_key(key: str, scan: Scan, replace_types: frozenset[str]) -> str:
@@ -443,8 +480,12 @@ def scan_shared(
                 _CLEAN_KEYS.clear()
             _CLEAN_KEYS.add(key)
         found |= key_types
+    # Values are new at each call (keys repeat): each is first searched for what can change the result
+    # only (relevant_types_found, inlined: this loop runs for every string of every result).
+    relevant = relevant_scanner(scan.declared) if scan.declared else None
     for string in strings:
-        found |= _SCANNER.types_found(string, plain=plain)
+        if relevant is None or relevant.types_found(string, plain=plain):
+            found |= _SCANNER.types_found(string, plain=plain)
     if not found.isdisjoint(replace_types):
         return False
     scan.personal.update(type_ for type_ in found if type_ in COVERED_BY)
@@ -546,10 +587,9 @@ def guard_result(
 
     contract = contract or OutputContract()
     action = undeclared_action or ("flag" if spec.unsafe_send_undeclared_personal_data else "withhold")
-    replace_types = _SECRETS
-    if action == "withhold":
-        replace_types |= {type_ for type_ in PII_TYPES if not (COVERED_BY[type_] & spec.returns)}
-    scan = Scan()
+    declared = frozenset(type_ for type_ in PII_TYPES if COVERED_BY[type_] & spec.returns)
+    replace_types = _SECRETS if action == "flag" else _SECRETS | (frozenset(PII_TYPES) - declared)
+    scan = Scan(declared=declared)  # declared personal data is neither replaced nor flagged: not searched for
 
     meta: dict[str, Any] | None = None
     dropped: list[str] = []

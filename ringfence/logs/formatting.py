@@ -48,6 +48,9 @@ _RESERVED = frozenset({*_FIXED, "exception", "stack", "truncated_fields"})
 _ACCESS_LOGGER = "uvicorn.access"
 _SPACES = (" ", "\n", "\t", "\r", "\f", "\v")
 _WORDS = re.compile(r"(\s+)")
+# What json.dumps(..., ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=str) makes, with
+# one encoder for every line (json.dumps makes one per call); it holds no state between calls.
+_JSON_LINE = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=str)
 
 
 # -- processors ------------------------------------------------------------------------------------
@@ -126,12 +129,12 @@ def _redacted_tree(redactor: Redactor, key: str, value: Any, secret: bool) -> An
 
 def render_json(event: Event) -> str:
     """One JSON object on one line; ASCII-only, so no stream encoding can fail on it."""
-    line = json.dumps(event, ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=str)
+    line = _JSON_LINE.encode(event)
     if len(line) <= MAX_LINE:
         return line
     kept = {key: event[key] for key in (*_FIXED, "exception") if key in event}
     kept["truncated_fields"] = sorted(key for key in event if key not in kept)[:MAX_FIELDS]
-    line = json.dumps(kept, ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=str)
+    line = _JSON_LINE.encode(kept)
     return line if len(line) <= MAX_LINE else render_json(fallback_event(event, "line too long"))
 
 
@@ -259,8 +262,16 @@ def _safe_str(value: Any) -> str:
 def _bound(value: Any, depth: int, budget: list[int]) -> Any:
     """``value`` as JSON-able data of bounded size; ``budget`` counts the nodes left for the whole line."""
     budget[0] -= 1
-    if type(value) is str and len(value) <= MAX_STRING and value.isascii():
+    kind = type(value)
+    if kind is str and len(value) <= MAX_STRING and value.isascii():
         return value  # the common case: short, and ASCII has no lone surrogates
+    # The other usual values by their exact type, as the checks below would take them: the same result.
+    if value is None or kind is bool or (kind is int and abs(value) < 2**63):
+        return value
+    if kind is dict and depth < MAX_DEPTH and budget[0] > 0 and len(value) <= MAX_ITEMS:
+        return {_key(key): _bound(item, depth + 1, budget) for key, item in value.items()}
+    if kind is list and depth < MAX_DEPTH and budget[0] > 0 and len(value) <= MAX_ITEMS:
+        return [_bound(item, depth + 1, budget) for item in value]
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):

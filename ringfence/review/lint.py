@@ -6,7 +6,9 @@ read secrets, orders to call other tools, to shadow another server's tools, or t
 the dark. Each check has a stable code and a message that says how to fix it:
 
   RF001 error    prompt-injection patterns (the injection detector, plus pseudo-tags such as
-                 ``<IMPORTANT>`` and paths of secrets such as ``~/.ssh/id_rsa``)
+                 ``<IMPORTANT>`` and paths of secrets such as ``~/.ssh/id_rsa``); the detector's
+                 learned model counts only beside a rule's finding, since a description addresses
+                 the model by design (``description_detector``)
   RF002 error    hidden characters (zero-width, bidi controls, tag characters, controls)
   RF003 error    instructions to keep something from the user
   RF004 warning  instructions to call tools or chain calls
@@ -63,9 +65,17 @@ class LintFinding:
         }
 
 
+def description_detector() -> InjectionDetector:
+    """The injection detector for what a model reads about a tool (RF001): rules and the shipped model,
+    whose finding never stands alone there. Descriptions tell the model what to do by design, and real
+    ones score high on the model on their own (the fetch server's: "this tool now grants you internet
+    access"); beside a rule's finding the model's still counts."""
+    return InjectionDetector(model_alone=False)
+
+
 def lint_app(app: App, detector: InjectionDetector | None = None) -> list[LintFinding]:
     """Every finding for every tool of ``app``, in declaration order, then by code."""
-    detector = detector or InjectionDetector()
+    detector = detector or description_detector()
     tools = reviewed_tools(app)
     known_tools = {tool.name.lower() for tool in tools}
     known_fields = {name.lower() for tool in tools for name in _field_names(tool.listed)}
@@ -93,7 +103,7 @@ def lint_app(app: App, detector: InjectionDetector | None = None) -> list[LintFi
 def lint_listed(tools: Sequence[Tool], detector: InjectionDetector | None = None) -> list[LintFinding]:
     """The checks of what a model reads (RF001-RF005, RF008) on tools as a server lists them: for a server
     whose code is not at hand (``ringfence scan``)."""
-    detector = detector or InjectionDetector()
+    detector = detector or description_detector()
     known_tools = {tool.name.lower() for tool in tools}
     known_fields = {name.lower() for tool in tools for name in _field_names(tool)}
     findings: list[LintFinding] = []

@@ -48,8 +48,10 @@ def test_the_server_signs_a_checkpoint_every_n_records(idp: TestIdentityProvider
     server = start(idp, tmp_path, records=3, seconds=3600)
     try:
         calls(server, idp, 7)
-        time.sleep(0.5)  # the schedule signs in the background
-        last, signed, age = verified(tmp_path)
+        deadline = time.monotonic() + 10  # the schedule signs in the background: wait for it, not a fixed time
+        while (state := verified(tmp_path))[1] < 6 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        last, signed, age = state
     finally:
         server.stop()
     assert last == 7 and signed == 6  # #3 and #6 signed as they were written; #7 not yet (1 < 3)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from ringfence.detect import TYPES, Finding, Redactor, redact_value
 from ringfence.detect.checksums import IBAN_LENGTHS, iban_valid, luhn_valid
-from ringfence.detect.patterns import ANCHOR_SCAN, RULES
+from ringfence.detect.patterns import ANCHOR_SCAN, RULES, anchors_in
 
 REDACTOR = Redactor()
 
@@ -387,6 +387,20 @@ def test_the_anchor_trie_finds_what_the_longest_first_alternation_finds(parts: l
     assert ANCHOR_SCAN.findall(text) == alternation.findall(text)
 
 
+@settings(max_examples=300, deadline=None, database=None)
+@given(parts=st.lists(st.sampled_from(TRIGGERS) | st.text(alphabet="abcdeknoprstwy_-. é", max_size=6), max_size=8))
+def test_every_anchor_that_occurs_is_found_even_inside_another(parts: list[str]) -> None:
+    """The scan's matches do not overlap; an anchor beginning inside another still counts."""
+    text = "".join(parts).lower()
+    occurring = {anchor for rule in RULES for anchor in rule.anchors if anchor in text}
+    assert set(anchors_in(text)) == occurring
+
+
+def test_a_secret_whose_label_runs_two_anchors_together_is_redacted() -> None:
+    """"awsecret": the "aws" anchor used to hide the "secret" that begins inside it."""
+    assert REDACTOR.redact("awsecret=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY") == "awsecret=[SECRET]"
+
+
 # --- bounded time on hostile input (a safety bound, not a benchmark) ------------------------------
 
 ADVERSARIAL = {
@@ -422,3 +436,29 @@ def test_hostile_input_of_200_kb_is_redacted_in_bounded_time(text: str) -> None:
 def test_loopback_and_unspecified_addresses_name_no_one_and_are_kept(address: str) -> None:
     """Start-up lines like "serving at http://127.0.0.1:8000/mcp" must stay readable."""
     assert Redactor().redact(f"serving at {address} now") == f"serving at {address} now"
+
+
+HEX_IDS = st.text(alphabet="0123456789abcdef", min_size=32, max_size=32) | st.sampled_from(
+    ["0" * 32, "1" * 32, "4111111111111111" + "0" * 16, "0" * 16 + "4111111111111111", "acca" * 8, "dead" * 8,
+     "078051120" + "f" * 23, "4" + "1" * 31, "2001" + "0db8" * 7, "ad" * 16, "1990" + "0102" + "e" * 24]
+)  # fmt: skip
+
+
+@settings(max_examples=2000, deadline=None, database=None)
+@given(text=HEX_IDS)
+def test_no_rule_finds_anything_in_32_lower_case_hex_digits(text: str) -> None:
+    """What RememberingRedactor's shortcut for request IDs and arguments hashes rests on (``_HEX_ID``): each
+    rule's expression, tried at every place (its prefilters and anchors aside), finds nothing there."""
+    assert Redactor().find(text) == []
+    for rule in RULES:
+        assert list(rule.spans(text, 0, len(text))) == [], rule.type
+
+
+def test_a_remembering_redactor_neither_searches_nor_remembers_a_hex_id() -> None:
+    from ringfence.detect.redactor import RememberingRedactor
+
+    redactor = RememberingRedactor(replacement="hash", hash_key=b"k" * 32)
+    request_id = "3c61810569e7f4788865cd57937b3612"
+    assert redactor.redact(request_id) == request_id and request_id not in redactor._clean
+    assert redactor.redact("3C61810569E7F4788865CD57937B3612") == "3C61810569E7F4788865CD57937B3612"  # searched
+    assert redactor.redact("4111111111111111") != "4111111111111111"

@@ -81,6 +81,7 @@ def link(provider: NodeOpenIdProvider, server: EmbeddedServer, login: str) -> tu
     assert page_kind(login_page) == "login"
     consent = user.go(urljoin(server.issuer, continue_link(login_page.text)), stop_at=client.redirect_uri)
     assert page_kind(consent) == "consent", consent.text[:500]
+    assert "Lets the app use your account where you sign in, as you" in consent.text  # derived from provider_scopes
     answer = user.http.post(f"{server.issuer}/authorize",
                             data={**hidden_fields(consent.text), **ticked_boxes(consent.text), "decision": "allow"})
     token = client.redeem(query_of(answer.headers["location"])["code"], request.verifier)

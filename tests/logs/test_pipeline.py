@@ -26,11 +26,15 @@ from ringfence.store.secrets import data_secret
 
 @pytest.fixture
 def clean_logging() -> Iterator[None]:
-    """Put the root logger and the library loggers back as they were."""
+    """Start the library loggers at no level of their own (an in-process uvicorn of another test sets
+    theirs), then put the root logger and the library loggers back as they were."""
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
-    libraries = {name: (list(logging.getLogger(name).handlers), logging.getLogger(name).propagate)
+    libraries = {name: (list(logging.getLogger(name).handlers), logging.getLogger(name).propagate,
+                        logging.getLogger(name).level)
                  for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "mcp")}
+    for name in libraries:
+        logging.getLogger(name).setLevel(logging.NOTSET)
     yield
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -39,10 +43,11 @@ def clean_logging() -> Iterator[None]:
     for handler in saved[0]:
         root.addHandler(handler)
     root.setLevel(saved[1])
-    for name, (handlers, propagate) in libraries.items():
+    for name, (handlers, propagate, level) in libraries.items():
         logger = logging.getLogger(name)
         logger.handlers[:] = handlers
         logger.propagate = propagate
+        logger.setLevel(level)
     logging.captureWarnings(False)
 
 

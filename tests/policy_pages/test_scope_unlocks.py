@@ -72,3 +72,17 @@ def test_a_confirmation_is_promised_in_the_sentence_only_for_confirmed_tools():
     assert sentences["deletes"] == "Lets the app delete your data (you confirm each deletion)"
     assert sentences["irreversible"] == "Lets the app do things that cannot be undone (you confirm each one)"
     assert sentences["acts_outside"] == "Lets the app act outside your account (for example, send messages)"
+
+
+def test_a_tool_that_acts_at_the_login_provider_is_said_to_use_the_account_there():
+    """``provider_scopes=``: the consent page says the app acts as the person where they sign in."""
+    app = App("issues", scopes=[Scope("issues:read", "See your issues")])
+
+    @app.tool(effect="read", scopes=["issues:read"], provider_scopes={"github": ["repo"]})
+    async def my_issues() -> str:
+        return "ok"
+
+    (first, second) = unlocked_by(["issues:read"], app.catalog, app.tools.values())["issues:read"]
+    assert (first.power, first.tools) == ("acts_as_you", ("my_issues",))
+    assert first.sentence == "Lets the app use your account where you sign in, as you"
+    assert (second.power, second.tools) == ("looks_outside", ("my_issues",))

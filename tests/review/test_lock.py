@@ -137,10 +137,13 @@ def _acting_app(provider_scopes: dict[str, list[str]]) -> App:
     return app
 
 
-@pytest.mark.parametrize("before", [{}, {"github": ["repo"]}], ids=["starts-acting", "wider-scopes"])
-def test_acting_as_the_person_at_a_login_provider_is_part_of_the_contract(tmp_path: Path,
-                                                                          before: dict[str, list[str]]) -> None:
+@pytest.mark.parametrize(("before", "fields"), [
+    ({}, ("annotations", "open_world", "provider_scopes")),  # acting at a provider makes it open-world
+    ({"github": ["repo"]}, ("provider_scopes",)),
+], ids=["starts-acting", "wider-scopes"])
+def test_acting_as_the_person_at_a_login_provider_is_part_of_the_contract(
+        tmp_path: Path, before: dict[str, list[str]], fields: tuple[str, ...]) -> None:
     path = tmp_path / "tools.lock"
     write_lock(_acting_app(before), path)
     [difference] = check_lock(_acting_app({"github": ["repo", "delete_repo"]}), path)
-    assert difference.fields == ("provider_scopes",) and "delete_repo" in difference.diff
+    assert difference.fields == fields and "delete_repo" in difference.diff
