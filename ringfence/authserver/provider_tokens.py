@@ -32,7 +32,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy import delete, select, update
 
-from ringfence.authserver.models import ProviderTokenRecord, User
+from ringfence.authserver.models import ProviderTokenRecord, SignInIdentity, User
 from ringfence.authserver.store import now
 from ringfence.authserver.upstream import ProviderFlow, ProviderGrant, ProviderUnavailable, SignInRefused
 from ringfence.errors import ToolError
@@ -129,8 +129,12 @@ class ProviderTokens:
         if flow is None or principal.issuer != self.issuer:
             raise ToolError(f"This app does not act at {provider} for this account.")
         async with self.database.session() as db:
-            user_id = await db.scalar(select(User.id).where(User.subject == principal.subject))
-            record = await db.get(ProviderTokenRecord, user_id) if user_id is not None else None
+            found = (await db.execute(select(User.id, SignInIdentity.provider).outerjoin(
+                SignInIdentity, SignInIdentity.user_id == User.id).where(User.subject == principal.subject))).first()
+            record = await db.get(ProviderTokenRecord, found[0]) if found is not None else None
+        if found is None or found[1] != provider:  # accounts are never linked: signing in there makes another
+            raise ToolError(f"Your account here does not sign in with {flow.provider.label}, so this app cannot "
+                            f"act for you there.")
         if record is None or record.provider != provider:
             raise self.sign_in_again(flow, "has no access")
         if not scopes <= frozenset(record.scope.split()):

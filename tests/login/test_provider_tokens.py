@@ -29,6 +29,7 @@ from tests.support.http import tool_result
 from tests.support.idp import free_port
 from tests.support.login import CORP_CALLBACK, NodeOpenIdProvider, ProviderUser, continue_link
 from tests.support.oauth import (
+    BrowserLikeUser,
     DirectClient,
     EmbeddedServer,
     audit_records,
@@ -293,3 +294,17 @@ def test_serving_tools_that_act_at_a_provider_without_the_embedded_server_is_ref
                            "--jwks-url", "https://idp.example.com/jwks", "--port", "1")
     assert refused.returncode != 0 and "needs the embedded authorization server" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_an_account_that_signs_in_elsewhere_is_told_the_tool_cannot_act_for_it(server: EmbeddedServer) -> None:
+    """The local password account: no token at the provider, and signing in there would make another
+    account (accounts are never linked), so the tool says it cannot act for it rather than sending it there."""
+    client = DirectClient.register(server.issuer, server.mcp_url, client_name="Owner's notes client")
+    user = BrowserLikeUser(server.issuer, server.account)
+    try:
+        token = client.tokens(user, scope="notes:read")["access_token"]
+    finally:
+        user.close()
+    refused = call(server, "whoami_at_corp", token)
+    assert refused["isError"] is True
+    assert "does not sign in with Example Corp" in text_of(refused) and "/login/corp" not in text_of(refused)
