@@ -6,7 +6,15 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
-from ringfence.declaration import DeclarationError, Limits, Scope, ToolDeclaration, ToolSpec, declare_tool
+from ringfence.declaration import (
+    DeclarationError,
+    Limits,
+    Scope,
+    ToolDeclaration,
+    ToolSpec,
+    checked_timeout,
+    declare_tool,
+)
 from ringfence.ops.ratelimit_keys import RateLimits
 from ringfence.personal_data import PersonalData, PersonalDataDeclaration, declare_personal_data
 from ringfence.policy import ScopeCatalog
@@ -19,7 +27,6 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-MAX_TOOL_TIMEOUT = 3600.0  # seconds; a tool's own timeout= has the same bound (declaration.py)
 
 
 class App:
@@ -46,12 +53,9 @@ class App:
     ) -> None:
         if privacy_policy_url is not None and not privacy_policy_url.startswith("https://"):
             raise DeclarationError(f"privacy_policy_url {privacy_policy_url!r} must be an https URL")
-        if tool_timeout is not None and (isinstance(tool_timeout, bool) or not isinstance(tool_timeout, int | float)
-                                         or not 0 < tool_timeout <= MAX_TOOL_TIMEOUT):
-            raise DeclarationError(f"tool_timeout= takes seconds, more than 0 and at most {MAX_TOOL_TIMEOUT:g}")
         self.name = name
         # Seconds a tool call may run unless the tool declares timeout=; None: ringfence's default (30 s).
-        self.tool_timeout = None if tool_timeout is None else float(tool_timeout)
+        self.tool_timeout = None if tool_timeout is None else checked_timeout("tool_timeout=", tool_timeout)
         self.privacy_policy_url = privacy_policy_url  # linked from the served /privacy page; for submission
         # The origin hosts serve the app's widgets under (unique per app); a widget's own domain= overrides it.
         self.widget_domain = None if widget_domain is None else check_widget_domain(f"app {name!r}", widget_domain)

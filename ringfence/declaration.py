@@ -40,6 +40,8 @@ _TOOL_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # A login provider's name (``--login-provider name=``): in its callback path and its accounts' usernames.
 PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 
+MAX_TOOL_TIMEOUT = 3600.0  # seconds a tool call may be allowed to run, at most
+
 # RFC 6749 / MCP 2026-07-28: offline_access is a request for refresh tokens, never a resource scope.
 RESERVED_SCOPES = frozenset({"offline_access", "openid"})
 
@@ -306,13 +308,16 @@ def _provider_scopes(tool_name: str, declared: object, scopes: frozenset[str]) -
     return checked
 
 
+def checked_timeout(what: str, timeout: object) -> float:
+    """Seconds a call may run (a tool's ``timeout=``, an app's ``tool_timeout=``): more than 0, at most an hour."""
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= MAX_TOOL_TIMEOUT:
+        raise DeclarationError(f"{what} takes seconds, more than 0 and at most {MAX_TOOL_TIMEOUT:g}")
+    return float(timeout)
+
+
 def _timeout(tool_name: str, timeout: object) -> float | None:
     """Seconds a call may run, or ``None`` for the app's default."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 3600:
-        raise DeclarationError(f"tool {tool_name!r}: timeout= takes seconds, more than 0 and at most 3600")
-    return float(timeout)
+    return None if timeout is None else checked_timeout(f"tool {tool_name!r}: timeout=", timeout)
 
 
 def _flag(tool_name: str, name: str, declaration: ToolDeclaration) -> bool:

@@ -30,7 +30,8 @@ MAX_KIND_LENGTH = 64
 MAX_PRINCIPAL_LENGTH = 255
 MAX_TOOL_LENGTH = 255
 MAX_OUTCOME_LENGTH = 64
-# An inbound X-Request-ID is kept only in this form (logs/request_ids.py); made ones are 32 hex digits.
+# The one form of a request id: an inbound X-Request-ID is accepted only in it (logs/request_ids.py); made
+# ones are 32 hex digits.
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 SESSION_HASH_DIGITS = HASH_HEX_DIGITS  # of the keyed hash of a host's session id (audit/correlation.py)
 SESSION_HASH_PATTERN = re.compile(rf"[0-9a-f]{{{SESSION_HASH_DIGITS}}}")

@@ -6,19 +6,18 @@ The request's ``Mcp-Session-Id`` goes to its audit records too, hashed (audit/co
 
 from __future__ import annotations
 
-import re
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ringfence.audit import correlation
+from ringfence.audit.records import REQUEST_ID_PATTERN
 from ringfence.detect.redactor import Redactor
 from ringfence.logs.context import bind_request_id, unbind
 
 SESSION_HEADER = b"mcp-session-id"
 
 HEADER = b"x-request-id"
-_WELL_FORMED = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def accepted_request_id(values: list[bytes], redactor: Redactor) -> str | None:
@@ -29,7 +28,7 @@ def accepted_request_id(values: list[bytes], redactor: Redactor) -> str | None:
         candidate = values[0].decode("ascii")
     except UnicodeDecodeError:
         return None
-    if not _WELL_FORMED.fullmatch(candidate) or redactor.find(candidate):
+    if not REQUEST_ID_PATTERN.fullmatch(candidate) or redactor.find(candidate):  # the form audit records keep
         return None  # e.g. a card number or an IP address as an "ID": it would be logged as is
     return candidate
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import re
@@ -35,6 +36,12 @@ def test_lines_of_a_request_carry_its_request_id_and_only_while_it_runs() -> Non
 
 
 def test_host_identifiers_are_logged_as_keyed_hashes_never_raw() -> None:
+    # In a context of its own, as a request has: binding them also sets the audit correlation, which
+    # would otherwise stay bound for the tests that follow.
+    contextvars.copy_context().run(_host_identifiers_are_logged_as_keyed_hashes_never_raw)
+
+
+def _host_identifiers_are_logged_as_keyed_hashes_never_raw() -> None:
     meta = {"openai/session": "sess_8f2a", "openai/subject": "v1/user-77", "openai/widgetSessionId": "ws_19",
             "openai/locale": "en-GB", "openai/userLocation": {"city": "Leeds"}, "traceparent": "00-ab-cd-01"}
     token = bind_request_id("req-1")
