@@ -6,7 +6,8 @@ OAuth apps", "REST API endpoints for users", "…for emails", "…for organizati
 cannot be reached from the test machines. It runs as a real HTTP server on loopback (uvicorn in a
 thread). ``faults`` changes what its next answers say: a wrong ``aud``, ``nonce``, ``iss``, ``azp``, an
 ``alg`` of ``none`` or HS256, an expired token, another key, another issuer in discovery, RFC 9207
-``iss`` of another provider, a 500.
+``iss`` of another provider, a 500. Its GitHub gives expiring user tokens with refresh tokens (as GitHub
+Apps do) when told ``expiring=`` seconds, rotates them on refresh, and deletes one on "Delete an app token".
 """
 
 from __future__ import annotations
@@ -54,15 +55,20 @@ class LoginStandIn:
         self.person: dict[str, Any] = {}
         self.codes: dict[str, dict[str, Any]] = {}
         self.requests: list[dict[str, str]] = []  # every authorization request's query
+        self.github_tokens: dict[str, str] = {}  # live GitHub access token -> its scope
+        self.github_refresh_tokens: dict[str, str] = {}  # live GitHub refresh token -> its scope
+        self.expiring: int | None = None  # seconds GitHub's user tokens live; None: they do not expire
         self._server: uvicorn.Server | None = None
 
     # What the person is -------------------------------------------------------------------------
 
     def be(self, *, sub: str = "standin-user-1", email: str | None = "carol@example.com", verified: bool = True,
-           github_id: int = 4242, login: str = "carol", orgs: tuple[str, ...] = ("acme",)) -> None:
+           github_id: int = 4242, login: str = "carol", orgs: tuple[str, ...] = ("acme",),
+           expiring: int | None = None) -> None:
         self.person = {"sub": sub, "email": email, "email_verified": verified, "github_id": github_id,
                        "login": login, "orgs": orgs}
         self.faults = set()
+        self.expiring = expiring
 
     # OpenID Connect -----------------------------------------------------------------------------
 
@@ -150,13 +156,39 @@ class LoginStandIn:
         form = dict(await request.form())
         if (form.get("client_id"), form.get("client_secret")) != CLIENT:
             return JSONResponse({"error": "incorrect_client_credentials"})  # GitHub: 200 with an error
-        if self._redeemed(form) is None:
+        if form.get("grant_type") == "refresh_token":  # GitHub Apps: the refresh token is used once
+            scope = self.github_refresh_tokens.pop(form.get("refresh_token", ""), None)
+            if scope is None:
+                return JSONResponse({"error": "bad_refresh_token"})
+            return self._github_tokens(scope)
+        authorization = self._redeemed(form)
+        if authorization is None:
             return JSONResponse({"error": "bad_verification_code"})
-        return JSONResponse({"access_token": "gho_standin" + secrets.token_urlsafe(8), "token_type": "bearer",
-                             "scope": "read:user,user:email"})
+        return self._github_tokens(",".join(authorization.get("scope", "").split()))  # GitHub: comma-separated
+
+    def _github_tokens(self, scope: str) -> Response:
+        access = "gho_standin" + secrets.token_urlsafe(8)
+        self.github_tokens[access] = scope
+        answer: dict[str, Any] = {"access_token": access, "token_type": "bearer", "scope": scope}
+        if self.expiring is not None:
+            refresh = "ghr_standin" + secrets.token_urlsafe(8)
+            self.github_refresh_tokens[refresh] = scope
+            answer |= {"expires_in": self.expiring, "refresh_token": refresh, "refresh_token_expires_in": 15897600}
+        return JSONResponse(answer)
+
+    async def github_delete_token(self, request: Request) -> Response:
+        """"Delete an app token": the OAuth app's credentials (basic), the token in the JSON body."""
+        expected = "Basic " + base64.b64encode(f"{CLIENT[0]}:{CLIENT[1]}".encode()).decode()
+        if request.headers.get("authorization") != expected or request.path_params["client_id"] != CLIENT[0]:
+            return JSONResponse({"message": "Not Found"}, 404)
+        body = await request.json()
+        if self.github_tokens.pop(str(body.get("access_token")), None) is None:
+            return JSONResponse({"message": "Not Found"}, 404)
+        return Response(status_code=204)
 
     def _github_token_ok(self, request: Request) -> bool:
-        return request.headers.get("authorization", "").startswith("Bearer gho_standin")
+        header = request.headers.get("authorization", "")
+        return header.startswith("Bearer ") and header.removeprefix("Bearer ") in self.github_tokens
 
     async def github_user(self, request: Request) -> Response:
         if not self._github_token_ok(request):
@@ -187,6 +219,7 @@ class LoginStandIn:
             Route("/github/login/oauth/access_token", self.github_token, methods=["POST"]),
             Route("/github-api/user", self.github_user), Route("/github-api/user/emails", self.github_emails),
             Route("/github-api/user/orgs", self.github_orgs),
+            Route("/github-api/applications/{client_id}/token", self.github_delete_token, methods=["DELETE"]),
         ])
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         threading.Thread(target=self._server.run, daemon=True).start()

@@ -1,0 +1,106 @@
+"""A tool that acts at GitHub as the person (``provider_scopes={"github": ["repo"]}``), against a stand-in
+that answers as GitHub documents (github.com cannot be reached from here): an OAuth app's token that does
+not expire, a GitHub App's expiring user token refreshed (and its refresh token used once), and the
+token deleted at GitHub through "Delete an app token" when the person removes the access.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urljoin
+
+import pytest
+
+from tests.clients.support import ticked_boxes
+from tests.support.http import tool_result
+from tests.support.idp import free_port
+from tests.support.login import ProviderUser, continue_link
+from tests.support.login_standin import CLIENT, LoginStandIn
+from tests.support.oauth import DirectClient, EmbeddedServer, hidden_fields, page_kind, query_of, start_embedded
+
+APP = str(Path(__file__).with_name("github_app.py"))
+
+
+@pytest.fixture(scope="module")
+def standin() -> Iterator[LoginStandIn]:
+    provider = LoginStandIn().start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture(scope="module")
+def server(standin: LoginStandIn, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
+    github = (f"github,client-id={CLIENT[0]},client-secret-env=STANDIN_GITHUB_SECRET,allowed-org=acme,"
+              f"github-url={standin.github_url},github-api-url={standin.github_api_url}")
+    running = start_embedded(tmp_path_factory.mktemp("github-tokens"), "--login-provider", github, target=APP,
+                             port=free_port(), env={"STANDIN_GITHUB_SECRET": CLIENT[1],
+                                                    "GITHUB_API": standin.github_api_url})
+    yield running
+    running.stop_and_check()
+
+
+def linked(standin: LoginStandIn, server: EmbeddedServer) -> tuple[ProviderUser, str]:
+    """Carol links an MCP client by signing in at GitHub: her browser, and the client's access token."""
+    client = DirectClient.register(server.issuer, server.mcp_url, client_name="Repos client")
+    request = client.authorization_request(scope="repos:read")
+    user = ProviderUser(standin.issuer, "carol")
+    login_page = user.go(request.url)
+    consent = user.go(urljoin(server.issuer, continue_link(login_page.text, "github")), stop_at=client.redirect_uri)
+    assert page_kind(consent) == "consent", consent.text[:500]
+    answer = user.http.post(f"{server.issuer}/authorize",
+                            data={**hidden_fields(consent.text), **ticked_boxes(consent.text), "decision": "allow"})
+    token = client.redeem(query_of(answer.headers["location"])["code"], request.verifier)
+    assert token.status_code == 200, token.text
+    return user, token.json()["access_token"]
+
+
+def login_at_github(server: EmbeddedServer, token: str) -> dict:
+    found = tool_result(server.process.call_tool("my_github_login", {}, token=token))
+    text = found["content"][0]["text"]
+    if found["isError"]:
+        return {"error": text}
+    return json.loads(text[text.index("{"):text.rindex("}") + 1])  # inside the untrusted-data marking
+
+
+def test_the_tool_calls_githubs_api_with_the_persons_token_which_asked_for_repo(standin: LoginStandIn,
+                                                                                 server: EmbeddedServer) -> None:
+    standin.be()  # an OAuth app: its tokens do not expire
+    _, token = linked(standin, server)
+    assert "repo" in standin.requests[-1]["scope"].split()  # asked for at the sign-in
+    answer = login_at_github(server, token)
+    assert answer["login"] == "carol" and "repo" in answer["scopes"]  # GitHub's comma-separated scope, read
+
+
+def test_a_github_apps_expiring_token_is_refreshed_and_its_refresh_token_used_once(standin: LoginStandIn,
+                                                                                    server: EmbeddedServer) -> None:
+    standin.be(expiring=62)  # renewed 60 seconds before it expires: two seconds after it is issued
+    _, token = linked(standin, server)
+    first = login_at_github(server, token)
+    time.sleep(3)
+    second = login_at_github(server, token)
+    assert second["login"] == "carol" and second["seen"] != first["seen"]
+    assert len(standin.github_refresh_tokens) == 1  # the used one is gone, its successor kept
+
+
+def test_a_refresh_github_refuses_asks_the_person_to_sign_in_again(standin: LoginStandIn,
+                                                                  server: EmbeddedServer) -> None:
+    standin.be(expiring=62)
+    _, token = linked(standin, server)
+    standin.github_refresh_tokens.clear()  # revoked at GitHub
+    time.sleep(3)
+    assert "Sign in with GitHub again" in login_at_github(server, token)["error"]
+
+
+def test_removing_the_access_deletes_the_token_at_github(standin: LoginStandIn, server: EmbeddedServer) -> None:
+    standin.be()
+    user, token = linked(standin, server)
+    assert login_at_github(server, token)["login"] == "carol"
+    live = set(standin.github_tokens)
+    page = user.http.get(f"{server.issuer}/account")
+    assert "Access at GitHub" in page.text
+    user.http.post(f"{server.issuer}/account/provider-access", data={"csrf": hidden_fields(page.text)["csrf"]})
+    assert len(set(standin.github_tokens)) == len(live) - 1  # GitHub's "Delete an app token" was called
+    assert "Sign in with GitHub again" in login_at_github(server, token)["error"]
