@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -104,3 +105,27 @@ def test_removing_the_access_deletes_the_token_at_github(standin: LoginStandIn, 
     user.http.post(f"{server.issuer}/account/provider-access", data={"csrf": hidden_fields(page.text)["csrf"]})
     assert len(set(standin.github_tokens)) == len(live) - 1  # GitHub's "Delete an app token" was called
     assert "Sign in with GitHub again" in login_at_github(server, token)["error"]
+
+
+def test_calls_due_for_a_refresh_at_once_refresh_once(standin: LoginStandIn, server: EmbeddedServer) -> None:
+    """GitHub uses a refresh token once: two calls that find the token due at the same moment must not both
+    spend it (the instance that claims the row refreshes; the other waits for its result)."""
+    standin.be(expiring=62)
+    _, token = linked(standin, server)
+    time.sleep(3)
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: login_at_github(server, token), range(4)))
+    assert [answer.get("login") for answer in answers] == ["carol"] * 4, answers
+    assert len({answer["seen"] for answer in answers}) == 1  # one refresh, its token shared
+    assert len(standin.github_refresh_tokens) == 1
+
+
+def test_github_down_at_a_refresh_fails_closed_and_keeps_the_access(standin: LoginStandIn,
+                                                                   server: EmbeddedServer) -> None:
+    standin.be(expiring=62)
+    _, token = linked(standin, server)
+    time.sleep(3)
+    standin.faults.add("down")
+    assert "GitHub cannot be reached right now" in login_at_github(server, token)["error"]
+    standin.faults.clear()
+    assert login_at_github(server, token)["login"] == "carol"  # nothing was deleted: it refreshes now

@@ -204,6 +204,14 @@ def test_accounts_the_narrowed_rules_no_longer_admit_lose_their_access_at_start_
             assert audit_records(server, "--kind", "consent.revoked", "--outcome", "not_admitted")
         finally:
             server.stop_and_check()
+        # The provider removed from the configuration: its last admitted account loses its access too.
+        server = EmbeddedServer(ServeProcess(CONTACTS_APP, "--data-dir", str(tmp_path), port=port).start(tmp_path),
+                                server.account, tmp_path)
+        try:
+            assert server.process.call_tool("search_contacts", {"query": "x"}, token=tokens["bob"]).status_code == 401
+            assert "login provider corp is no longer offered" in server.logs()
+        finally:
+            server.stop_and_check()
     finally:
         provider.stop()
 

@@ -17,6 +17,7 @@ import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 import httpx
@@ -25,9 +26,10 @@ import pytest
 from ringfence.authserver.provider_tokens import KEY_NAME
 from ringfence.store.sealed import Sealer
 from tests.clients.support import ticked_boxes
+from tests.support.browser import low_contrast, screenshot
 from tests.support.http import tool_result
 from tests.support.idp import free_port
-from tests.support.login import CORP_CALLBACK, NodeOpenIdProvider, ProviderUser, continue_link
+from tests.support.login import CORP_CALLBACK, PROVIDER_PASSWORD, NodeOpenIdProvider, ProviderUser, continue_link
 from tests.support.oauth import (
     BrowserLikeUser,
     DirectClient,
@@ -40,6 +42,9 @@ from tests.support.oauth import (
     server_errors,
     start_embedded,
 )
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 APP = str(Path(__file__).with_name("provider_notes_app.py"))
 ALICE_AT_CORP = "248289761001"
@@ -308,3 +313,55 @@ def test_an_account_that_signs_in_elsewhere_is_told_the_tool_cannot_act_for_it(s
     refused = call(server, "whoami_at_corp", token)
     assert refused["isError"] is True
     assert "does not sign in with Example Corp" in text_of(refused) and "/login/corp" not in text_of(refused)
+
+
+_SET = {"scope": "UPDATE ringfence_provider_tokens SET scope = ? WHERE user_id = ?",
+        "access_token": "UPDATE ringfence_provider_tokens SET access_token = ? WHERE user_id = ?"}
+
+
+def _set_row(server: EmbeddedServer, username: str, **values: str) -> None:
+    with sqlite3.connect(server.data_dir / "ringfence.db") as db:
+        for column, value in values.items():
+            db.execute(_SET[column], (value, _user_id(server, username)))
+
+
+def test_a_token_not_granted_the_scopes_the_tool_declares_is_not_handed_out(provider: NodeOpenIdProvider,
+                                                                            server: EmbeddedServer) -> None:
+    _, token = link(provider, server, "alice")
+    _set_row(server, "corp:alice@example.com", scope="openid email")  # the person granted less at the provider
+    refused = call(server, "whoami_at_corp", token)
+    assert refused["isError"] is True and "was not granted what this needs" in text_of(refused)
+    assert f"{server.issuer}/login/corp?next=" in text_of(refused)
+
+
+def test_a_sealed_token_moved_from_another_row_does_not_open_and_is_deleted(provider: NodeOpenIdProvider,
+                                                                           server: EmbeddedServer) -> None:
+    """Each value is bound to its row: bob's sealed token copied into alice's row opens for no one."""
+    link(provider, server, "bob")
+    _, token = link(provider, server, "alice")
+    _set_row(server, "corp:alice@example.com", access_token=row_of(server, "corp:bob@example.com")[3])
+    refused = call(server, "whoami_at_corp", token)
+    assert refused["isError"] is True and "Sign in with Example Corp again" in text_of(refused)
+    assert _user_id(server, "corp:alice@example.com") not in [row[0] for row in kept_row(server)]
+    assert "do not open with provider-tokens.key" in server.logs()
+
+
+def test_the_account_page_shows_the_access_kept_and_removes_it_in_a_browser(provider: NodeOpenIdProvider,
+                                                                           server: EmbeddedServer, page: Page) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(f"{server.issuer}/login/corp?next=/account")
+    page.locator("input[name=login]").fill("alice")
+    page.locator("input[name=password]").fill(PROVIDER_PASSWORD)
+    page.get_by_role("button", name="Sign-in").click()
+    page.get_by_role("button", name="Continue").click()  # the provider's consent: notes:read, offline access
+    page.wait_for_url(f"{server.issuer}/account")
+    heading = page.get_by_role("heading", name="Access at Example Corp")
+    expect(heading).to_be_visible()
+    expect(page.get_by_text("notes:read")).to_be_visible()
+    assert low_contrast(page) == []
+    screenshot(page, "account-provider-access")
+    page.get_by_role("button", name="Remove access at Example Corp").click()
+    page.wait_for_url(f"{server.issuer}/account")
+    expect(heading).to_have_count(0)
+    assert _user_id(server, "corp:alice@example.com") not in [row[0] for row in kept_row(server)]

@@ -153,6 +153,8 @@ class LoginStandIn:
         return await self.authorize(request)
 
     async def github_token(self, request: Request) -> Response:
+        if "down" in self.faults:
+            return Response("upstream trouble", 500)
         form = dict(await request.form())
         if (form.get("client_id"), form.get("client_secret")) != CLIENT:
             return JSONResponse({"error": "incorrect_client_credentials"})  # GitHub: 200 with an error
