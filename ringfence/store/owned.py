@@ -10,7 +10,8 @@ with no owner finds no owned rows and writes none: anonymous calls and code outs
 closed. Because a session's owner never changes, its identity map holds only that owner's rows.
 
 Statements the ORM criteria cannot reach are refused on owned tables (unless the scope is every
-owner): Core statements on the ``Table`` with no ORM entity of it, and upserts (``ON CONFLICT``).
+owner): the ``Table`` named where no ORM entity of it shares its FROM (a Core statement, a subquery
+or alias beside the model, a DML target), and upserts (``ON CONFLICT``).
 PostgreSQL enforces the same in the database (:mod:`ringfence.store.row_security`), so raw SQL
 (``text()``) through the session stays inside the owner's rows too. SQLite has no row-level
 security: there raw SQL is not scoped.
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnClause, ColumnElement, FromClause, String, Table, event, false, inspect
+from sqlalchemy import ColumnClause, ColumnElement, FromClause, Select, String, Table, event, false, inspect
 from sqlalchemy.orm import (
     LoaderCriteriaOption,
     Mapped,
@@ -34,7 +35,8 @@ from sqlalchemy.orm import (
     mapped_column,
     with_loader_criteria,
 )
-from sqlalchemy.sql import visitors
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.selectable import AliasedReturnsRows
 
 from ringfence.principal import optional_principal
 
@@ -42,6 +44,8 @@ OWNER_COLUMN = "owner"
 MAX_OWNER_LENGTH = 255
 SCOPE_KEY = "ringfence.owner_scope"  # where a session keeps its scope, in ``Session.info``
 OWNED_MARK = "ringfence.owned"  # in the ``owner`` column's ``info``: how a bare Table is known to be owned
+BARE_TABLE = ("a statement on an owned table goes through its model (delete(Note), not delete(Note.__table__); "
+              "aliased(Note), not Note.__table__.alias()), so that the owner criteria reach it")
 
 
 class Owned:
@@ -174,15 +178,39 @@ def is_owned_table(table: object) -> bool:
 
 
 def _refuse_bare_tables(statement: Any) -> None:
-    """Refuse a statement that reads or writes an owned table with no ORM entity of it
-    (``delete(Note.__table__)``, ``select(Note.__table__.c.id)``): the owner criteria join ORM
-    entities only, so that table would be reached unscoped."""
-    bare: set[Table] = set()
-    entities: set[Table] = set()
-    for element in visitors.iterate(statement):
-        mapper = getattr(element, "_annotations", {}).get("parententity")
-        if mapper is not None:
-            entities.update(_owned_tables(mapper.mapper))
+    """Refuse a statement that reaches an owned table other than through an ORM entity of it: the
+    owner criteria join ORM entities only, so that table would be read or written unscoped.
+
+    Each SELECT, however nested (a subquery, ``exists()``, ``in_(select(...))``, a scalar subquery,
+    each part of a UNION), is judged on its own: an owned table named bare there (``Note.__table__``
+    or one of its columns) must be the table of an entity in that same SELECT, whose FROM it then
+    is, scoped (``session.get`` and the ORM's own clauses name columns so). What is always refused:
+    the bare table as the target of an UPDATE, DELETE or INSERT, and the bare table under an alias
+    (``Note.__table__.alias()``: a FROM of its own; ``aliased(Note)`` is an entity).
+    """
+    target = getattr(statement, "table", None)
+    if isinstance(statement, UpdateBase) and is_owned_table(target) and not _entity_of(target):
+        raise OwnershipError(BARE_TABLE)
+    _check_select_scope(statement)
+
+
+def _check_select_scope(scope: Any) -> None:
+    """One SELECT's (or the whole DML statement's) bare owned tables against its entities; nested
+    SELECTs are checked as scopes of their own."""
+    bare: set[Any] = set()  # owned tables, and aliases of them, named without an entity
+    entities: set[Any] = set()  # what the entities select from: their owned tables, an aliased(Note)'s alias
+    stack = [scope]
+    while stack:
+        element = stack.pop()
+        entity = _entity_of(element)
+        if entity is not None:
+            entities.update(_owned_tables(entity.mapper))
+            entities.add(entity.selectable)
+        elif element is not scope and isinstance(element, Select):
+            _check_select_scope(element)
+            continue
+        elif isinstance(element, AliasedReturnsRows) and is_owned_table(element.element):
+            bare.add(element)  # a FROM of its own: allowed only as an aliased(Note)'s
         elif isinstance(element, FromClause | ColumnElement):
             # Only a Table, and a column of one, name a table: ``table`` is a ColumnClause's (a
             # Column's) attribute, None on the other named columns, absent on other elements.
@@ -190,9 +218,14 @@ def _refuse_bare_tables(statement: Any) -> None:
                 element.table if isinstance(element, ColumnClause) else None)
             if is_owned_table(table):
                 bare.add(table._deannotate())  # type: ignore[union-attr]
+        stack.extend(element.get_children())
     if bare - entities:
-        raise OwnershipError("a statement on an owned table goes through its model (delete(Note), not "
-                             "delete(Note.__table__)), so that the owner criteria reach it")
+        raise OwnershipError(BARE_TABLE)
+
+
+def _entity_of(element: Any) -> Any:
+    """The ORM entity an element was made from (``parententity``), or None for a Core element."""
+    return getattr(element, "_annotations", {}).get("parententity")
 
 
 def _owned_tables(mapper: Mapper[Any]) -> list[Table]:

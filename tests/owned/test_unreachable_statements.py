@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, exists, func, insert, select, text, union, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
 
 from ringfence.store.database import Database
 from ringfence.store.owned import OwnershipError
@@ -102,3 +103,51 @@ async def test_raw_sql_before_start_is_refused_on_postgresql(database: Database)
 def test_an_ownership_error_is_no_os_error() -> None:
     """`except OSError` handlers (the CLI's "cannot use the database") must not take it for one."""
     assert not issubclass(OwnershipError, OSError)
+
+
+ALIAS = NOTES.alias("other_notes")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("statement", [
+    select(OwnedNote.text, select(func.count()).select_from(NOTES).scalar_subquery()),
+    select(OwnedNote.text).where(exists(select(NOTES.c.id).where(NOTES.c.text == "b1"))),
+    select(OwnedNote.text).where(OwnedNote.id.in_(select(NOTES.c.id))),
+    union(select(OwnedNote.text), select(NOTES.c.text)),
+    select(OwnedNote.text, ALIAS.c.text).join(ALIAS, ALIAS.c.id != OwnedNote.id),
+    update(NOTES).where(OwnedNote.id > 0).values(text="changed"),
+    delete(OwnedNote).where(OwnedNote.id.in_(select(NOTES.c.id).where(NOTES.c.text == "b1"))),
+], ids=["scalar-subquery", "exists", "in-subquery", "union", "alias", "update-target", "delete-subquery"])
+async def test_the_bare_table_beside_its_model_is_refused_where_it_is_a_from_of_its_own(
+        database: Database, statement: Any) -> None:
+    """With the model elsewhere in the statement, these passed: on SQLite, Alice counted every owner's
+    notes (3), tested Bob's texts with exists(), read them through an alias or a UNION, and changed
+    every owner's notes. Each SELECT is judged on its own; a DML target must be the model."""
+    with pytest.raises(OwnershipError, match="through its model"):
+        async with database.session(owner="alice") as session:
+            await session.execute(statement)
+    assert await texts(database, unsafe_all_owners=True) == EVERY_NOTE
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("statement", [
+    select(OwnedNote.text, NOTES.c.owner),
+    select(OwnedNote.text).where(NOTES.c.text != "none"),
+    select(OwnedNote.text).select_from(NOTES),
+    select(OwnedNote.text).where(exists(select(NOTES.c.id).where(NOTES.c.id == OwnedNote.id))),
+    select(OwnedNote.text).where(OwnedNote.id.in_(select(OwnedNote.id).where(NOTES.c.text != "none"))),
+    select(aliased(OwnedNote, name="mine").text),
+], ids=["column", "where", "select-from", "correlated-exists", "subquery-with-model", "aliased-model"])
+async def test_the_bare_table_as_the_from_of_its_model_is_scoped_and_allowed(
+        database: Database, statement: Any) -> None:
+    """Where the bare table is the same FROM as its model's (the ORM's own clauses name columns so),
+    the owner criteria reach it: only Alice's notes come back."""
+    async with database.session(owner="alice") as session:
+        rows = (await session.execute(statement)).all()
+    assert sorted(row[0] for row in rows) == ["a1", "a2"]
+
+
+@pytest.mark.anyio
+async def test_session_get_of_another_owners_row_finds_nothing(database: Database) -> None:
+    async with database.session(owner="alice") as session:
+        assert await session.get(OwnedNote, await bobs_id(database)) is None
