@@ -10,6 +10,10 @@ against a ``ringfence serve`` of the same data folder that is stopped before the
 
 CPU is the whole process's (``time.process_time``), so that the output guards' and aiosqlite's
 worker threads count; ``--bare`` measures the same calls on ``bench/calls/bare_contacts.py``.
+The garbage collector is set up as each server sets it (``ringfence serve``:
+``ringfence.cli.main.settle_heap``; the bare server: CPython's defaults), and the time spent in
+collections during the measured calls is reported; ``--settled-bare`` gives the bare server
+ringfence's settings, to tell what those save from what the security layer costs.
 """
 
 from __future__ import annotations
@@ -132,7 +136,26 @@ class Driver:
         assert status == 202, body
 
 
-async def measure(driver: Driver, tool: str, calls: int, warm: int, profile: Path | None) -> list[int]:
+class CollectionTimer:
+    """Counts the garbage collector's collections and the CPU time of the thread running each."""
+
+    def __init__(self) -> None:
+        self.count, self.seconds, self._began = 0, 0.0, 0.0
+        gc.callbacks.append(self._observe)
+
+    def _observe(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._began = time.thread_time()
+        else:
+            self.count += 1
+            self.seconds += time.thread_time() - self._began
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._observe)
+
+
+async def measure(driver: Driver, tool: str, calls: int, warm: int, profile: Path | None, *,
+                  settled: bool) -> list[int]:
     arguments = TOOLS[tool]
     await driver.start()
     await driver.open_session()
@@ -142,8 +165,11 @@ async def measure(driver: Driver, tool: str, calls: int, warm: int, profile: Pat
                                                                           "email": f"ada{n}@example.com"})))[::2])
     for n in range(warm):
         check_call(*(await driver.post(_call(n + 1, tool, arguments(0, n))))[::2])
-    gc.collect()
-    gc.freeze()  # as ringfence.cli.main.run_server does before serving
+    if settled:  # as `ringfence serve` does before serving; bench/calls/bare_contacts.py does not
+        from ringfence.cli.main import settle_heap
+
+        settle_heap()
+    collections = CollectionTimer()
     profiler = cProfile.Profile() if profile else None
     cpu: list[int] = []
     for n in range(calls):
@@ -156,6 +182,9 @@ async def measure(driver: Driver, tool: str, calls: int, warm: int, profile: Pat
         if profiler:
             profiler.disable()
         check_call(status, body)
+    collections.stop()
+    print(f"garbage collection: {collections.count} collections, {collections.seconds / calls * 1e6:.0f} µs "
+          "per call", file=sys.__stdout__)
     if profiler and profile:
         profiler.dump_stats(str(profile))
     await driver.stop()
@@ -169,11 +198,14 @@ def main() -> None:
     parser.add_argument("--warm", type=int, default=50)
     parser.add_argument("--bare", action="store_true", help="the bare MCPServer instead of ringfence")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the measured calls here")
+    parser.add_argument("--settled-bare", action="store_true",
+                        help="give the bare server ringfence's garbage-collector settings (settle_heap)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ringfence-inprocess-") as temporary:
         work = Path(temporary)
         app, host, token = bare_app(work) if args.bare else ringfence_app(work)
-        cpu = asyncio.run(measure(Driver(app, host, token), args.tool, args.calls, args.warm, args.profile))
+        cpu = asyncio.run(measure(Driver(app, host, token), args.tool, args.calls, args.warm, args.profile,
+                                  settled=not args.bare or args.settled_bare))
     print(f"{'bare' if args.bare else 'ringfence'} {args.tool}: CPU per call min {min(cpu) / 1000:.0f} µs, "
           f"median {statistics.median(cpu) / 1000:.0f} µs ({len(cpu)} calls)", file=sys.__stdout__)
 
