@@ -6,11 +6,13 @@ here, once per server, from it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from mcp.server.apps import Apps, ResourceCsp
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.resources import TextResource
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import ToolAnnotations
 
 from ringfence.app import App
@@ -61,23 +63,31 @@ def mcp_server_for(app: App, confirm_page_url: str | None = None, events: Events
         raise DeclarationError(f"app {app.name!r} declares no tools")
     check_widgets(app.widgets, app.tools)
     served = served_widgets(app.widgets, app.tools.values(), app.widget_domain)
-    server = MCPServer(app.name, title=app.title, instructions=app.instructions, version=app.version,
+    confirmer = Confirmer(ConfirmationStore(lambda: app.database), confirm_page_url, app.title)
+    tools = [guarded_tool(spec, guard_tool(spec, app.catalog, confirmer, events, provider_tokens), served)
+             for spec in app.tools.values()]
+    server = MCPServer(app.name, title=app.title, instructions=app.instructions, version=app.version, tools=tools,
                        extensions=[widget_resources(served.values())] if served else None)
     for widget in served.values():
         server.add_resource(TextResource(uri=skybridge_uri(widget), name=widget.name, title=widget.title,
                                          description=widget.description, mime_type=SKYBRIDGE_MIME,
                                          meta=skybridge_resource_meta(widget), text=served_html(widget)))
-    confirmer = Confirmer(ConfirmationStore(lambda: app.database), confirm_page_url, app.title)
-    for spec in app.tools.values():
-        server.add_tool(
-            guard_tool(spec, app.catalog, confirmer, events, provider_tokens),
-            name=spec.name,
-            title=spec.title,
-            description=spec.description,
-            annotations=annotations_for(spec),
-            meta={**tool_meta_for(spec), **tool_widget_meta(spec, served)},
-        )
     return server
+
+
+def guarded_tool(spec: ToolSpec, guarded: Callable[..., Any], served: Mapping[str, Widget]) -> Tool:
+    """The SDK's tool of ``spec``, running ``guarded``, its metadata derived from the declaration.
+
+    The guard converts the result as the SDK would (validating it against the output schema) and
+    checks whatever it then changed against the schema again (guards/output_contract.py), so the
+    SDK's second validation of the guarded result is dropped: the schema is still advertised, and
+    without an output model the SDK validates nothing (its ``FuncMetadata`` fields are read live).
+    """
+    tool = Tool.from_function(guarded, name=spec.name, title=spec.title, description=spec.description,
+                              annotations=annotations_for(spec),
+                              meta={**tool_meta_for(spec), **tool_widget_meta(spec, served)})
+    tool.fn_metadata.output_model = None
+    return tool
 
 
 def widget_resources(widgets: Iterable[Widget]) -> Apps:
