@@ -20,10 +20,12 @@ then in one transaction, so under load a transaction carries many records, not o
 Appends are the one hot path (every tool call waits for its record), so they skip SQLAlchemy's
 statement machinery and talk to the driver:
 
-- SQLite: the transaction runs on the event loop itself when the write lock is free (it is a few
-  tens of microseconds of local I/O, less than a hand-off to a worker thread); when another
-  connection holds the lock, and every ``WAL_CHECKPOINT_EVERY`` commits (a checkpoint syncs the
-  file to disk), it runs in a worker thread instead, which may wait.
+- SQLite: the transaction runs on the database's own connection for appends
+  (``Database.sqlite_connection``, outside the pool), on the event loop itself when that
+  connection and the write lock are free (it is a few tens of microseconds of local I/O, less than
+  a hand-off to a worker thread); when another thread has the connection or another connection
+  holds the lock, and every ``WAL_CHECKPOINT_EVERY`` commits (a checkpoint syncs the file to
+  disk), it runs in a worker thread instead, which may wait.
 - PostgreSQL: the log keeps a connection of its own and remembers the head it last wrote. The
   append is one statement that moves the head only if it is still the one remembered (waiting for
   its row lock like ``FOR UPDATE``) and inserts the records only if it moved; when another
@@ -248,7 +250,10 @@ class AuditLog:
         if not self._sqlite or not self._ready or self._sqlite_commits >= WAL_CHECKPOINT_EVERY:
             return False
         try:
-            outcome: Added | Exception = self._append_sqlite(batch)
+            written = self._append_sqlite(batch)
+            if written is None:  # another thread is appending: wait for it there
+                return False
+            outcome: Added | Exception = written
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:  # another connection is writing: wait there
                 return False
@@ -263,7 +268,10 @@ class AuditLog:
         try:
             await self._ensure_ready()
             if self._sqlite:
-                added = await anyio.to_thread.run_sync(lambda: self._append_sqlite(batch, wait=True))
+                written = await anyio.to_thread.run_sync(lambda: self._append_sqlite(batch, wait=True))
+                if written is None:  # cannot be: it waited for the connection
+                    raise AuditError("the SQLite connection was not available")
+                added = written
             else:
                 added = await self._append_postgres(batch)
         except Exception as exc:
@@ -462,12 +470,13 @@ class AuditLog:
         """The rows of ``batch`` after ``head``; moves ``head`` to the last one."""
         return [self._next_record(head, pending.fields) for pending in batch]
 
-    def _append_sqlite(self, batch: list[PendingRecord], *, wait: bool = False) -> Added:
-        """SQLite: the whole group commit, in the calling thread. Fails with ``SQLITE_BUSY`` at once
-        if another connection holds the write lock, unless ``wait`` (in a worker thread)."""
-        pooled = self.database.sqlite_sync_engine().raw_connection()
-        connection: sqlite3.Connection = pooled.driver_connection
-        try:
+    def _append_sqlite(self, batch: list[PendingRecord], *, wait: bool = False) -> Added | None:
+        """SQLite: the whole group commit, in the calling thread, on the database's own connection.
+        Unless ``wait`` (in a worker thread), ``None`` at once if another thread has that connection, and
+        ``SQLITE_BUSY`` at once if another connection holds the write lock."""
+        with self.database.sqlite_connection(blocking=wait) as connection:
+            if connection is None:
+                return None
             connection.execute(f"PRAGMA busy_timeout = {LOCK_TIMEOUT_MS if wait else 0}")
             connection.execute("PRAGMA wal_autocheckpoint = 0")  # see WAL_CHECKPOINT_EVERY
             try:
@@ -487,8 +496,6 @@ class AuditLog:
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 except sqlite3.Error as exc:
                     logger.warning("could not checkpoint the SQLite write-ahead log: %s", exc)
-        finally:
-            pooled.close()  # back to the pool
         return added
 
     async def _append_postgres(self, batch: list[PendingRecord]) -> Added:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import multiprocessing
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -116,3 +117,38 @@ async def test_concurrent_tasks_and_log_instances_on_sqlite_make_one_chain(tmp_p
         await database.close()
     await check_one_chain(f"sqlite+aiosqlite:///{tmp_path / 'ringfence.db'}", tmp_path, writers=2, each_writer=60,
                           interleaved=False)
+
+
+@pytest.mark.anyio
+async def test_an_append_waits_in_a_worker_thread_while_another_thread_has_the_sqlite_connection(
+        tmp_path: Path) -> None:
+    """The appends' SQLite connection (Database.sqlite_connection) goes to one thread at a time: an
+    append that finds it taken is not made on the event loop, which goes on serving, but waits for
+    it in a worker thread, and is committed once the connection is free."""
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'ringfence.db'}")
+    log = AuditLog(database, tmp_path)
+    try:
+        await log.append("tool.call", principal="first", outcome="ok")
+        taken, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with database.sqlite_connection() as connection:
+                assert connection is not None
+                taken.set()
+                release.wait(10)
+
+        holder = asyncio.ensure_future(asyncio.to_thread(hold))
+        await asyncio.to_thread(taken.wait, 10)
+        append = asyncio.ensure_future(log.append("tool.call", principal="second", outcome="ok"))
+        ticks = 0
+        while ticks < 20:  # the loop is free while the append waits
+            await asyncio.sleep(0.005)
+            ticks += 1
+        assert not append.done()
+        release.set()
+        record = await asyncio.wait_for(append, 10)
+        await holder
+        assert record.seq == 2
+        assert (await log.verify()).ok
+    finally:
+        await database.close()
