@@ -19,6 +19,7 @@ security: there raw SQL is not scoped.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -36,7 +37,7 @@ from sqlalchemy.orm import (
     with_loader_criteria,
 )
 from sqlalchemy.sql.dml import UpdateBase
-from sqlalchemy.sql.selectable import AliasedReturnsRows
+from sqlalchemy.sql.selectable import AliasedReturnsRows, TableClause
 
 from ringfence.principal import optional_principal
 
@@ -57,6 +58,18 @@ class Owned:
 
     owner: Mapped[str] = mapped_column(String(MAX_OWNER_LENGTH), index=True, nullable=False,
                                        info={OWNED_MARK: True})
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _OWNED_MODELS.add(cls)
+
+
+_OWNED_MODELS: weakref.WeakSet[type] = weakref.WeakSet()  # every Owned model: their tables' names
+
+
+def _owned_table_names() -> set[str]:
+    return {table.name for model in list(_OWNED_MODELS)
+            if isinstance(table := getattr(model, "__table__", None), Table)}
 
 
 class OwnershipError(Exception):
@@ -214,10 +227,13 @@ def _check_select_scope(scope: Any) -> None:
         elif isinstance(element, FromClause | ColumnElement):
             # Only a Table, and a column of one, name a table: ``table`` is a ColumnClause's (a
             # Column's) attribute, None on the other named columns, absent on other elements.
-            table = element if isinstance(element, Table) else (
+            table = element if isinstance(element, TableClause) else (
                 element.table if isinstance(element, ColumnClause) else None)
             if is_owned_table(table):
                 bare.add(table._deannotate())  # type: ignore[union-attr]
+            elif (isinstance(table, TableClause) and not isinstance(table, Table)
+                  and table.name in _owned_table_names()):
+                raise OwnershipError(BARE_TABLE)  # table("notes"): a FROM of its own, like raw SQL
         stack.extend(element.get_children())
     if bare - entities:
         raise OwnershipError(BARE_TABLE)

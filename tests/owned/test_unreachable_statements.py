@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, exists, func, insert, select, text, union, update
+from sqlalchemy import column, delete, exists, func, insert, select, table, text, union, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
@@ -117,12 +117,16 @@ ALIAS = NOTES.alias("other_notes")
     select(OwnedNote.text, ALIAS.c.text).join(ALIAS, ALIAS.c.id != OwnedNote.id),
     update(NOTES).where(OwnedNote.id > 0).values(text="changed"),
     delete(OwnedNote).where(OwnedNote.id.in_(select(NOTES.c.id).where(NOTES.c.text == "b1"))),
-], ids=["scalar-subquery", "exists", "in-subquery", "union", "alias", "update-target", "delete-subquery"])
+    select(column("text")).select_from(table("owned_notes")),
+    delete(table("owned_notes")),
+], ids=["scalar-subquery", "exists", "in-subquery", "union", "alias", "update-target", "delete-subquery",
+        "lightweight-table", "lightweight-delete"])
 async def test_the_bare_table_beside_its_model_is_refused_where_it_is_a_from_of_its_own(
         database: Database, statement: Any) -> None:
     """With the model elsewhere in the statement, these passed: on SQLite, Alice counted every owner's
     notes (3), tested Bob's texts with exists(), read them through an alias or a UNION, and changed
-    every owner's notes. Each SELECT is judged on its own; a DML target must be the model."""
+    every owner's notes; a lightweight table("owned_notes") read them all, like raw SQL. Each SELECT is
+    judged on its own; a DML target must be the model."""
     with pytest.raises(OwnershipError, match="through its model"):
         async with database.session(owner="alice") as session:
             await session.execute(statement)
