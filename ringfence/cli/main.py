@@ -342,10 +342,10 @@ def settle_heap() -> None:
     frozen out of every later collection, so that a full one scans only what requests made (about a
     tenth less CPU per call with 32 clients, bench/run). A tool call allocates a few thousand
     objects, nearly all freed by reference counting as the call ends; at CPython's default threshold
-    the youngest generation is collected about once a call, mid-call, and each collection costs about
-    as much as the call's own cyclic garbage (measured in-process: 280 µs of collection per search
-    call at 700, 60 µs at 5,000). Raising it only delays the freeing of reference cycles, by at most
-    5,000 allocations; a collection then takes about 2 ms, once every dozen calls.
+    the youngest generation is collected about once a call, mid-call, tracing what the call holds
+    (measured in-process, bench/calls/inprocess_call.py: 280-330 µs of collection per search call at
+    700, 60-80 µs at 5,000). Raising it only delays the freeing of reference cycles, by at most 5,000
+    allocations; a collection then takes a few milliseconds, once every dozen calls or so.
     """
     import gc
 
