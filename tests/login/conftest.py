@@ -1,5 +1,6 @@
 """Fixtures of the sign-in tests: ``oidc-provider`` under Node, and ``ringfence serve`` of the reference
-app signing people in there (``allowed-domain=example.com``), local passwords left on."""
+app signing people in there (``allowed-domain=example.com``), local passwords left on; the stand-in that
+answers as GitHub and as an OpenID provider do."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from tests.support.idp import free_port
 from tests.support.login import CORP_CALLBACK, NodeOpenIdProvider
+from tests.support.login_standin import LoginStandIn
 from tests.support.oauth import EmbeddedServer, start_embedded
 
 Linked = tuple[NodeOpenIdProvider, EmbeddedServer]
@@ -38,3 +40,8 @@ def server(provider_and_server: Linked) -> EmbeddedServer:
     return provider_and_server[1]
 
 
+@pytest.fixture(scope="module")
+def standin() -> Iterator[LoginStandIn]:
+    provider = LoginStandIn().start()
+    yield provider
+    provider.stop()

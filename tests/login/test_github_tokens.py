@@ -26,13 +26,6 @@ APP = str(Path(__file__).with_name("github_app.py"))
 
 
 @pytest.fixture(scope="module")
-def standin() -> Iterator[LoginStandIn]:
-    provider = LoginStandIn().start()
-    yield provider
-    provider.stop()
-
-
-@pytest.fixture(scope="module")
 def server(standin: LoginStandIn, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
     github = (f"github,client-id={CLIENT[0]},client-secret-env=STANDIN_GITHUB_SECRET,allowed-org=acme,"
               f"github-url={standin.github_url},github-api-url={standin.github_api_url}")

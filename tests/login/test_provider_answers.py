@@ -20,13 +20,6 @@ from tests.support.oauth import EmbeddedServer, audit_records, query_of, start_e
 
 
 @pytest.fixture(scope="module")
-def standin() -> Iterator[LoginStandIn]:
-    provider = LoginStandIn().start()
-    yield provider
-    provider.stop()
-
-
-@pytest.fixture(scope="module")
 def server(standin: LoginStandIn, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
     data_dir = tmp_path_factory.mktemp("standin")
     secret = data_dir / "client.secret"
