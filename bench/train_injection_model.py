@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from injection_eval import SEED, EvalSet, find_site_packages, load_sets
+from injection_eval import SEED, EvalSet, find_site_packages, load_sets, training_sets
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
@@ -249,7 +249,7 @@ def main() -> None:
     parser.add_argument("--site-packages", help="where the corpora packages are installed")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
-    sets = load_sets(find_site_packages(args.site_packages))
+    sets = training_sets(load_sets(find_site_packages(args.site_packages)))
     docs = documents(sets)
     model = Examples(docs).train(range(len(docs)))
     save(model, args.out, [s.name for s in sets])

@@ -168,6 +168,10 @@ class AuditLog:
     which also holds a copy of the checkpoints. ``committed``, if set, is called on the event
     loop with the newest sequence number after each commit of appends (the checkpoint schedule
     counts records with it).
+
+    One event loop at a time: the log follows a new loop once the previous one is done (each test
+    runs its own), but two loops appending at once (in two threads) would share one group commit
+    without a common lock. ``ringfence serve`` runs a single loop.
     """
 
     def __init__(self, database: Database, data_dir: Path) -> None:

@@ -38,7 +38,10 @@ class InternalModel(DeclarativeBase):
 
 class Database:
     """One engine and session factory; SQLite gets WAL and foreign keys, its folder mode 0700 and
-    its files (the database, its write-ahead log and shared memory) mode 0600."""
+    its files (the database, its write-ahead log and shared memory) mode 0600.
+
+    Its async engine belongs to the event loop that uses it, as SQLAlchemy's does: give each thread
+    that runs a loop of its own a ``Database`` of its own."""
 
     def __init__(self, url: str) -> None:
         try:
