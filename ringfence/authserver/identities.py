@@ -20,7 +20,7 @@ from ringfence.authserver.login_providers import LoginProvider
 from ringfence.authserver.models import PendingSignIn, SignInIdentity, User
 from ringfence.authserver.sessions import Session
 from ringfence.authserver.store import now, secret_hash
-from ringfence.authserver.upstream import Attempt, UpstreamIdentity
+from ringfence.authserver.upstream import Attempt, UpstreamIdentity, asks_for_access
 from ringfence.store.database import Database
 
 PENDING_SECONDS = 600
@@ -35,7 +35,8 @@ class SignInIdentities:
         moment = now()
         attempt = Attempt(state=secrets.token_urlsafe(32), nonce=secrets.token_urlsafe(32),
                           code_verifier=secrets.token_urlsafe(64), started_at=moment,
-                          reauthenticate=user_id is not None)
+                          reauthenticate=user_id is not None,
+                          access=user_id is None and asks_for_access(next_url))
         async with self.database.session() as db:
             await db.execute(delete(PendingSignIn).where(PendingSignIn.expires_at < moment))
             db.add(PendingSignIn(state_hash=secret_hash(attempt.state), session_hash=secret_hash(session.id),
@@ -58,7 +59,8 @@ class SignInIdentities:
             if taken.rowcount != 1:  # a concurrent request took it first
                 return None
         attempt = Attempt(state=state, nonce=pending.nonce, code_verifier=pending.code_verifier,
-                          started_at=pending.created_at, reauthenticate=pending.user_id is not None)
+                          started_at=pending.created_at, reauthenticate=pending.user_id is not None,
+                          access=pending.user_id is None and asks_for_access(pending.next_url))
         return attempt, pending.next_url, pending.user_id
 
     async def account(self, provider: LoginProvider, identity: UpstreamIdentity) -> tuple[User, bool]:

@@ -242,6 +242,8 @@ class Pages:
                 await self.server.store.remember_consent(user.id, client.client_id, client.client_name, scopes)
                 await self.record(request, EventKind.CONSENT_GRANTED, "granted", subject=user.subject,
                                   client_id=client.client_id, scopes=sorted(scopes))
+            elif self.provider_sign_in is not None:  # tokens the sign-in got for this app's tools: not without an app
+                await self.provider_sign_in.disconnected(user.id)
             return await self.finish(oauth, grant, user if allowed else None)
         if scopes <= await self.server.store.consented_scopes(user.id, client.client_id):
             return await self.finish(oauth, grant, user)  # consent remembered for these scopes

@@ -6,8 +6,10 @@
 The same legs re-authenticate a provider's account before it is deleted: the provider must have
 the person enter their credentials again, and it must be the same identity.
 
-Where the app's tools act at the provider (``provider_scopes=``), a sign-in keeps the provider's
-tokens for them (:mod:`.provider_tokens`), and ``/account/provider-access`` removes them.
+Where the app's tools act at the provider (``provider_scopes=``), a sign-in on the way to an app (or
+back to it, from a tool's link) asks for what they use there and keeps the provider's tokens for them
+(:mod:`.provider_tokens`) while an app is connected; ``/account/provider-access`` removes them, and so
+does declining the app's consent when no other app is connected.
 
 Pages say only what the person can act on; why a provider's answer was refused goes to the log
 and the audit log (``auth.failure``), never to the page.
@@ -189,8 +191,11 @@ class ProviderSignIn:
         if created:
             await self.pages.record(request, EventKind.USER_PROVISIONED, "provisioned", subject=user.subject,
                                     provider=provider.name)
-        if identity.grant is not None:  # the app's tools act at this provider: its tokens are kept for them
-            await self.tokens.keep(user.id, provider.name, identity.grant)
+        if identity.grant is not None:  # asked for on the way to an app whose tools act here (asks_for_access)
+            if next_url.startswith("/authorize?") or await self.pages.server.store.consents(user.id):
+                await self.tokens.keep(user.id, provider.name, identity.grant)
+            else:  # a link to grant it again, followed with no app connected any more: nothing acts for them
+                await self.tokens.discard(flow, identity.grant)
         signed_in = await self.pages.sessions.sign_in(session, user.id)
         response = RedirectResponse(safe_next(next_url), status_code=303, headers=security_headers())
         self.pages.sessions.attach(response, signed_in)

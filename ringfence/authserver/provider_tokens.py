@@ -2,16 +2,19 @@
 
 Off unless a tool declares ``provider_scopes=``. Then, for each account that signs in at such a provider:
 
-- the sign-in asks for the tools' scopes there (and a refresh token where the provider offers one) and
-  the tokens it returns are kept in one row per account, sealed with AES-256-GCM under a 0600 key file
-  in the data folder (``provider-tokens.key``; store/sealed.py), each value bound to its row and column;
+- a sign-in on the way to an app, or back to it from a tool's link (``upstream.asks_for_access``), asks
+  for the tools' scopes there (and a refresh token where the provider offers one), and while the person
+  has an app connected the tokens it returns are kept in one row per account, sealed with AES-256-GCM
+  under a 0600 key file in the data folder (``provider-tokens.key``; store/sealed.py), each value bound
+  to its row and column;
 - a tool reads the person's access token with ``await current_principal().provider_token(name)``: only a
   tool that declares scopes there, only for the caller of its call, and only a token granted those
   scopes; an access token about to expire is refreshed first, by one instance at a time (it claims
   the row), so a provider that rotates refresh tokens never sees one used twice;
-- they are deleted when the person removes the access on ``/account``, disconnects their last app, or
-  deletes their account (with it, in one transaction), when the provider refuses to renew them, and at
-  start-up when no tool acts at that provider any more; removing the access and disconnecting also ask
+- they are deleted when the person removes the access on ``/account``, disconnects their last app (or
+  declines the app the sign-in was for, with none connected), or deletes their account (with it, in one
+  transaction), when the provider refuses to renew them, and at start-up when no tool acts at that
+  provider any more; removing the access and disconnecting also ask
   the provider to revoke them (RFC 7009, or GitHub's API);
 - they are never logged, never shown on a page, never in the export (which says which provider and scopes),
   and never sent to the MCP client (the tool wrapper withholds a result that contains one).
@@ -34,7 +37,13 @@ from sqlalchemy import delete, select, update
 
 from ringfence.authserver.models import ProviderTokenRecord, SignInIdentity, User
 from ringfence.authserver.store import now
-from ringfence.authserver.upstream import ProviderFlow, ProviderGrant, ProviderUnavailable, SignInRefused
+from ringfence.authserver.upstream import (
+    RENEW_ACCESS_NEXT,
+    ProviderFlow,
+    ProviderGrant,
+    ProviderUnavailable,
+    SignInRefused,
+)
 from ringfence.errors import ToolError
 from ringfence.principal import Principal, ProviderToken
 from ringfence.store.database import Database
@@ -101,11 +110,21 @@ class ProviderTokens:
         flow = self.flows.get(record.provider)
         if revoke and flow is not None:
             try:
-                await flow.revoke(self._opened(record))
-            except (ProviderUnavailable, SealBroken) as exc:  # deleted here all the same; it ends when it expires
+                grant = self._opened(record)
+            except SealBroken as exc:  # deleted here all the same; it ends when it expires
                 logger.warning("the provider %s could not be asked to revoke a person's tokens: %s",
                                record.provider, exc)
+            else:
+                await self.discard(flow, grant)
         return True
+
+    async def discard(self, flow: ProviderFlow, grant: ProviderGrant) -> None:
+        """Ask the provider to end tokens that are not kept (best effort: otherwise they end when they expire)."""
+        try:
+            await flow.revoke(grant)
+        except ProviderUnavailable as exc:
+            logger.warning("the provider %s could not be asked to revoke a person's tokens: %s",
+                           flow.provider.name, exc)
 
     async def forget_undeclared(self) -> int:
         """At start-up: delete tokens kept for providers no tool acts at any more."""
@@ -150,7 +169,7 @@ class ProviderTokens:
         return ProviderToken(provider, grant.access_token, frozenset(record.scope.split()), grant.expires_at)
 
     def sign_in_again(self, flow: ProviderFlow, why: str) -> ToolError:
-        link = f"{self.sign_in_url}/{flow.provider.name}?{urlencode({'next': '/account'})}"
+        link = f"{self.sign_in_url}/{flow.provider.name}?{urlencode({'next': RENEW_ACCESS_NEXT})}"
         return ToolError(f"This app {why} at {flow.provider.label} for you. Sign in with {flow.provider.label} "
                          f"again to allow it: {link}")
 

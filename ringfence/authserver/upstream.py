@@ -6,10 +6,11 @@ provider's published keys (OpenID Connect Core §3.1.3.7). GitHub: its OAuth 2.0
 its user, e-mail and organisation APIs. Either way the result is an :class:`UpstreamIdentity`:
 the provider's issuer and subject, and the e-mail address only when the provider verified it.
 
-When the app's tools act at the provider (``provider_scopes=``), the sign-in also asks for their
-scopes (and for a refresh token, ``offline_access``, where an OpenID provider offers it) and hands
-back the provider's tokens as a :class:`ProviderGrant`; the flows refresh and revoke them later
-(authserver/provider_tokens.py keeps them).
+When the app's tools act at the provider (``provider_scopes=``), a sign-in on the way to them
+(:func:`asks_for_access`) also asks for their scopes (and for a refresh token, ``offline_access``,
+where an OpenID provider offers it) and hands back the provider's tokens as a :class:`ProviderGrant`;
+the flows refresh and revoke them later (authserver/provider_tokens.py keeps them). Any other
+sign-in asks for who the person is and nothing more.
 
 Authlib's OpenID client is not used: it lives in its framework integrations, validates ID tokens
 with its deprecated ``authlib.jose`` rather than joserfc, and leaves the algorithm list open. What
@@ -99,6 +100,17 @@ class UpstreamIdentity:
     grant: ProviderGrant | None = None  # the provider's tokens, when the app's tools act there
 
 
+# Where a tool sends a person whose access at the provider must be granted again (provider_tokens.py).
+RENEW_ACCESS_NEXT = "/account#provider-access"
+
+
+def asks_for_access(next_url: str) -> bool:
+    """Whether a sign-in that goes on to ``next_url`` asks for the tools' access at the provider: only on
+    the way to an app (an authorization request) or back to it (a tool's link to grant it again). A
+    person signing in to their account page is asked who they are, nothing more (least privilege)."""
+    return next_url.startswith("/authorize?") or next_url == RENEW_ACCESS_NEXT
+
+
 @dataclass(frozen=True)
 class Attempt:
     """What one sign-in sends and must get back: kept by the server between the two legs."""
@@ -108,6 +120,7 @@ class Attempt:
     code_verifier: str
     started_at: int
     reauthenticate: bool = False  # the person must enter their credentials again (an account deletion)
+    access: bool = False  # also ask for what the app's tools use there (asks_for_access); never to re-authenticate
 
     @property
     def code_challenge(self) -> str:
@@ -258,7 +271,7 @@ class OpenIdFlow:
         }
         if attempt.reauthenticate:  # OpenID Connect Core §3.1.2.1: credentials entered again, auth_time returned
             query |= {"prompt": "login", "max_age": "0"}
-        else:
+        elif attempt.access:
             scopes += sorted(self.access_scopes)
             if self.offline(document):  # §11: offline_access needs prompt=consent
                 scopes.append("offline_access")
@@ -288,7 +301,7 @@ class OpenIdFlow:
         display = verified_email or (name if isinstance(name, str) and name else str(claims["sub"]))
         auth_time = claims.get("auth_time")
         grant = None
-        if self.access_scopes and not attempt.reauthenticate:
+        if self.access_scopes and attempt.access:
             grant = provider_grant(tokens, self.access_scopes)
         return UpstreamIdentity(self.provider.issuer, str(claims["sub"]), verified_email, display[:200],
                                 auth_time=auth_time if isinstance(auth_time, int) else None, grant=grant)
@@ -403,16 +416,17 @@ class GitHubFlow:
         self.redirect_uri = redirect_uri
         self.access_scopes = access_scopes
 
-    def scopes(self) -> tuple[str, ...]:
+    def scopes(self, attempt: Attempt) -> tuple[str, ...]:
         org_scope = ("read:org",) if self.provider.admission.orgs else ()
-        return tuple(dict.fromkeys((*GITHUB_SCOPES, *org_scope, *self.provider.scopes, *sorted(self.access_scopes))))
+        access = sorted(self.access_scopes) if attempt.access else []
+        return tuple(dict.fromkeys((*GITHUB_SCOPES, *org_scope, *self.provider.scopes, *access)))
 
     async def authorization_endpoint(self) -> str:
         return f"{self.provider.github_url}/login/oauth/authorize"
 
     async def authorization_url(self, attempt: Attempt) -> str:
         query = {"client_id": self.provider.client_id, "redirect_uri": self.redirect_uri,
-                 "scope": " ".join(self.scopes()), "state": attempt.state, "allow_signup": "false",
+                 "scope": " ".join(self.scopes(attempt)), "state": attempt.state, "allow_signup": "false",
                  "code_challenge": attempt.code_challenge, "code_challenge_method": "S256"}
         if attempt.reauthenticate:
             query["prompt"] = "select_account"  # GitHub's closest: the person picks the account again
@@ -445,7 +459,7 @@ class GitHubFlow:
             orgs = frozenset(org["login"] for org in listed if isinstance(org, dict)
                              and isinstance(org.get("login"), str)) if isinstance(listed, list) else frozenset()
         email = primary[0] if primary and isinstance(primary[0], str) else None
-        grant = provider_grant(tokens, self.scopes()) if self.access_scopes and not attempt.reauthenticate else None
+        grant = provider_grant(tokens, self.scopes(attempt)) if self.access_scopes and attempt.access else None
         # The numeric id, never the login: a login can be renamed and then taken by someone else.
         return UpstreamIdentity(self.provider.issuer, str(user["id"]), email, user["login"][:200], orgs,
                                 grant=grant)

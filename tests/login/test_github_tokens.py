@@ -122,3 +122,52 @@ def test_github_down_at_a_refresh_fails_closed_and_keeps_the_access(standin: Log
     assert "GitHub cannot be reached right now" in login_at_github(server, token)["error"]
     standin.faults.clear()
     assert login_at_github(server, token)["login"] == "carol"  # nothing was deleted: it refreshes now
+
+
+# -- least privilege at sign-in: GitHub is asked for "repo" only on the way to an app -------------------
+
+
+def account_page(user: ProviderUser, server: EmbeddedServer) -> str:
+    page = user.http.get(f"{server.issuer}/account")
+    assert page.status_code == 200
+    return page.text
+
+
+def test_signing_in_on_the_account_page_asks_github_who_the_person_is_and_nothing_more(
+        standin: LoginStandIn, server: EmbeddedServer) -> None:
+    standin.be(github_id=5353, login="dave")
+    dave = ProviderUser(standin.issuer, "dave")
+    assert dave.go(f"{server.issuer}/login/github?next=/account").status_code == 200
+    assert set(standin.requests[-1]["scope"].split()) == {"read:user", "user:email", "read:org"}  # no "repo"
+    assert "Access at GitHub" not in account_page(dave, server)
+
+
+def test_the_link_a_tool_gives_asks_github_for_repo_again_and_the_tool_acts_again(
+        standin: LoginStandIn, server: EmbeddedServer) -> None:
+    standin.be()
+    user, token = linked(standin, server)
+    page = account_page(user, server)
+    user.http.post(f"{server.issuer}/account/provider-access", data={"csrf": hidden_fields(page)["csrf"]})
+    error = login_at_github(server, token)["error"]
+    link = error[error.index(server.issuer):].split()[0]
+    assert "next=%2Faccount%23provider-access" in link
+    user.go(link)
+    assert "repo" in standin.requests[-1]["scope"].split()
+    assert "Access at GitHub" in account_page(user, server)
+    assert login_at_github(server, token)["login"] == "carol"
+
+
+def test_declining_the_app_at_the_consent_page_keeps_no_github_token(standin: LoginStandIn,
+                                                                      server: EmbeddedServer) -> None:
+    standin.be(github_id=6464, login="erin")
+    tokens_before = len(standin.github_tokens)
+    client = DirectClient.register(server.issuer, server.mcp_url, client_name="Declined repos client")
+    request = client.authorization_request(scope="repos:read")
+    erin = ProviderUser(standin.issuer, "erin")
+    consent = erin.go(urljoin(server.issuer, continue_link(erin.go(request.url).text, "github")),
+                      stop_at=client.redirect_uri)
+    assert page_kind(consent) == "consent" and "repo" in standin.requests[-1]["scope"].split()
+    answer = erin.http.post(f"{server.issuer}/authorize", data={**hidden_fields(consent.text), "decision": "deny"})
+    assert query_of(answer.headers["location"])["error"] == "access_denied"
+    assert "Access at GitHub" not in account_page(erin, server)
+    assert len(standin.github_tokens) == tokens_before  # the token GitHub gave was deleted there too

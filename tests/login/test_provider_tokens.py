@@ -350,12 +350,13 @@ def test_the_account_page_shows_the_access_kept_and_removes_it_in_a_browser(prov
                                                                            server: EmbeddedServer, page: Page) -> None:
     from playwright.sync_api import expect
 
-    page.goto(f"{server.issuer}/login/corp?next=/account")
+    link(provider, server, "alice")  # an app is connected: the link a tool gives asks for its access again
+    page.goto(f"{server.issuer}/login/corp?next=%2Faccount%23provider-access")
     page.locator("input[name=login]").fill("alice")
     page.locator("input[name=password]").fill(PROVIDER_PASSWORD)
     page.get_by_role("button", name="Sign-in").click()
     page.get_by_role("button", name="Continue").click()  # the provider's consent: notes:read, offline access
-    page.wait_for_url(f"{server.issuer}/account")
+    page.wait_for_url(f"{server.issuer}/account#provider-access")
     heading = page.get_by_role("heading", name="Access at Example Corp")
     expect(heading).to_be_visible()
     expect(page.locator("p", has_text="can act as you at Example Corp")).to_contain_text("notes:read")
