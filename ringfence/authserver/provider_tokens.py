@@ -14,8 +14,8 @@ Off unless a tool declares ``provider_scopes=``. Then, for each account that sig
 - they are deleted when the person removes the access on ``/account``, disconnects their last app (or
   declines the app the sign-in was for, with none connected), or deletes their account (with it, in one
   transaction), when the provider refuses to renew them, and at start-up when no tool acts at that
-  provider any more; removing the access and disconnecting also ask
-  the provider to revoke them (RFC 7009, or GitHub's API);
+  provider any more; removing the access, disconnecting and declining also ask the provider to revoke
+  them (RFC 7009, or GitHub's API);
 - they are never logged, never shown on a page, never in the export (which says which provider and scopes),
   and never sent to the MCP client (the tool wrapper withholds a result that contains one).
 
