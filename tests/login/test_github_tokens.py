@@ -171,3 +171,14 @@ def test_declining_the_app_at_the_consent_page_keeps_no_github_token(standin: Lo
     assert query_of(answer.headers["location"])["error"] == "access_denied"
     assert "Access at GitHub" not in account_page(erin, server)
     assert len(standin.github_tokens) == tokens_before  # the token GitHub gave was deleted there too
+
+
+def test_the_renew_link_followed_with_no_app_connected_keeps_no_github_token(standin: LoginStandIn,
+                                                                              server: EmbeddedServer) -> None:
+    standin.be(github_id=7575, login="frank")
+    tokens_before = len(standin.github_tokens)
+    frank = ProviderUser(standin.issuer, "frank")
+    assert frank.go(f"{server.issuer}/login/github?next=%2Faccount%23provider-access").status_code == 200
+    assert "repo" in standin.requests[-1]["scope"].split()  # the link asks: who follows it is not known yet
+    assert "Access at GitHub" not in account_page(frank, server)
+    assert len(standin.github_tokens) == tokens_before  # nothing acts for frank: deleted at GitHub at once
