@@ -10,7 +10,8 @@ only generates text; scikit-learn, numpy and scipy train the held-out models):
         bastioncorpus==0.6.0 jailbreak-corpus-mini-py==0.1.0 pyrit==1.1.0 hermes-jailbench==0.2.2 \\
         agent-injection-bench==0.1.0 django==5.2.8 raginject==0.12.0 rag-redteam==0.8.0 \\
         agentprobe-injection==0.2.0a1 bastionprobe==0.19.0 prompt-armor==0.9.1 vexrag==0.2.1 aastf==2.1.0 \\
-        protectrag==0.6.0
+        protectrag==0.6.0 langchain-core==1.6.5 langchain==1.4.2 openai==3.22.1 anthropic==1.13.0 \\
+        google-genai==2.25.0 mcp==2.3.0
     bench/.venv-corpora/bin/python bench/injection_eval.py
 
 Sets (each positive and negative text is scanned on its own):
@@ -47,6 +48,9 @@ Sets (each positive and negative text is scanned on its own):
                       protectrag's golden set (+ and -)                                       [fresh]
   vexrag-hijacks      vexrag's HijackRAG segments (HackAPrompt-style answer hijacks), the slot
                       filled with one of eight goals in turn (+ only)                          [fresh]
+  llm-docs            docstring paragraphs of langchain-core, LangChain and the OpenAI SDK:
+                      prompts, roles, system messages (- only)                                [held out]
+  llm-docs-fresh      docstring paragraphs of the Anthropic, Google Gen AI and MCP SDKs (- only) [fresh]
 "fresh" sets are never trained on, neither by the shipped model nor by a held-out one: they are
 held out from the shipped model itself (first run 2026-12-07, after the model was trained).
 "dev" sets were looked at while writing the rules; "held out" sets were first run after.
@@ -464,10 +468,33 @@ def load_small_packs(site: Path) -> EvalSet:
 
 def load_package_docs(site: Path, rng: random.Random, cap: int) -> EvalSet:
     """Docstring paragraphs of numpy, scipy, scikit-learn, Faker, PyYAML and pip."""
-    result = EvalSet("package-docs", "held out")
+    packages = ("numpy", "scipy", "sklearn", "faker", "yaml", "pip")
+    return docstring_set(EvalSet("package-docs", "held out"), site, packages, rng, cap)
+
+
+# The SDKs' documentation is about prompts, roles and instructions to the model, the words an
+# injection uses: a tool that serves developer documentation returns such text. Part is trained on
+# (as hard negatives), part never is (its false alarms are those of the shipped model on unseen docs).
+LLM_DOCS_TRAINED = ("langchain_core", "langchain", "openai")
+LLM_DOCS_FRESH = ("anthropic", "google/genai", "mcp")
+
+
+def load_llm_docs(site: Path, rng: random.Random, cap: int) -> EvalSet:
+    """Docstring paragraphs of LangChain and the OpenAI SDK."""
+    return docstring_set(EvalSet("llm-docs", "held out"), site, LLM_DOCS_TRAINED, rng, cap)
+
+
+def load_llm_docs_fresh(site: Path, rng: random.Random, cap: int) -> EvalSet:
+    """Docstring paragraphs of the Anthropic, Google Gen AI and MCP SDKs (never trained on)."""
+    return docstring_set(EvalSet("llm-docs-fresh", "fresh", trained=False), site, LLM_DOCS_FRESH, rng, cap)
+
+
+def docstring_set(result: EvalSet, site: Path, packages: tuple[str, ...], rng: random.Random, cap: int) -> EvalSet:
+    """``result`` with ``cap`` docstring paragraphs of these packages as its benign texts (tests and Faker's
+    locale providers left out), sampled with the seed."""
     paths = [
         path
-        for package in ("numpy", "scipy", "sklearn", "faker", "yaml", "pip")
+        for package in packages
         for path in sorted((site / package).rglob("*.py"))
         if "tests" not in path.parts and "providers" not in path.parts
     ]
@@ -660,6 +687,8 @@ def load_sets(site: Path, cap: int = 2000) -> list[EvalSet]:
         load_llmail(site, rng, cap),
         load_armor_packs(site),
         load_vexrag(site),
+        load_llm_docs(site, rng, cap),
+        load_llm_docs_fresh(site, rng, cap),
     ]
 
 
