@@ -168,8 +168,7 @@ def build_asgi(app: App, settings: Settings) -> ASGIApp:
         await screen.load(mcp_server)
         if auth is not None:
             await auth.start()
-        purge = PurgeSchedule(Purge(database, settings.data_dir, settings, app.personal_data_declarations),
-                              interval=settings.purge_interval_minutes * 60)
+        purge = purge_schedule(settings, database, auth, app.personal_data_declarations)
         purge.start()
         checkpoints = audit_checkpoints(settings, events)
         checkpoints.start()
@@ -264,6 +263,16 @@ def audit_checkpoints(settings: Settings, events: Events) -> CheckpointSchedule:
                               interval=settings.audit_checkpoint_seconds)
 
 
+def purge_schedule(settings: Settings, database: Database, auth: EmbeddedAuthServer | None,
+                   declarations: Mapping[str, PersonalData] | None = None) -> PurgeSchedule:
+    """The purge every ``purge_interval_minutes``; with it, the sweep of login-provider tokens that no app
+    connected within an hour uses (provider_tokens.py), where tools act at a provider."""
+    tokens = auth.provider_tokens if auth is not None else None
+    return PurgeSchedule(Purge(database, settings.data_dir, settings, declarations),
+                         interval=settings.purge_interval_minutes * 60,
+                         sweeps=[tokens.forget_unconnected] if tokens is not None else [])
+
+
 def observed_events(settings: Settings, database: Database,
                     tools: Mapping[str, ToolSpec]) -> tuple[Events, Monitoring]:
     """The events, each also written as one log line and watched by the metrics and detectors."""
@@ -292,8 +301,7 @@ def build_auth_server_asgi(settings: Settings, catalog: ScopeCatalog, *, resourc
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await database.start()
         await auth.start()
-        purge = PurgeSchedule(Purge(database, settings.data_dir, settings),
-                              interval=settings.purge_interval_minutes * 60)
+        purge = purge_schedule(settings, database, auth)
         purge.start()
         checkpoints = audit_checkpoints(settings, events)
         checkpoints.start()

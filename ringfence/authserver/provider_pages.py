@@ -94,8 +94,7 @@ class ProviderSignIn:
 
     async def disconnected(self, user_id: int) -> None:
         """An app was disconnected: with none left, nothing may act as the person at their provider."""
-        if not await self.pages.server.store.consents(user_id):
-            await self.tokens.forget(user_id, revoke=True)
+        await self.tokens.forget(user_id, revoke=True, unless_connected=True)
 
     def unavailable(self, flow: ProviderFlow, reason: str) -> Response:
         logger.warning("login provider %s unavailable: %s", flow.provider.name, reason)

@@ -12,10 +12,10 @@ Off unless a tool declares ``provider_scopes=``. Then, for each account that sig
   scopes; an access token about to expire is refreshed first, by one instance at a time (it claims
   the row), so a provider that rotates refresh tokens never sees one used twice;
 - they are deleted when the person removes the access on ``/account``, disconnects their last app (or
-  declines the app the sign-in was for, with none connected), or deletes their account (with it, in one
-  transaction), when the provider refuses to renew them, and at start-up when no tool acts at that
-  provider any more; removing the access, disconnecting and declining also ask the provider to revoke
-  them (RFC 7009, or GitHub's API);
+  declines the app the sign-in was for, with none connected, or leaves its consent page unanswered for
+  an hour), or deletes their account (with it, in one transaction), when the provider refuses to renew
+  them, and at start-up when no tool acts at that provider any more; all but the last three also ask the
+  provider to revoke them (RFC 7009, or GitHub's API);
 - they are never logged, never shown on a page, never in the export (which says which provider and scopes),
   and never sent to the MCP client (the tool wrapper withholds a result that contains one).
 
@@ -35,7 +35,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy import delete, select, update
 
-from ringfence.authserver.models import ProviderTokenRecord, SignInIdentity, User
+from ringfence.authserver.models import Consent, ProviderTokenRecord, SignInIdentity, User
 from ringfence.authserver.store import now
 from ringfence.authserver.upstream import (
     RENEW_ACCESS_NEXT,
@@ -55,6 +55,9 @@ KEY_NAME = "provider-tokens"  # the key file in the data folder: provider-tokens
 RENEW_BEFORE_SECONDS = 60  # an access token this close to its expiry is refreshed before it is handed out
 CLAIM_SECONDS = 15  # how long an instance refreshing a row holds it; another waits for its result meanwhile
 WAIT_STEP_SECONDS = 0.1
+# A sign-in on the way to an app keeps the tokens before the consent page is answered; with no app
+# connected this long after, they are deleted (and revoked) by forget_unconnected.
+UNCONNECTED_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -100,13 +103,19 @@ class ProviderTokens:
                                        created_at=moment, updated_at=moment,
                                        **self._sealed(user_id, provider, grant)))
 
-    async def forget(self, user_id: int, *, revoke: bool) -> bool:
-        """Delete the account's tokens (and, with ``revoke``, ask the provider to end them); whether any were kept."""
+    async def forget(self, user_id: int, *, revoke: bool, unless_connected: bool = False) -> bool:
+        """Delete the account's tokens (and, with ``revoke``, ask the provider to end them); whether any were kept.
+        With ``unless_connected``, only if the account has no app connected at the moment of the delete."""
         async with self.database.session() as db:
             record = await db.get(ProviderTokenRecord, user_id)
             if record is None:
                 return False
-            await db.execute(delete(ProviderTokenRecord).where(ProviderTokenRecord.user_id == user_id))
+            kept = [ProviderTokenRecord.user_id == user_id]
+            if unless_connected:
+                kept.append(ProviderTokenRecord.user_id.not_in(select(Consent.user_id)))
+            gone = await db.execute(delete(ProviderTokenRecord).where(*kept))
+            if not gone.rowcount:
+                return False
         flow = self.flows.get(record.provider)
         if revoke and flow is not None:
             try:
@@ -125,6 +134,21 @@ class ProviderTokens:
         except ProviderUnavailable as exc:
             logger.warning("the provider %s could not be asked to revoke a person's tokens: %s",
                            flow.provider.name, exc)
+
+    async def forget_unconnected(self, moment: float | None = None) -> int:
+        """Delete and revoke the tokens of accounts that connected no app within ``UNCONNECTED_SECONDS`` of the
+        sign-in that kept them (the person left the consent page unanswered); how many accounts.
+        Run by the server's purge schedule, which can reach the provider (``ringfence privacy purge`` cannot)."""
+        cutoff = int((time.time() if moment is None else moment) - UNCONNECTED_SECONDS)
+        async with self.database.session() as db:
+            stale = list(await db.scalars(select(ProviderTokenRecord.user_id).where(
+                ProviderTokenRecord.created_at < cutoff, ProviderTokenRecord.user_id.not_in(select(Consent.user_id)))))
+        forgotten = 0
+        for user_id in stale:  # each checked again as it is deleted: an app connected meanwhile keeps them
+            forgotten += await self.forget(user_id, revoke=True, unless_connected=True)
+        if forgotten:
+            logger.info("deleted the login-provider tokens of %d accounts that connected no app", forgotten)
+        return forgotten
 
     async def forget_undeclared(self) -> int:
         """At start-up: delete tokens kept for providers no tool acts at any more."""

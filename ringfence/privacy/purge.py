@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,12 +57,17 @@ class Purge:
 
 
 class PurgeSchedule:
-    """Runs a purge soon after start and then every ``interval`` seconds until cancelled; never raises."""
+    """Runs a purge soon after start and then every ``interval`` seconds until cancelled; never raises.
 
-    def __init__(self, purge: Purge, interval: float, first_delay: float = FIRST_PASS_DELAY_SECONDS) -> None:
+    ``sweeps`` run before each pass: deletions that need the running server (they call out, e.g. to
+    revoke a token at a login provider), which ``ringfence privacy purge`` cannot make."""
+
+    def __init__(self, purge: Purge, interval: float, first_delay: float = FIRST_PASS_DELAY_SECONDS,
+                 sweeps: Sequence[Callable[[], Awaitable[int]]] = ()) -> None:
         self.purge = purge
         self.interval = interval
         self.first_delay = first_delay
+        self.sweeps = list(sweeps)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -80,6 +85,11 @@ class PurgeSchedule:
     async def _loop(self) -> None:
         await asyncio.sleep(self.first_delay)
         while True:
+            for sweep in self.sweeps:
+                try:
+                    await sweep()
+                except Exception as exc:  # retried on the next pass, like a purge step
+                    logger.error("purge sweep failed (%s); retrying in %d s", type(exc).__name__, self.interval)
             try:
                 report = await self.purge.run()
                 removed = {kind: count for kind, count in report.counts.items() if count}
