@@ -265,8 +265,8 @@ def audit_checkpoints(settings: Settings, events: Events) -> CheckpointSchedule:
 
 def purge_schedule(settings: Settings, database: Database, auth: EmbeddedAuthServer | None,
                    declarations: Mapping[str, PersonalData] | None = None) -> PurgeSchedule:
-    """The purge every ``purge_interval_minutes``; with it, the sweep of login-provider tokens that no app
-    connected within an hour uses (provider_tokens.py), where tools act at a provider."""
+    """The purge every ``purge_interval_minutes``; where tools act at a login provider, with the sweep of the
+    provider tokens of accounts that connected no app within the hour (provider_tokens.py)."""
     tokens = auth.provider_tokens if auth is not None else None
     return PurgeSchedule(Purge(database, settings.data_dir, settings, declarations),
                          interval=settings.purge_interval_minutes * 60,
