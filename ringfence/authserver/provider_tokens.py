@@ -103,19 +103,21 @@ class ProviderTokens:
                                        created_at=moment, updated_at=moment,
                                        **self._sealed(user_id, provider, grant)))
 
-    async def forget(self, user_id: int, *, revoke: bool, unless_connected: bool = False) -> bool:
+    async def forget(self, user_id: int, *, revoke: bool, unless_connected: bool = False,
+                     kept_before: int | None = None) -> bool:
         """Delete the account's tokens (and, with ``revoke``, ask the provider to end them); whether any were kept.
-        With ``unless_connected``, only if the account has no app connected at the moment of the delete."""
+        With ``unless_connected``, only if the account has no app connected at the moment of the delete; with
+        ``kept_before``, only tokens kept before that time (not those of a sign-in since)."""
+        conditions = [ProviderTokenRecord.user_id == user_id]
+        if unless_connected:
+            conditions.append(ProviderTokenRecord.user_id.not_in(select(Consent.user_id)))
+        if kept_before is not None:
+            conditions.append(ProviderTokenRecord.created_at < kept_before)
         async with self.database.session() as db:
-            record = await db.get(ProviderTokenRecord, user_id)
-            if record is None:
-                return False
-            kept = [ProviderTokenRecord.user_id == user_id]
-            if unless_connected:
-                kept.append(ProviderTokenRecord.user_id.not_in(select(Consent.user_id)))
-            gone = await db.execute(delete(ProviderTokenRecord).where(*kept))
-            if not gone.rowcount:
-                return False
+            # The row deleted is the row revoked: a sign-in replacing it meanwhile is neither deleted nor revoked.
+            record = await db.scalar(delete(ProviderTokenRecord).where(*conditions).returning(ProviderTokenRecord))
+        if record is None:
+            return False
         flow = self.flows.get(record.provider)
         if revoke and flow is not None:
             try:
@@ -145,7 +147,7 @@ class ProviderTokens:
                 ProviderTokenRecord.created_at < cutoff, ProviderTokenRecord.user_id.not_in(select(Consent.user_id)))))
         forgotten = 0
         for user_id in stale:  # each checked again as it is deleted: an app connected meanwhile keeps them
-            forgotten += await self.forget(user_id, revoke=True, unless_connected=True)
+            forgotten += await self.forget(user_id, revoke=True, unless_connected=True, kept_before=cutoff)
         if forgotten:
             logger.info("deleted the login-provider tokens of %d accounts that connected no app", forgotten)
         return forgotten
