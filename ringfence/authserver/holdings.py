@@ -97,9 +97,9 @@ def retention(kept: Retention) -> list[RetentionRule]:
         RetentionRule("provider_tokens", "for apps whose tools act at a login provider: the person's access and "
                       "refresh tokens there, encrypted (AES-256-GCM), with the scopes granted",
                       "until the person removes the access on /account, disconnects their last app or deletes "
-                      "their account, or the provider stops renewing them; an hour after the sign-in that asked for "
-                      "them if no app was connected by then; an access token that cannot be renewed goes once it "
-                      "expires"),
+                      "their account, or the provider stops renewing them; at the first purge pass an hour or more "
+                      "after the sign-in that asked for them if no app is connected then; an access token that "
+                      "cannot be renewed goes once it expires"),
     ]
 
 

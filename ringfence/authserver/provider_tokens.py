@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, exists, select, update
 
 from ringfence.authserver.models import Consent, ProviderTokenRecord, SignInIdentity, User
 from ringfence.authserver.store import now
@@ -58,6 +58,8 @@ WAIT_STEP_SECONDS = 0.1
 # A sign-in on the way to an app keeps the tokens before the consent page is answered; with no app
 # connected this long after, they are deleted (and revoked) by forget_unconnected.
 UNCONNECTED_SECONDS = 3600
+# The row's account has no consent: one indexed lookup per row (a NOT IN would read every consent).
+NO_APP_CONNECTED = ~exists().where(Consent.user_id == ProviderTokenRecord.user_id)
 
 
 @dataclass(frozen=True)
@@ -106,11 +108,12 @@ class ProviderTokens:
     async def forget(self, user_id: int, *, revoke: bool, unless_connected: bool = False,
                      kept_before: int | None = None) -> bool:
         """Delete the account's tokens (and, with ``revoke``, ask the provider to end them); whether any were kept.
-        With ``unless_connected``, only if the account has no app connected at the moment of the delete; with
-        ``kept_before``, only tokens kept before that time (not those of a sign-in since)."""
+        With ``unless_connected``, only if the delete finds no app connected to the account (an app connected
+        while it runs is not seen: then the person signs in at the provider again); with ``kept_before``, only
+        tokens kept before that time (not those of a sign-in since)."""
         conditions = [ProviderTokenRecord.user_id == user_id]
         if unless_connected:
-            conditions.append(ProviderTokenRecord.user_id.not_in(select(Consent.user_id)))
+            conditions.append(NO_APP_CONNECTED)
         if kept_before is not None:
             conditions.append(ProviderTokenRecord.created_at < kept_before)
         async with self.database.session() as db:
@@ -144,7 +147,7 @@ class ProviderTokens:
         cutoff = int((time.time() if moment is None else moment) - UNCONNECTED_SECONDS)
         async with self.database.session() as db:
             stale = list(await db.scalars(select(ProviderTokenRecord.user_id).where(
-                ProviderTokenRecord.created_at < cutoff, ProviderTokenRecord.user_id.not_in(select(Consent.user_id)))))
+                ProviderTokenRecord.created_at < cutoff, NO_APP_CONNECTED)))
         forgotten = 0
         for user_id in stale:  # each checked again as it is deleted: an app connected meanwhile keeps them
             forgotten += await self.forget(user_id, revoke=True, unless_connected=True, kept_before=cutoff)

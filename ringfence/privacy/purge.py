@@ -59,8 +59,9 @@ class Purge:
 class PurgeSchedule:
     """Runs a purge soon after start and then every ``interval`` seconds until cancelled; never raises.
 
-    ``sweeps`` run before each pass: deletions that need the running server (they call out, e.g. to
-    revoke a token at a login provider), which ``ringfence privacy purge`` cannot make."""
+    ``sweeps`` run after each pass: deletions that need the running server (they call out, e.g. to
+    revoke a token at a login provider), which ``ringfence privacy purge`` cannot make; a slow or
+    unreachable provider delays only them, never the retention purge."""
 
     def __init__(self, purge: Purge, interval: float, first_delay: float = FIRST_PASS_DELAY_SECONDS,
                  sweeps: Sequence[Callable[[], Awaitable[int]]] = ()) -> None:
@@ -85,11 +86,6 @@ class PurgeSchedule:
     async def _loop(self) -> None:
         await asyncio.sleep(self.first_delay)
         while True:
-            for sweep in self.sweeps:
-                try:
-                    await sweep()
-                except Exception as exc:  # retried on the next pass, like a purge step
-                    logger.error("purge sweep failed (%s); retrying in %d s", type(exc).__name__, self.interval)
             try:
                 report = await self.purge.run()
                 removed = {kind: count for kind, count in report.counts.items() if count}
@@ -97,4 +93,9 @@ class PurgeSchedule:
                     logger.info("purge removed %s", ", ".join(f"{count} {kind}" for kind, count in removed.items()))
             except Exception as exc:  # a bug in one pass must not end the schedule
                 logger.error("purge pass failed (%s); retrying in %d s", type(exc).__name__, self.interval)
+            for sweep in self.sweeps:
+                try:
+                    await sweep()
+                except Exception as exc:  # retried on the next pass, like a purge step
+                    logger.error("purge sweep failed (%s); retrying in %d s", type(exc).__name__, self.interval)
             await asyncio.sleep(self.interval)

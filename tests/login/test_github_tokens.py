@@ -11,16 +11,15 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urljoin
 
 import pytest
 
 from tests.clients.support import ticked_boxes
 from tests.support.http import tool_result
 from tests.support.idp import free_port
-from tests.support.login import ProviderUser, continue_link
+from tests.support.login import ProviderUser, to_consent_page
 from tests.support.login_standin import CLIENT, LoginStandIn
-from tests.support.oauth import DirectClient, EmbeddedServer, hidden_fields, page_kind, query_of, start_embedded
+from tests.support.oauth import EmbeddedServer, hidden_fields, query_of, start_embedded
 
 APP = str(Path(__file__).with_name("github_app.py"))
 
@@ -38,17 +37,12 @@ def server(standin: LoginStandIn, tmp_path_factory: pytest.TempPathFactory) -> I
 
 def linked(standin: LoginStandIn, server: EmbeddedServer) -> tuple[ProviderUser, str]:
     """Carol links an MCP client by signing in at GitHub: her browser, and the client's access token."""
-    client = DirectClient.register(server.issuer, server.mcp_url, client_name="Repos client")
-    request = client.authorization_request(scope="repos:read")
-    user = ProviderUser(standin.issuer, "carol")
-    login_page = user.go(request.url)
-    consent = user.go(urljoin(server.issuer, continue_link(login_page.text, "github")), stop_at=client.redirect_uri)
-    assert page_kind(consent) == "consent", consent.text[:500]
-    answer = user.http.post(f"{server.issuer}/authorize",
-                            data={**hidden_fields(consent.text), **ticked_boxes(consent.text), "decision": "allow"})
-    token = client.redeem(query_of(answer.headers["location"])["code"], request.verifier)
+    at = to_consent_page(server, standin.issuer, "carol", "Repos client")
+    answer = at.user.http.post(f"{server.issuer}/authorize", data={
+        **hidden_fields(at.page.text), **ticked_boxes(at.page.text), "decision": "allow"})
+    token = at.client.redeem(query_of(answer.headers["location"])["code"], at.request.verifier)
     assert token.status_code == 200, token.text
-    return user, token.json()["access_token"]
+    return at.user, token.json()["access_token"]
 
 
 def login_at_github(server: EmbeddedServer, token: str) -> dict:
@@ -161,13 +155,10 @@ def test_declining_the_app_at_the_consent_page_keeps_no_github_token(standin: Lo
                                                                       server: EmbeddedServer) -> None:
     standin.be(github_id=6464, login="erin")
     tokens_before = len(standin.github_tokens)
-    client = DirectClient.register(server.issuer, server.mcp_url, client_name="Declined repos client")
-    request = client.authorization_request(scope="repos:read")
-    erin = ProviderUser(standin.issuer, "erin")
-    consent = erin.go(urljoin(server.issuer, continue_link(erin.go(request.url).text, "github")),
-                      stop_at=client.redirect_uri)
-    assert page_kind(consent) == "consent" and "repo" in standin.requests[-1]["scope"].split()
-    answer = erin.http.post(f"{server.issuer}/authorize", data={**hidden_fields(consent.text), "decision": "deny"})
+    at = to_consent_page(server, standin.issuer, "erin", "Declined repos client")
+    assert "repo" in standin.requests[-1]["scope"].split()
+    erin = at.user
+    answer = erin.http.post(f"{server.issuer}/authorize", data={**hidden_fields(at.page.text), "decision": "deny"})
     assert query_of(answer.headers["location"])["error"] == "access_denied"
     assert "Access at GitHub" not in account_page(erin, server)
     assert len(standin.github_tokens) == tokens_before  # the token GitHub gave was deleted there too

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import subprocess
 import threading
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -19,6 +20,7 @@ import httpx
 
 from tests.clients.support import NODE_DIR, node_package
 from tests.support.idp import free_port
+from tests.support.oauth import AuthorizationRequest, DirectClient, EmbeddedServer, page_kind
 
 PROVIDER_PASSWORD = "any password will do"
 CORP_CALLBACK = "/login/corp/callback"  # ringfence's redirect URI for the provider the tests name "corp"
@@ -144,3 +146,26 @@ class ProviderUser:
                 fields |= {"login": self.login, "password": PROVIDER_PASSWORD}
             response = self.http.post(urljoin(str(response.url), action), data=fields)
         raise AssertionError("the sign-in went round in circles")
+
+
+@dataclass
+class AtConsent:
+    """A person who signed in at a provider on the way to a new client's authorization request, shown the
+    consent page: the browser, the client, its request (``verifier`` for the code exchange) and the page."""
+
+    user: ProviderUser
+    client: DirectClient
+    request: AuthorizationRequest
+    page: httpx.Response
+
+
+def to_consent_page(server: EmbeddedServer, provider_issuer: str, login: str, client_name: str, *,
+                    scope: str = "repos:read", provider: str = "github") -> AtConsent:
+    """``login`` signs in at ``provider`` on the way to a newly registered client asking for ``scope``."""
+    client = DirectClient.register(server.issuer, server.mcp_url, client_name=client_name)
+    request = client.authorization_request(scope=scope)
+    user = ProviderUser(provider_issuer, login)
+    page = user.go(urljoin(server.issuer, continue_link(user.go(request.url).text, provider)),
+                   stop_at=client.redirect_uri)
+    assert page_kind(page) == "consent", page.text[:500]
+    return AtConsent(user, client, request, page)
