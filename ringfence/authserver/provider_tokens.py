@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import ColumnElement, delete, exists, select, update
 
 from ringfence.authserver.models import Consent, ProviderTokenRecord, SignInIdentity, User
 from ringfence.authserver.store import now
@@ -105,24 +105,41 @@ class ProviderTokens:
                                        created_at=moment, updated_at=moment,
                                        **self._sealed(user_id, provider, grant)))
 
-    async def forget(self, user_id: int, *, revoke: bool, unless_connected: bool = False,
-                     kept_before: int | None = None) -> bool:
+    async def forget(self, user_id: int, *, revoke: bool, unless_connected: bool = False) -> bool:
         """Delete the account's tokens (and, with ``revoke``, ask the provider to end them); whether any were kept.
         With ``unless_connected``, only if the delete finds no app connected to the account (an app connected
-        while it runs is not seen: then the person signs in at the provider again); with ``kept_before``, only
-        tokens kept before that time (not those of a sign-in since)."""
+        while it runs is not seen: then the person signs in at the provider again)."""
         conditions = [ProviderTokenRecord.user_id == user_id]
         if unless_connected:
             conditions.append(NO_APP_CONNECTED)
-        if kept_before is not None:
-            conditions.append(ProviderTokenRecord.created_at < kept_before)
+        deleted = await self._deleted(*conditions)
+        if revoke:
+            await self._revoke_all(deleted)
+        return bool(deleted)
+
+    async def forget_unconnected(self, moment: float | None = None) -> int:
+        """Delete and revoke the tokens of accounts that connected no app within ``UNCONNECTED_SECONDS`` of the
+        sign-in that kept them (the person left the consent page unanswered); how many accounts.
+        Run by the server's purge schedule, which can reach the provider (``ringfence privacy purge`` cannot)."""
+        cutoff = int((time.time() if moment is None else moment) - UNCONNECTED_SECONDS)
+        deleted = await self._deleted(ProviderTokenRecord.created_at < cutoff, NO_APP_CONNECTED)
+        await self._revoke_all(deleted)
+        if deleted:
+            logger.info("deleted the login-provider tokens of %d accounts that connected no app", len(deleted))
+        return len(deleted)
+
+    async def _deleted(self, *conditions: ColumnElement[bool]) -> list[ProviderTokenRecord]:
+        """Delete the rows meeting ``conditions``, as the delete finds them; the rows deleted. Only these are
+        revoked: a sign-in replacing a row meanwhile is neither deleted nor revoked."""
         async with self.database.session() as db:
-            # The row deleted is the row revoked: a sign-in replacing it meanwhile is neither deleted nor revoked.
-            record = await db.scalar(delete(ProviderTokenRecord).where(*conditions).returning(ProviderTokenRecord))
-        if record is None:
-            return False
-        flow = self.flows.get(record.provider)
-        if revoke and flow is not None:
+            return list(await db.scalars(delete(ProviderTokenRecord).where(*conditions).returning(ProviderTokenRecord)))
+
+    async def _revoke_all(self, records: list[ProviderTokenRecord]) -> None:
+        """Ask the provider to end the tokens of rows already deleted (best effort, one at a time)."""
+        for record in records:
+            flow = self.flows.get(record.provider)
+            if flow is None:
+                continue
             try:
                 grant = self._opened(record)
             except SealBroken as exc:  # deleted here all the same; it ends when it expires
@@ -130,7 +147,6 @@ class ProviderTokens:
                                record.provider, exc)
             else:
                 await self.discard(flow, grant)
-        return True
 
     async def discard(self, flow: ProviderFlow, grant: ProviderGrant) -> None:
         """Ask the provider to end tokens that are not kept (best effort: otherwise they end when they expire)."""
@@ -139,21 +155,6 @@ class ProviderTokens:
         except ProviderUnavailable as exc:
             logger.warning("the provider %s could not be asked to revoke a person's tokens: %s",
                            flow.provider.name, exc)
-
-    async def forget_unconnected(self, moment: float | None = None) -> int:
-        """Delete and revoke the tokens of accounts that connected no app within ``UNCONNECTED_SECONDS`` of the
-        sign-in that kept them (the person left the consent page unanswered); how many accounts.
-        Run by the server's purge schedule, which can reach the provider (``ringfence privacy purge`` cannot)."""
-        cutoff = int((time.time() if moment is None else moment) - UNCONNECTED_SECONDS)
-        async with self.database.session() as db:
-            stale = list(await db.scalars(select(ProviderTokenRecord.user_id).where(
-                ProviderTokenRecord.created_at < cutoff, NO_APP_CONNECTED)))
-        forgotten = 0
-        for user_id in stale:  # each checked again as it is deleted: an app connected meanwhile keeps them
-            forgotten += await self.forget(user_id, revoke=True, unless_connected=True, kept_before=cutoff)
-        if forgotten:
-            logger.info("deleted the login-provider tokens of %d accounts that connected no app", forgotten)
-        return forgotten
 
     async def forget_undeclared(self) -> int:
         """At start-up: delete tokens kept for providers no tool acts at any more."""
