@@ -154,9 +154,8 @@ class CollectionTimer:
         gc.callbacks.remove(self._observe)
 
 
-async def measure(driver: Driver, tool: str, calls: int, warm: int, profile: Path | None, *,
-                  settled: bool) -> list[int]:
-    arguments = TOOLS[tool]
+async def warmed_up(driver: Driver, tool: str, warm: int) -> None:
+    """``driver`` started, its session open, 20 contacts added and ``tool`` called ``warm`` times."""
     await driver.start()
     await driver.open_session()
     seeds = [f"Ada Lovelace {i}" for i in range(20)]  # what bench/tool_calls.py's warm-up adds: 20 found
@@ -164,7 +163,13 @@ async def measure(driver: Driver, tool: str, calls: int, warm: int, profile: Pat
         check_call(*(await driver.post(_call(10_000 + n, "add_contact", {"name": name,
                                                                           "email": f"ada{n}@example.com"})))[::2])
     for n in range(warm):
-        check_call(*(await driver.post(_call(n + 1, tool, arguments(0, n))))[::2])
+        check_call(*(await driver.post(_call(n + 1, tool, TOOLS[tool](0, n))))[::2])
+
+
+async def measure(driver: Driver, tool: str, calls: int, warm: int, profile: Path | None, *,
+                  settled: bool) -> list[int]:
+    arguments = TOOLS[tool]
+    await warmed_up(driver, tool, warm)
     if settled:  # as `ringfence serve` does before serving; bench/calls/bare_contacts.py does not
         from ringfence.cli.main import settle_heap
 

@@ -480,16 +480,31 @@ def scan_shared(
                 _CLEAN_KEYS.clear()
             _CLEAN_KEYS.add(key)
         found |= key_types
-    # Values are new at each call (keys repeat): each is first searched for what can change the result
-    # only (relevant_types_found, inlined: this loop runs for every string of every result).
-    relevant = relevant_scanner(scan.declared) if scan.declared else None
-    for string in strings:
-        if relevant is None or relevant.types_found(string, plain=plain):
-            found |= _SCANNER.types_found(string, plain=plain)
+    # Values are new at each call (keys repeat): they are first searched for what can change the result
+    # only (relevant_types_found, inlined), and all at once, as the strings of one JSON list.
+    relevant = relevant_scanner(scan.declared) if scan.declared else _SCANNER
+    if not (plain and nothing_in_any(strings, relevant)):
+        for string in strings:
+            if relevant is _SCANNER or relevant.types_found(string, plain=plain):
+                found |= _SCANNER.types_found(string, plain=plain)
     if not found.isdisjoint(replace_types):
         return False
     scan.personal.update(type_ for type_ in found if type_ in COVERED_BY)
     return True
+
+
+def nothing_in_any(strings: set[str], scanner: UnmaskingRedactor) -> bool:
+    """Whether ``scanner`` finds nothing in any of ``strings``, found with one search of them all.
+
+    For the strings of :func:`scan_shared`, when its texts are plain: none holds a quote, a backslash or
+    a control character (the JSON escapes of those would have sent the text the slow way), so their
+    JSON list is the text they make, each string between quotes, as in the tool's text. For the reason
+    a scan of that text finds what scans of its strings find (no rule's match takes in a quote, and to
+    every rule a quote reads like the end of the text), a match in any string is a match in the list:
+    when the list holds none, no string does. When it holds one, each string is searched.
+    """
+    together = '"' + '", "'.join(strings) + '"'
+    return len(together) <= WINDOW and not scanner.types_found(together, plain=True)
 
 
 def undeclared_types(found: Iterable[str], declared: Iterable[str]) -> list[str]:

@@ -633,6 +633,32 @@ def test_the_shared_scan_finds_what_scanning_text_and_structured_content_apart_f
     assert once == apart
 
 
+# The strings the shared scan reads: those of a plain text, which holds no JSON escape.
+PLAIN_STRING = (st.sampled_from(WORDS) | st.text(alphabet=string.printable, max_size=8)).filter(
+    lambda text: text.isascii() and not re.search(r'["\\\x00-\x1f\x7f]', text))
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(strings=st.lists(st.lists(PLAIN_STRING, min_size=1, max_size=3).map(" ".join), max_size=8),
+       declared=st.sampled_from([frozenset(), frozenset({"EMAIL", "PHONE"}), frozenset({"CREDIT_CARD", "IBAN"})]))
+def test_strings_searched_at_once_hold_nothing_only_when_none_holds_anything(
+    strings: list[str], declared: frozenset[str]
+) -> None:
+    scanner = output.relevant_scanner(declared)
+    if output.nothing_in_any(set(strings), scanner):
+        assert [text for text in strings if scanner.types_found(text, plain=True)] == []
+
+
+@pytest.mark.parametrize("odd_one", [API_KEY, "4111111111111111", "078-05-1120", JWT, "dob 1990-01-02"])
+def test_a_finding_in_one_string_of_twenty_is_guarded_as_in_that_string_alone(odd_one: str) -> None:
+    contacts = [contact(index) for index in range(20)]
+    contacts[7]["name"] = odd_one  # whole, at the start of the list's strings, and inside a sentence
+    contacts[12]["email"] = f"note: {odd_one} ends here"
+    assert not output.nothing_in_any({odd_one}, output.relevant_scanner(frozenset({"EMAIL", "PHONE"})))
+    once, apart = guarded_both_ways(CONVERT[returns_list](contacts), ["contact"], "withhold")
+    assert once == apart and once["_meta"]
+
+
 # -- end to end: a real `ringfence serve` --------------------------------------------------------
 
 
