@@ -1,14 +1,17 @@
 """Where ringfence's CPU goes inside real tool calls: each step timed where it runs, in the call.
 
     .venv/bin/python bench/calls/call_steps.py [--tool search_contacts] [--calls 300] [--rounds 3]
+    .venv/bin/python bench/calls/call_steps.py --served 1000 [--tool add_contact]
 
 ``bench/calls/micro.py`` times each check alone, many times in a row: warm, with its code and data
 in the CPU's caches. In a call the same step runs once, between the SDK, SQLAlchemy and the other
 steps, and costs more. This script runs the whole application in-process (as
 ``inprocess_call.py`` does: ``ringfence serve``'s ASGI app, driven with ASGI messages, a token from
 the real OAuth flow) and times, inside each measured call, every step of ringfence's path on a
-clock (``perf_counter``: none of these steps waits, so on the loop's thread its time is CPU time, and
-it costs a tenth of the thread's CPU clock to read). Times are exclusive: a step's own time, without
+clock (``perf_counter``: on the loop's thread a step that does not wait spends CPU time, and this clock
+costs a tenth of the thread's CPU clock to read; the one step that may wait is the audit append that
+hands its commit and a checkpoint to a worker thread, once every 250 commits, and its row counts that
+wait). Times are exclusive: a step's own time, without
 the probed steps it calls (the log line's formatting is its own row, not part of the log line's),
 and a collection of the garbage collector is a row of its own wherever it falls.
 
@@ -22,6 +25,12 @@ minus the steps.
 
 "Alone" re-runs a step that has no side effect on the inputs of its last call, 2,000 times in a
 row, right after the measured calls: the same work, warm.
+
+``--served N`` serves the same app with uvicorn in this process, with ``ringfence serve``'s options
+(the request-head guard of ``ringfence.ops.protocol`` in front of uvicorn's h11), and sends N calls
+from ``bench/calls/load.py``'s client, a process on the other CPU; the probes then also time what
+uvicorn and the guard do for each call. Totals there are means over whole phases (what ``bench/run``
+reports), and the bare server is measured the same way, in its own process, before and after.
 """
 
 from __future__ import annotations
@@ -30,10 +39,14 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +59,7 @@ if str(REPO) not in sys.path:
 
 from bench.calls.inprocess_call import Driver, ringfence_app, warmed_up  # noqa: E402
 from bench.calls.load import _call, check_call  # noqa: E402
+from bench.calls.servers import Fleet  # noqa: E402
 from bench.tool_calls import TOOLS  # noqa: E402
 
 ALONE_RUNS = 2000
@@ -58,6 +72,7 @@ class Probe:
     owner: str  # module path, or "module:Class"
     attribute: str
     pure: bool = False  # re-runnable on its last inputs for the "alone" column
+    both: bool = False  # the bare server does it too (--served): not part of what ringfence adds
 
 
 # In the order of the request path. The SDK's own work and the author's function are the bare
@@ -74,8 +89,8 @@ PROBES = (
           pure=True),
     Probe("wrapper: output guard", "ringfence.guards.output", "guard_result", pure=True),
     Probe("wrapper: argument summary (keyed hash)", "ringfence.events:Events", "summarize", pure=True),
-    Probe("event: log line, formatted (redacted JSON)", "ringfence.logs.formatting:RedactingFormatter", "format",
-          pure=True),
+    Probe("log lines, formatted (redacted JSON; served, the access line too)",
+          "ringfence.logs.formatting:RedactingFormatter", "format", pure=True),
     Probe("event: log line, the rest (record, write)", "ringfence.logs.event_lines:EventLogObserver", "observe"),
     Probe("event: metrics", "ringfence.monitor.metrics:Metrics", "observe"),
     Probe("event: alert detectors", "ringfence.monitor.detectors:SuspiciousActivity", "observe"),
@@ -83,12 +98,38 @@ PROBES = (
     Probe("event: audit record appended and committed (SQLite)", "ringfence.audit.log:AuditLog", "append"),
     Probe("event: the rest of Events.record", "ringfence.events:Events", "record"),
 )
+# With --served only: what uvicorn and the request-head guard do for each call.
+HTTP_PROBES = (
+    Probe("http: request-head guard, its own h11 read of the request", "ringfence.ops.protocol:HeadGuard",
+          "data_received"),
+    Probe("http: request-head guard, where each answer ends", "ringfence.ops.protocol:GuardedTransport", "write"),
+    Probe("http: uvicorn's h11 read of the request (bare too)", "uvicorn.protocols.http.h11_impl:H11Protocol",
+          "data_received", both=True),
+    Probe("http: uvicorn's h11 writing of the answer (bare too)",
+          "uvicorn.protocols.http.h11_impl:RequestResponseCycle", "send", both=True),
+    Probe("http: socket writes (bare too)", "asyncio.selector_events:_SelectorSocketTransport", "write", both=True),
+)
 COLLECTION = "garbage collection, wherever it falls (mean)"
+# The load generator of --served: bench/calls/load.py's raw HTTP/1.1 client, one client, on CPU 1; with
+# 0 calls, bench/tool_calls.py's warm-up (the 20 contacts the search finds, then a few searches).
+LOAD = """
+import asyncio, os, sys, types
+sys.path.insert(0, sys.argv[5])
+os.sched_setaffinity(0, {1})
+from bench.calls import load
+from bench.tool_calls import TOOLS, warm_up
+url, token, tool, calls = sys.argv[1], sys.argv[2] or None, sys.argv[3], int(sys.argv[4])
+if calls:
+    asyncio.run(load.run_phase([url], token, tool, TOOLS[tool], clients=1, calls_per_client=calls))
+else:
+    asyncio.run(warm_up(types.SimpleNamespace(urls=[url], token=lambda: token)))
+"""
 
 
 @dataclass
 class Ledger:
-    """Exclusive time per label, for the call in progress; one stack per task (and one for other threads)."""
+    """Exclusive time per label (of the call in progress in-process, of the whole phase served); a stack
+    of open probes per thread and task."""
 
     recording: bool = False
     call: dict[str, int] = field(default_factory=dict)
@@ -113,10 +154,10 @@ class Ledger:
 
     def _stack(self) -> list[list[Any]]:
         try:
-            task = asyncio.current_task()
-        except RuntimeError:
+            task = asyncio.current_task()  # None in a protocol's callbacks (--served)
+        except RuntimeError:  # a thread without an event loop
             task = None
-        return self.stacks.setdefault(task, [])
+        return self.stacks.setdefault((threading.get_ident(), task), [])
 
 
 def resolve(owner: str) -> Any:
@@ -149,10 +190,10 @@ def probed(ledger: Ledger, probe: Probe, original: Callable[..., Any]) -> Callab
 class Probes:
     """Installs and removes the probes (and a garbage-collector callback that books collections)."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, probes: tuple[Probe, ...] = PROBES) -> None:
         self.ledger = ledger
         self.originals = [(resolve(probe.owner), probe, getattr(resolve(probe.owner), probe.attribute))
-                          for probe in PROBES]
+                          for probe in probes]
         self._collection: list[Any] | None = None
 
     def install(self) -> None:
@@ -264,12 +305,122 @@ def report(tool: str, plain: list[int], steps: list[dict[str, int]], with_probes
     return "\n".join(lines)
 
 
+def served(tool: str, calls: int) -> str:
+    """``--served``: ringfence served by uvicorn in this process as ``ringfence serve`` serves it, on CPU 0,
+    ``calls`` calls from a load generator of its own on CPU 1, without the probes and then with them,
+    SERVED_ROUNDS times; the bare server (its own process, on CPU 0) the same way, before and after.
+    Step times are means: totals over the probed calls."""
+    from ringfence.cli.main import run_server
+    from ringfence.config import Settings
+
+    os.sched_setaffinity(0, {0})  # this thread, and every thread it starts
+    ledger = Ledger()
+    probes = Probes(ledger, PROBES + HTTP_PROBES)
+    cpu: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="ringfence-steps-") as temporary:
+        work = Path(temporary)
+        fleet = Fleet(work)
+        try:
+            bare = fleet.bare({0})
+            load(bare.urls[0], None, tool, 0)
+            bare_cpu = [timed_load(bare.cpu, bare.urls[0], None, tool, calls)]
+            app, host, token = ringfence_app(work)
+            url = f"http://{host}/mcp"
+
+            def drive() -> None:
+                try:
+                    listening(host)
+                    load(url, token, tool, 0)
+                    plain, probed = [], []
+                    for _ in range(SERVED_ROUNDS):
+                        plain.append(timed_load(time.process_time, url, token, tool, calls))
+                        probes.install()
+                        probed.append(timed_load(time.process_time, url, token, tool, calls, ledger))
+                        ledger.recording = False
+                        probes.remove()
+                    cpu["plain"], cpu["probed"] = statistics.mean(plain), statistics.mean(probed)
+                finally:
+                    os.kill(os.getpid(), signal.SIGINT)  # uvicorn stops as on Ctrl-C
+
+            threading.Thread(target=drive, daemon=True).start()
+            run_server(app, Settings.load(port=int(host.rsplit(":", 1)[1]), data_dir=work / "data"), "info")
+            bare_cpu.append(timed_load(bare.cpu, bare.urls[0], None, tool, calls))
+        finally:
+            fleet.stop()
+    cpu["bare"] = statistics.mean(bare_cpu)
+    return served_report(tool, calls, cpu, ledger)
+
+
+def timed_load(clock: Callable[[], float], url: str, token: str | None, tool: str, calls: int,
+               ledger: Ledger | None = None) -> float:
+    """CPU per call (µs, by ``clock``, in seconds) of ``calls`` calls, after a warm-up of SERVED_WARM_UP;
+    ``ledger`` records the steps of those calls."""
+    load(url, token, tool, SERVED_WARM_UP)
+    if ledger is not None:
+        ledger.recording = True
+    started = clock()
+    load(url, token, tool, calls)
+    return (clock() - started) / calls * 1e6
+
+
+SERVED_WARM_UP = 300
+SERVED_ROUNDS = 2  # ringfence without the probes, then with them, twice
+
+
+def load(url: str, token: str | None, tool: str, calls: int) -> None:
+    subprocess.run([sys.executable, "-c", LOAD, url, token or "", tool, str(calls), str(REPO)], check=True)
+
+
+def listening(host: str, timeout: float = 60) -> None:
+    address, port = host.rsplit(":", 1)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((address, int(port)), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def served_report(tool: str, calls: int, cpu: dict[str, float], ledger: Ledger) -> str:
+    ringfence, probed, bare = cpu["plain"], cpu["probed"], cpu["bare"]
+    labels = [probe.label for probe in PROBES + HTTP_PROBES] + [COLLECTION]
+    shared = {probe.label for probe in HTTP_PROBES if probe.both}
+    calls *= SERVED_ROUNDS
+    attributed = sum(time for label, time in ledger.call.items() if label not in shared) / calls / 1000
+    lines = [
+        f"`{tool}`, served by uvicorn in this process as `ringfence serve` serves it (CPU 0), {calls} calls from "
+        f"`bench/calls/load.py`'s client (CPU 1) without the probes and {calls} with them, alternating; the bare "
+        f"server, its own process, before and after. CPU per call (mean): ringfence {ringfence:.0f} µs, "
+        f"bare {bare:.0f} µs: ringfence adds {ringfence - bare:.0f} µs ({ringfence / bare:.2f}{TIMES}). "
+        "With the probes on it adds "
+        f"{probed - bare:.0f} µs, of which its steps below take {attributed:.0f} (the bare server's own left out).",
+        "",
+        "| step | times per call | µs per call (mean) |",
+        "| --- | ---: | ---: |",
+    ]
+    for label in labels:
+        count = ledger.counts.get(label, 0)
+        if count >= calls / 2 or label == COLLECTION:
+            lines.append(f"| {label} | {count / calls:.2g} | {ledger.call.get(label, 0) / calls / 1000:.1f} |")
+    lines.append(f"| the rest: ASGI layers, the gate's and the wrapper's own frames, the probes' frames, the extra "
+                 f"asyncio and socket work of ringfence's answers | | {probed - bare - attributed:.0f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tool", default="search_contacts", choices=sorted(TOOLS))
     parser.add_argument("--calls", type=int, default=300, help="calls per phase")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--served", type=int, metavar="CALLS",
+                        help="serve with uvicorn instead, and time this many calls from a load generator")
     args = parser.parse_args()
+    if args.served:
+        print(served(args.tool, args.served), file=sys.__stdout__)
+        return
     ledger = Ledger()
     with tempfile.TemporaryDirectory(prefix="ringfence-steps-") as temporary:
         app, host, token = ringfence_app(Path(temporary))
