@@ -45,3 +45,39 @@ def test_quick_benchmark_writes_a_complete_table_and_plot(tmp_path: Path) -> Non
         cells = [cell.strip().strip("*") for cell in line.strip("|").split("|")]
         assert len(cells) == 11 and all(NUMBER.match(cell) for cell in cells[1:]), line
     assert (tmp_path / "tool_calls.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def step_rows(output: str) -> dict[str, list[str]]:
+    """The step table's rows of ``bench/calls/call_steps.py``: label -> the other cells."""
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in output.splitlines()
+            if line.startswith("| ")]
+    return {cells[0]: cells[1:] for cells in rows if cells[0] not in ("step", "---")}
+
+
+def run_call_steps(*arguments: str) -> str:
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "calls" / "call_steps.py"), *arguments],
+                          cwd=REPO, env=server_env(), capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_call_steps_times_every_step_of_a_write_inside_real_calls() -> None:
+    from bench.calls.call_steps import PROBES
+
+    rows = step_rows(run_call_steps("--tool", "add_contact", "--calls", "5", "--rounds", "1"))
+    expected = {probe.label for probe in PROBES} - {"wrapper: owner scope of the app's SQL (Owned)"}  # no SELECT
+    assert expected <= set(rows), expected - set(rows)
+    for label in expected:
+        times_per_call, in_call, _alone = rows[label]
+        assert float(times_per_call) >= 1 and float(in_call) > 0, (label, rows[label])
+    assert float(rows["event: audit record appended and committed (SQLite)"][0]) == 2  # tool.started, tool.call
+
+
+def test_call_steps_served_times_the_http_steps_too() -> None:
+    from bench.calls.call_steps import HTTP_PROBES, PROBES
+
+    output = run_call_steps("--tool", "search_contacts", "--served", "20")
+    rows = step_rows(output)
+    assert {probe.label for probe in (*PROBES, *HTTP_PROBES)} <= set(rows)
+    assert all(float(cells[1]) > 0 for label, cells in rows.items() if not label.startswith(("the rest", "garbage")))
+    assert "served by uvicorn" in output and "bare" in output

@@ -299,7 +299,7 @@ def report(tool: str, plain: list[int], steps: list[dict[str, int]], with_probes
         if label == COLLECTION:  # in a few calls only: its median is 0, its mean says what it costs
             in_call = statistics.mean(call.get(label, 0) for call in steps) / 1000
         alone_text = f"{warm[label]:.1f}" if label in warm else NONE
-        lines.append(f"| {label} | {counts[label] / len(steps):.2g} | {in_call:.1f} | {alone_text} |")
+        lines.append(f"| {label} | {counts.get(label, 0) / len(steps):.2g} | {in_call:.1f} | {alone_text} |")
     lines.append(f"| the rest: ASGI layers above the gate, the gate's and the wrapper's own frames, the probes' "
                  f"frames | | {probed - base - attributed:.0f} | |")
     return "\n".join(lines)
