@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib
 import logging
 import os
 import signal
@@ -162,7 +163,7 @@ class Ledger:
 
 def resolve(owner: str) -> Any:
     module_name, _, class_name = owner.partition(":")
-    module = __import__(module_name, fromlist=["_"])
+    module = importlib.import_module(module_name)
     return getattr(module, class_name) if class_name else module
 
 
@@ -192,8 +193,10 @@ class Probes:
 
     def __init__(self, ledger: Ledger, probes: tuple[Probe, ...] = PROBES) -> None:
         self.ledger = ledger
-        self.originals = [(resolve(probe.owner), probe, getattr(resolve(probe.owner), probe.attribute))
-                          for probe in probes]
+        self.originals: list[tuple[Any, Probe, Callable[..., Any]]] = []
+        for probe in probes:
+            owner = resolve(probe.owner)
+            self.originals.append((owner, probe, getattr(owner, probe.attribute)))
         self._collection: list[Any] | None = None
 
     def install(self) -> None:

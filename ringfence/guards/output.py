@@ -496,12 +496,11 @@ def scan_shared(
 def nothing_in_any(strings: set[str], scanner: UnmaskingRedactor) -> bool:
     """Whether ``scanner`` finds nothing in any of ``strings``, found with one search of them all.
 
-    For the strings of :func:`scan_shared`, when its texts are plain: none holds a character JSON
-    escapes (a quote, a backslash, a control character: the escape's backslash would have sent the text
-    the slow way), so their JSON list is the text they make, each string between quotes, as in the
-    tool's text. For the reason
-    a scan of that text finds what scans of its strings find (no rule's match takes in a quote, and to
-    every rule a quote reads like the end of the text), a match in any string is a match in the list:
+    For the strings of :func:`scan_shared`, when its texts are plain: none holds a character JSON escapes (a
+    quote, a backslash, a control character: the escape's backslash would have sent the text the slow way),
+    so their JSON list is the text they make, each string between quotes, as in the tool's text. For the
+    reason a scan of that text finds what scans of its strings find (no rule's match takes in a quote, and
+    to every rule a quote reads like the end of the text), a match in any string is a match in the list:
     when the list holds none, no string does. When it holds one, each string is searched.
     """
     together = '"' + '", "'.join(strings) + '"'
