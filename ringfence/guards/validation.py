@@ -3,7 +3,8 @@
 Apps SDK security guide: validate all inputs server-side even though the model produced them.
 Each call is checked against a strict JSON Schema derived from the tool's signature (unknown
 fields refused, declared formats and enums enforced) and against limits that apply to every
-tool; strings are NFC-normalized and characters that hide text are refused or stripped.
+tool; strings are NFC-normalized and characters that hide text are refused or stripped. Arguments
+of a plain schema are accepted by a quicker check first (``plain_schema``); jsonschema judges the rest.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.protocols import Validator
 
 from ringfence.declaration import Limits
 from ringfence.detect import invisible
+from ringfence.guards.plain_schema import plain_check
 
 # Default-ignorable code points (zero-width characters, soft hyphen, bidirectional controls,
 # variation selectors, Hangul fillers, Unicode tags...: by Unicode property, detect/invisible.py)
@@ -31,6 +34,11 @@ HIDDEN_CHARACTERS = invisible.HIDDEN
 # a large one. An integer parameter takes JSON integers only, so both validators agree.
 _StrictIntegers = validators.extend(Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
     "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)))
+
+
+def json_schema_validator(schema: Mapping[str, Any]) -> Validator:
+    """jsonschema's validator of ``schema``, integers strict, formats checked."""
+    return _StrictIntegers(schema, format_checker=FormatChecker())
 
 
 class InputRefused(Exception):
@@ -62,7 +70,9 @@ class ArgumentValidator:
 
     def __init__(self, input_schema: Mapping[str, Any], limits: Limits) -> None:
         self.limits = limits
-        self._schema = _StrictIntegers(strict_schema(input_schema), format_checker=FormatChecker())
+        strict = strict_schema(input_schema)
+        self._schema = json_schema_validator(strict)
+        self._plain = plain_check(strict)  # a quick yes for plain schemas; jsonschema judges the rest
         # The MCP SDK reads a string given to a parameter that is not plain text (``str | list[str]``,
         # ``str | None``) as JSON when it parses to an array, object or null: a value this screen never saw.
         properties = input_schema.get("properties", {})
@@ -78,9 +88,10 @@ class ArgumentValidator:
         if size > self.limits.max_argument_bytes:
             raise InputRefused("arguments", f"larger than {self.limits.max_argument_bytes} bytes")
         normalized = self._normalize(arguments, "", 0)
-        error = best_match(self._schema.iter_errors(normalized))
-        if error is not None:
-            raise InputRefused(_field(error), _rule(error))
+        if self._plain is None or not self._plain(normalized):
+            error = best_match(self._schema.iter_errors(normalized))
+            if error is not None:
+                raise InputRefused(_field(error), _rule(error))
         for name in self._json_read.intersection(normalized):
             if _sdk_would_unpack(normalized[name]):
                 raise InputRefused(name, "holds JSON text; send the value itself, not a string of it")
