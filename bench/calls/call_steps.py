@@ -101,7 +101,7 @@ PROBES = (
 )
 # With --served only: what uvicorn and the request-head guard do for each call.
 HTTP_PROBES = (
-    Probe("http: request-head guard, its own h11 read of the request", "ringfence.ops.protocol:HeadGuard",
+    Probe("http: request-head guard, its own read of the request", "ringfence.ops.protocol:HeadGuard",
           "data_received"),
     Probe("http: request-head guard, where each answer ends", "ringfence.ops.protocol:GuardedTransport", "write"),
     Probe("http: uvicorn's h11 read of the request (bare too)", "uvicorn.protocols.http.h11_impl:H11Protocol",
