@@ -14,15 +14,15 @@ h11, the parser uvicorn's h11 protocol uses, at the same size limit, as requests
 for requests that arrive whole and in the plain form nearly every client sends
 (:func:`plain_request`: one regular expression over the head, which a property test holds to
 h11's framing), and :class:`AnswerEnds` finds where each answer uvicorn writes ends (a cheap
-reader: h11 wrote them). Bytes reach uvicorn only once the guard has read them without objection,
-so uvicorn never sees a request the guard refused; a refusal is written by the guard itself, at once when no answer is
-under way, otherwise right after that answer's last byte. uvicorn's protocol is created with the
-arguments uvicorn gives, unchanged, and is used only through asyncio's Protocol and Transport
-interfaces (it writes to a :class:`GuardedTransport`): none of its internals is read, overridden or
-relied upon, so uvicorn's fixes can be taken as they come. The price is the guard's own read of
-each request: about 25 µs for an MCP tool call's POST in plain form (95 µs when h11 read it a
-second time), and about 10 µs for each of its answer's four writes to follow
-(``bench/calls/call_steps.py --served``, with the probes' own cost).
+reader: h11 wrote them). Bytes reach uvicorn only once the guard has read them without
+objection, so uvicorn never sees a request the guard refused; a refusal is written by the guard
+itself, at once when no answer is under way, otherwise right after that answer's last byte.
+uvicorn's protocol is created with the arguments uvicorn gives, unchanged, and is used only
+through asyncio's Protocol and Transport interfaces (it writes to a :class:`GuardedTransport`):
+none of its internals is read, overridden or relied upon, so uvicorn's fixes can be taken as they
+come. The price is the guard's own read of each request: about 25 µs for an MCP tool call's POST
+in plain form (95 µs when h11 read it a second time), and about 10 µs for each of its answer's
+four writes to follow (``bench/calls/call_steps.py --served``, with the probes' own cost).
 
 Not chosen: subclassing uvicorn's protocol (what this module did up to uvicorn 0.54: it replaced
 private methods and attributes, so every uvicorn release could break it silently); an ASGI
