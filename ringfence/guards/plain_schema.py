@@ -18,7 +18,7 @@ from typing import Any
 
 Check = Callable[[Any], bool]
 
-ANNOTATIONS = frozenset({"title", "description", "default", "examples"})  # no effect on validity
+ANNOTATIONS = frozenset({"title", "description", "default", "examples"})  # meta-data (2020-12 §9): no effect
 # JSON Schema's types as ringfence's validator reads them: an integer is a JSON integer, never 1.0 or a bool.
 TYPES: dict[str, Check] = {
     "string": lambda value: isinstance(value, str),
@@ -87,16 +87,19 @@ def value_check(schema: Any) -> Check | None:
     return lambda value: all(check(value) for check in checks)
 
 
-def _keyword_check(kind: str, keyword: str, bound: Any) -> Check | None:
-    """The check of one keyword on a value already known to be of type ``kind``."""
-    if kind == "string" and keyword in ("minLength", "maxLength") and type(bound) is int:
+def _keyword_check(kind: str, keyword: str, argument: Any) -> Check | None:
+    """The check of one keyword (with its ``argument``) on a value already known to be of type ``kind``."""
+    if kind == "string" and keyword in ("minLength", "maxLength") and type(argument) is int:
         if keyword == "minLength":
-            return lambda value: len(value) >= bound
-        return lambda value: len(value) <= bound
-    if kind == "string" and keyword == "enum" and isinstance(bound, list) and all(type(each) is str for each in bound):
-        allowed = frozenset(bound)
+            return lambda value: len(value) >= argument
+        return lambda value: len(value) <= argument
+    if kind == "string" and keyword == "enum" and isinstance(argument, list) \
+            and all(type(each) is str for each in argument):
+        allowed = frozenset(argument)
         return lambda value: value in allowed
-    if kind in ("integer", "number") and keyword in BOUNDS and type(bound) in (int, float) and math.isfinite(bound):
+    # An int bound of any size compares exactly; a float bound must be finite.
+    if kind in ("integer", "number") and keyword in BOUNDS and (
+            type(argument) is int or (type(argument) is float and math.isfinite(argument))):
         broken = BOUNDS[keyword]
-        return lambda value: not broken(value, bound)
+        return lambda value: not broken(value, argument)
     return None

@@ -292,18 +292,20 @@ def plain_request(data: bytes, at: int, max_head_bytes: int) -> tuple[int, bool]
     """Where the request at ``data[at:]`` ends, and whether it is a HEAD, when it is complete in ``data``
     and plain; ``None`` for anything else, which h11 reads.
 
-    Plain: a head of at most ``max_head_bytes`` matching ``PLAIN_HEAD``, with exactly one Host, at most
-    one Content-Length (of digits), no Transfer-Encoding, Upgrade or Expect, and Connection absent or
-    ``keep-alive``. h11 reads every such head as one request framed by its Content-Length (0 without
-    one), after which the connection stays open (tests/ops/test_plain_requests.py checks this against
-    h11 itself, on generated heads), so the guard and uvicorn's h11 frame them alike, and the guard
-    need not read them with h11 a second time (about half its cost on an MCP call).
+    Plain: a head of at most ``max_head_bytes`` matching ``PLAIN_HEAD``, not a CONNECT (h11 takes any
+    CONNECT for a proposal to switch protocols), with exactly one Host, at most one Content-Length (of
+    digits), no Transfer-Encoding, Upgrade or Expect, and Connection absent or ``keep-alive``. h11 reads
+    every such head as one request framed by its Content-Length (0 without one), after which the
+    connection stays open (tests/ops/test_plain_requests.py checks this against h11 itself, on
+    generated heads), so the guard and uvicorn's h11 frame them alike, and the guard need not read them
+    with h11 a second time (about half its cost on an MCP call). A longer head goes to h11 as before,
+    which holds it to the same limit while it is incomplete.
     """
     head_end = data.find(b"\r\n\r\n", at, at + max_head_bytes)
     if head_end < 0:
         return None
     head = data[at : head_end + 4]
-    if PLAIN_HEAD.fullmatch(head) is None:
+    if PLAIN_HEAD.fullmatch(head) is None or head.startswith(b"CONNECT "):
         return None
     hosts, lengths = 0, []
     for name, value in FRAMING_FIELDS.findall(head.lower()):

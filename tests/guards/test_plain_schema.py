@@ -22,7 +22,7 @@ NAMES = ["a", "b", "c"]
 TYPES = st.sampled_from(["string", "integer", "number", "boolean", "null", "array", "object"])
 # Bounds and values share small numbers, so that values fall on bounds as often as beside them.
 BOUNDS = st.one_of(st.integers(-2, 2), st.sampled_from([0.5, -0.5, 1.0]), st.floats(-5, 5),
-                   st.sampled_from([True, False, float("inf"), float("nan"), "3", 2**70]))
+                   st.sampled_from([True, False, float("inf"), float("nan"), "3", 2**70, 10**400, -(10**400)]))
 LENGTHS = st.one_of(st.integers(0, 4), st.sampled_from([True, 1.0, -1, "2"]))
 ENUMS = st.lists(st.one_of(st.sampled_from(["x", "y", "", "1"]), st.integers(0, 2), st.booleans()), max_size=3)
 KEYWORDS = {
@@ -80,12 +80,14 @@ def test_the_quick_check_declines_a_schema_or_gives_jsonschemas_verdict(case: tu
         assert check(arguments) == json_schema_validator(schema).is_valid(arguments)
 
 
-GRID_VALUES = [-1, 0, 0.5, 1, 1.0, 2, True, False, None, "", "a", "ab", "x", 2**70, float("nan"), float("inf")]
+GRID_VALUES = [-1, 0, 0.5, 1, 1.0, 2, True, False, None, "", "a", "ab", "x", 2**70, 10**400, float("nan"),
+               float("inf"), -0.0]
 
 
 @pytest.mark.parametrize(("kind", "keyword", "bound"), [
     *((kind, keyword, bound) for kind in ("integer", "number")
-      for keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum") for bound in (0, 1, 0.5)),
+      for keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+      for bound in (0, 1, 0.5, 10**400)),
     *(("string", keyword, bound) for keyword in ("minLength", "maxLength") for bound in (0, 1, 2)),
     ("string", "enum", ["x", "a"]), ("boolean", "title", "T"), ("null", "default", None),
 ])

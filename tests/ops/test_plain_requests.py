@@ -68,10 +68,12 @@ def test_what_real_clients_send_is_plain_and_framed_as_h11_frames_it(head: bytes
     b"GET / HTTP/1.1\r\nHost : a\r\n\r\n",
     b"\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
     b"GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"CONNECT / HTTP/1.1\r\nHost: a\r\n\r\n",  # to h11, any CONNECT proposes to switch protocols
     b"GET / HTTP/1.1\r\nHost: a\r\n",  # the head is not complete
 ], ids=["content-length-and-transfer-encoding", "chunked", "two-content-lengths", "signed-content-length",
         "body-incomplete", "no-host", "two-hosts", "http-1.0", "connection-close", "upgrade", "expect",
-        "obs-fold", "bare-lf", "tab", "space-before-colon", "leading-crlf", "absolute-form", "head-incomplete"])
+        "obs-fold", "bare-lf", "tab", "space-before-colon", "leading-crlf", "absolute-form", "connect",
+        "head-incomplete"])
 def test_anything_else_is_left_to_h11(data: bytes) -> None:
     assert plain_request(data, 0, LIMIT) is None
 
@@ -87,7 +89,7 @@ def mostly(usual: list[bytes], odd: list[bytes]) -> st.SearchStrategy[bytes]:
     return st.integers(0, 3).flatmap(lambda pick: st.sampled_from(usual if pick else odd))
 
 
-METHODS = mostly([b"GET", b"POST", b"HEAD", b"DELETE"], [b"get", b"M-SEARCH", b"P@ST", b"", b"GET "])
+METHODS = mostly([b"GET", b"POST", b"HEAD", b"DELETE"], [b"CONNECT", b"get", b"M-SEARCH", b"P@ST", b"", b"GET "])
 TARGETS = mostly([b"/", b"/mcp", b"/a?b=c&d", b"/%00"],
                  [b"/a b", b"*", b"http://a/", b"/\x7f", b"/\xc3\xa9", b"", b"/\t"])
 VERSIONS = mostly([b"HTTP/1.1"], [b"HTTP/1.0", b"HTTP/2.0", b"http/1.1", b"HTTP/1.1 ", b"HTTP/1.10"])
