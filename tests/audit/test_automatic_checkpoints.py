@@ -8,6 +8,7 @@ import re
 import time
 from pathlib import Path
 
+from ringfence.audit.checkpoints import CheckpointFile
 from tests.conftest import external_idp_args
 from tests.support.idp import TestIdentityProvider
 from tests.support.oauth import ringfence_cli
@@ -44,27 +45,35 @@ def verified(data: Path) -> tuple[int, int, int]:
     return last, signed, age
 
 
+def signed_by_then(data: Path, seq: int) -> tuple[int, int, int]:
+    """``verified`` once the schedule, which signs in the background, has signed record ``seq`` (at most 10 s)."""
+    deadline = time.monotonic() + 10
+    while (state := verified(data))[1] < seq and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return state
+
+
 def test_the_server_signs_a_checkpoint_every_n_records(idp: TestIdentityProvider, tmp_path: Path) -> None:
     server = start(idp, tmp_path, records=3, seconds=3600)
     try:
-        calls(server, idp, 7)
-        deadline = time.monotonic() + 10  # the schedule signs in the background: wait for it, not a fixed time
-        while (state := verified(tmp_path))[1] < 6 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        last, signed, age = state
+        calls(server, idp, 3)
+        assert signed_by_then(tmp_path, 3)[:2] == (3, 3)
+        calls(server, idp, 3)  # #4 and #5 are not enough for another; #6 is
+        last, signed, age = signed_by_then(tmp_path, 6)
+        assert (last, signed) == (6, 6) and age < 60
+        calls(server, idp, 1)
     finally:
         server.stop()
-    assert last == 7 and signed == 6  # #3 and #6 signed as they were written; #7 not yet (1 < 3)
-    assert age < 60
+    # Each checkpoint waited for the next call, so none could sign a later record than its turn's:
+    # #3 and #6 as they were written, #7 (1 < 3) only as the server stopped.
+    assert [checkpoint.seq for checkpoint in CheckpointFile(tmp_path).read()] == [3, 6, 7]
 
 
 def test_the_server_signs_the_tail_after_m_seconds(idp: TestIdentityProvider, tmp_path: Path) -> None:
     server = start(idp, tmp_path, records=1000, seconds=1)
     try:
         calls(server, idp, 2)
-        deadline = time.monotonic() + 10
-        while (state := verified(tmp_path))[1] != 2 and time.monotonic() < deadline:
-            time.sleep(0.3)
+        state = signed_by_then(tmp_path, 2)
     finally:
         server.stop()
     assert state[:2] == (2, 2)  # both records covered within the interval, though far fewer than 1000

@@ -29,10 +29,11 @@ from tests.support.oauth import (
     server_errors,
     start_embedded,
 )
+from tests.support.redis_dbs import THROTTLES, redis_url
 from tests.support.serve import CONTACTS_APP, ServeProcess, start_together, stop_together
 
-# This module's own Redis database (tests/ops uses 14): emptied before the servers start.
-REDIS = "redis://127.0.0.1:6379/11"
+# This module's own Redis database: emptied before the servers start.
+REDIS = redis_url(THROTTLES)
 WRONG = "not-the-password-123"
 
 

@@ -70,7 +70,7 @@ def test_unreachable_redis_refuses_calls_with_503_and_recovers_without_restart(i
     args, env = external_idp_args(idp, introspection=False)
     database = tmp_path / "data"
     server = ServeProcess(NOTES_APP, *args, "--data-dir", str(database), "--redis-url",
-                          f"redis://{redis_proxy.address}/12", env=env).start(tmp_path)
+                          f"redis://{redis_proxy.address}{urlsplit(REDIS_URL).path}", env=env).start(tmp_path)
     try:
         person = Notes(server, idp)
         assert tool_result(person.add("before"))["isError"] is False

@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import external_idp_args
 from tests.support.http import tool_result
 from tests.support.idp import TestIdentityProvider, free_port, new_subject
+from tests.support.redis_dbs import LIMITED_CALLS, redis_url
 from tests.support.serve import ServeProcess, start_together, stop_together
 
 LIMITED_APP = '''
@@ -30,7 +31,7 @@ async def count() -> int:
     """Count to one."""
     return 1
 '''
-REDIS = "redis://127.0.0.1:6379/14"
+REDIS = redis_url(LIMITED_CALLS)
 
 
 def limited_server(tmp: Path, idp: TestIdentityProvider, *extra: str) -> ServeProcess:

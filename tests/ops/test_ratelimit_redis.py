@@ -25,16 +25,17 @@ from redis.exceptions import RedisError
 from ringfence.ops.ratelimit import Decision, Rate, RateLimitUnavailable
 from ringfence.ops.ratelimit_keys import keys_for
 from ringfence.ops.ratelimit_redis import RedisRateLimiter
+from tests.support.redis_dbs import LIMITER, redis_url
 
 pytestmark = pytest.mark.anyio
 
-REDIS_URL = os.environ.get("RINGFENCE_TEST_REDIS", "redis://127.0.0.1:6379/15")
+REDIS_URL = os.environ.get("RINGFENCE_TEST_REDIS") or redis_url(LIMITER)
 PATIENT = 5.0  # seconds: tests of counting must not fail on a busy machine's slow answer
 
 
 @pytest.fixture
 def redis_db() -> Iterator[None]:
-    """Database 15 of the local Redis, empty before and after the test."""
+    """This worker's database of the local Redis for these tests, empty before and after the test."""
     client = Redis.from_url(REDIS_URL, socket_timeout=2)
     try:
         client.flushdb()

@@ -26,11 +26,12 @@ from ringfence.audit.log import AuditLog
 from ringfence.store.database import Database
 from tests.support.faults import TcpProxy
 from tests.support.oauth import ringfence_cli
+from tests.support.redis_dbs import INSTANCES, redis_url
 from tests.support.serve import MCP_ACCEPT, MODERN_VERSION, REPO, ServeProcess
 
 NOTES_APP = str(REPO / "tests" / "instances" / "notes_app.py")
-# This suite's own Redis database: other suites flush theirs (14, 15); here only our keys are deleted.
-REDIS_URL = "redis://127.0.0.1:6379/12"
+# This suite's own Redis database: other suites flush theirs; here only our keys are deleted.
+REDIS_URL = redis_url(INSTANCES)
 RATE_LIMIT_KEYS = "ringfence:rl:*"
 
 
