@@ -76,7 +76,7 @@ def test_call_steps_times_every_step_of_a_write_inside_real_calls() -> None:
 def test_call_steps_served_times_the_http_steps_too() -> None:
     from bench.calls.call_steps import HTTP_PROBES, PROBES
 
-    output = run_call_steps("--tool", "search_contacts", "--served", "20")
+    output = run_call_steps("--tool", "search_contacts", "--served", "20", "--warm-up", "0")
     rows = step_rows(output)
     assert {probe.label for probe in (*PROBES, *HTTP_PROBES)} <= set(rows)
     assert all(float(cells[1]) > 0 for label, cells in rows.items() if not label.startswith(("the rest", "garbage")))

@@ -308,11 +308,11 @@ def report(tool: str, plain: list[int], steps: list[dict[str, int]], with_probes
     return "\n".join(lines)
 
 
-def served(tool: str, calls: int) -> str:
+def served(tool: str, calls: int, warm_up: int = 300) -> str:
     """``--served``: ringfence served by uvicorn in this process as ``ringfence serve`` serves it, on CPU 0,
     ``calls`` calls from a load generator of its own on CPU 1, without the probes and then with them,
     SERVED_ROUNDS times; the bare server (its own process, on CPU 0) the same way, before and after.
-    Step times are means: totals over the probed calls."""
+    Each phase follows ``warm_up`` calls that are not timed. Step times are means: totals over the probed calls."""
     from ringfence.cli.main import run_server
     from ringfence.config import Settings
 
@@ -326,7 +326,7 @@ def served(tool: str, calls: int) -> str:
         try:
             bare = fleet.bare({0})
             load(bare.urls[0], None, tool, 0)
-            bare_cpu = [timed_load(bare.cpu, bare.urls[0], None, tool, calls)]
+            bare_cpu = [timed_load(bare.cpu, bare.urls[0], None, tool, calls, warm_up)]
             app, host, token = ringfence_app(work)
             url = f"http://{host}/mcp"
 
@@ -336,9 +336,9 @@ def served(tool: str, calls: int) -> str:
                     load(url, token, tool, 0)
                     plain, probed = [], []
                     for _ in range(SERVED_ROUNDS):
-                        plain.append(timed_load(time.process_time, url, token, tool, calls))
+                        plain.append(timed_load(time.process_time, url, token, tool, calls, warm_up))
                         probes.install()
-                        probed.append(timed_load(time.process_time, url, token, tool, calls, ledger))
+                        probed.append(timed_load(time.process_time, url, token, tool, calls, warm_up, ledger))
                         ledger.recording = False
                         probes.remove()
                     cpu["plain"], cpu["probed"] = statistics.mean(plain), statistics.mean(probed)
@@ -347,18 +347,19 @@ def served(tool: str, calls: int) -> str:
 
             threading.Thread(target=drive, daemon=True).start()
             run_server(app, Settings.load(port=int(host.rsplit(":", 1)[1]), data_dir=work / "data"), "info")
-            bare_cpu.append(timed_load(bare.cpu, bare.urls[0], None, tool, calls))
+            bare_cpu.append(timed_load(bare.cpu, bare.urls[0], None, tool, calls, warm_up))
         finally:
             fleet.stop()
     cpu["bare"] = statistics.mean(bare_cpu)
     return served_report(tool, calls, cpu, ledger)
 
 
-def timed_load(clock: Callable[[], float], url: str, token: str | None, tool: str, calls: int,
+def timed_load(clock: Callable[[], float], url: str, token: str | None, tool: str, calls: int, warm_up: int,
                ledger: Ledger | None = None) -> float:
-    """CPU per call (µs, by ``clock``, in seconds) of ``calls`` calls, after a warm-up of SERVED_WARM_UP;
+    """CPU per call (µs, by ``clock``, in seconds) of ``calls`` calls, after ``warm_up`` calls not timed;
     ``ledger`` records the steps of those calls."""
-    load(url, token, tool, SERVED_WARM_UP)
+    if warm_up:
+        load(url, token, tool, warm_up)
     if ledger is not None:
         ledger.recording = True
     started = clock()
@@ -366,7 +367,6 @@ def timed_load(clock: Callable[[], float], url: str, token: str | None, tool: st
     return (clock() - started) / calls * 1e6
 
 
-SERVED_WARM_UP = 300
 SERVED_ROUNDS = 2  # ringfence without the probes, then with them, twice
 
 
@@ -420,9 +420,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--served", type=int, metavar="CALLS",
                         help="serve with uvicorn instead, and time this many calls from a load generator")
+    parser.add_argument("--warm-up", type=int, default=300, metavar="CALLS",
+                        help="--served: calls before each timed phase, not timed")
     args = parser.parse_args()
     if args.served:
-        print(served(args.tool, args.served), file=sys.__stdout__)
+        print(served(args.tool, args.served, args.warm_up), file=sys.__stdout__)
         return
     ledger = Ledger()
     with tempfile.TemporaryDirectory(prefix="ringfence-steps-") as temporary:
