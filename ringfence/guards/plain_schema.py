@@ -19,11 +19,32 @@ from typing import Any
 Check = Callable[[Any], bool]
 
 ANNOTATIONS = frozenset({"title", "description", "default", "examples"})  # meta-data (2020-12 §9): no effect
-# JSON Schema's types as ringfence's validator reads them: an integer is a JSON integer, never 1.0 or a bool.
+
+
+def is_integer(value: Any) -> bool:
+    """A JSON integer, never 1.0 or a bool (the tool's pydantic model would turn 1.0 into 1, or refuse it)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """A JSON number that the tool's ``float`` gets unchanged: a float, or an integer a float holds exactly.
+    pydantic turns 2**53 + 1 into 2**53 and refuses what overflows a float: the value checked would not be
+    the value the tool gets."""
+    if isinstance(value, float):
+        return True
+    if not is_integer(value):
+        return False
+    try:
+        return float(value) == value  # int and float compare exactly
+    except OverflowError:
+        return False
+
+
+# JSON Schema's types as ringfence's validator judges the `type` keyword (validation.py: `_exact_type`).
 TYPES: dict[str, Check] = {
     "string": lambda value: isinstance(value, str),
-    "integer": lambda value: isinstance(value, int) and not isinstance(value, bool),
-    "number": lambda value: isinstance(value, int | float) and not isinstance(value, bool),
+    "integer": is_integer,
+    "number": is_number,
     "boolean": lambda value: isinstance(value, bool),
     "null": lambda value: value is None,
 }

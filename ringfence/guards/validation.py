@@ -13,7 +13,7 @@ import copy
 import json
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker, validators
@@ -22,7 +22,7 @@ from jsonschema.protocols import Validator
 
 from ringfence.declaration import Limits
 from ringfence.detect import invisible
-from ringfence.guards.plain_schema import plain_check
+from ringfence.guards.plain_schema import is_integer, is_number, plain_check
 
 # Default-ignorable code points (zero-width characters, soft hyphen, bidirectional controls,
 # variation selectors, Hangul fillers, Unicode tags...: by Unicode property, detect/invisible.py)
@@ -30,15 +30,32 @@ from ringfence.guards.plain_schema import plain_check
 HIDDEN_CHARACTERS = invisible.HIDDEN
 
 
+_draft_type = Draft202012Validator.VALIDATORS["type"]
+
+
+def _exact_type(validator: Validator, types: Any, instance: Any,
+                schema: Mapping[str, Any]) -> Iterator[ValidationError]:
+    """The ``type`` keyword, and a number parameter's integer only where a float holds it exactly.
+
+    The tool's pydantic model turns 2**53 + 1 into the float 2**53, so the value checked would not be the
+    value the tool gets. (Not a change to what "number" means: bounds keywords apply to numbers only, and
+    would then skip such an integer.)"""
+    yield from _draft_type(validator, types, instance, schema)
+    kinds = [types] if isinstance(types, str) else types
+    if "number" in kinds and "integer" not in kinds and is_integer(instance) and not is_number(instance):
+        yield ValidationError(f"{instance!r} is not a number a float holds exactly")
+
+
 # JSON Schema counts 1.0 as an integer; the tool's pydantic model would turn it into 1, or refuse
 # a large one. An integer parameter takes JSON integers only, so both validators agree.
-_StrictIntegers = validators.extend(Draft202012Validator, type_checker=Draft202012Validator.TYPE_CHECKER.redefine(
-    "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool)))
+_StrictNumbers = validators.extend(
+    Draft202012Validator, validators={"type": _exact_type},
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", lambda _checker, value: is_integer(value)))
 
 
 def json_schema_validator(schema: Mapping[str, Any]) -> Validator:
-    """jsonschema's validator of ``schema``, integers strict, formats checked."""
-    return _StrictIntegers(schema, format_checker=FormatChecker())
+    """jsonschema's validator of ``schema``, integers strict, numbers exact, formats checked."""
+    return _StrictNumbers(schema, format_checker=FormatChecker())
 
 
 class InputRefused(Exception):
@@ -153,7 +170,8 @@ def _rule(error: ValidationError) -> str:
     rules = {
         "additionalProperties": "is not a parameter of this tool",
         "required": "is required",
-        "type": f"must be of type {schema.get('type')}",
+        "type": (f"must be of type {schema.get('type')}" if not is_integer(error.instance) or is_number(error.instance)
+                 else "must be a number a float holds exactly (this integer would lose digits)"),
         "enum": f"must be one of {schema.get('enum')}",
         "const": f"must be {schema.get('const')!r}",
         "format": f"must be a valid {schema.get('format')}",

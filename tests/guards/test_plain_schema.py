@@ -56,7 +56,8 @@ def object_schemas(draw: st.DrawFn) -> dict[str, Any]:
     return strict_schema(schema)
 
 
-VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.sampled_from([2**70, -(2**70), 0.5, -0.5, 1.0]),
+VALUES = st.one_of(st.none(), st.booleans(), st.integers(-3, 3),
+                   st.sampled_from([2**70, -(2**70), 2**53 + 1, 0.5, -0.5, 1.0]),
                    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5),
                    st.sampled_from(["x", "y", "", "1"]), st.lists(st.integers(), max_size=2),
                    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2))
@@ -80,7 +81,7 @@ def test_the_quick_check_declines_a_schema_or_gives_jsonschemas_verdict(case: tu
         assert check(arguments) == json_schema_validator(schema).is_valid(arguments)
 
 
-GRID_VALUES = [-1, 0, 0.5, 1, 1.0, 2, True, False, None, "", "a", "ab", "x", 2**70, 10**400, float("nan"),
+GRID_VALUES = [-1, 0, 0.5, 1, 1.0, 2, True, False, None, "", "a", "ab", "x", 2**70, 2**53 + 1, 10**400, float("nan"),
                float("inf"), -0.0]
 
 

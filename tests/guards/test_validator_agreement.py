@@ -67,7 +67,9 @@ def json_values(leaves: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
                         max_leaves=6)
 
 
-SCALARS = (st.none() | st.booleans() | st.integers(-10**20, 10**20)
+# Integers near and beyond what a float holds exactly (2**53), which the SDK turns into floats for a number.
+EDGE_INTEGERS = st.sampled_from([2**53, 2**53 + 1, -(2**53) - 1, 2**60, 2**60 + 1, 10**400])
+SCALARS = (st.none() | st.booleans() | st.integers(-10**20, 10**20) | EDGE_INTEGERS
            | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=30))
 # Strings the SDK would read as JSON text (its pre-parse turns '["a"]' into a list for non-str parameters).
 JSON_TEXT = json_values(SCALARS).map(json.dumps)
@@ -117,6 +119,20 @@ def assert_agreement(tool: str, arguments: dict[str, Any]) -> None:
 def test_whatever_the_screen_accepts_the_sdk_accepts_unchanged(tool: str, data: st.DataObject) -> None:
     """Validate all inputs server-side (Apps SDK): the screen is the stricter of the two validators."""
     assert_agreement(tool, data.draw(arguments_for(tool)))
+
+
+def test_a_number_parameter_takes_only_integers_a_float_holds_exactly() -> None:
+    """The SDK hands a float parameter 2**53 + 1 as the float 2**53: checked and used would differ, so the
+    screen refuses it, clearly; 2**53 and 2**60 are floats exactly and pass unchanged."""
+    for exact in (2**53, -(2**53), 2**60, 0):
+        assert_agreement("scalars", {**VALID["scalars"], "ratio": exact})
+        assert screen.screen("scalars", {**VALID["scalars"], "ratio": exact}).refusal is None
+    for inexact in (2**53 + 1, -(2**53) - 1, 2**60 + 1, 10**400):
+        refusal = screen.screen("scalars", {**VALID["scalars"], "ratio": inexact}).refusal
+        assert isinstance(refusal, InputRefused) and refusal.field == "ratio"
+        assert "float holds exactly" in refusal.rule
+    huge = screen.screen("scalars", {**VALID["scalars"], "count": 2**70})  # an integer parameter: any size
+    assert huge.refusal is None and huge.arguments is not None and huge.arguments["count"] == 2**70
 
 
 def test_json_text_for_a_parameter_that_is_not_plain_text_is_refused_by_the_screen() -> None:
