@@ -47,7 +47,8 @@ def _exact_type(validator: Validator, types: Any, instance: Any,
 
 
 # JSON Schema counts 1.0 as an integer; the tool's pydantic model would turn it into 1, or refuse
-# a large one. An integer parameter takes JSON integers only, so both validators agree.
+# a large one. An integer parameter takes JSON integers only, and a number parameter integers a float
+# holds exactly (``_exact_type``), so both validators agree.
 _StrictNumbers = validators.extend(
     Draft202012Validator, validators={"type": _exact_type},
     type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", lambda _checker, value: is_integer(value)))
@@ -165,13 +166,19 @@ def _field(error: ValidationError) -> str:
     return ".".join(str(part) for part in error.absolute_path) or "arguments"
 
 
+def _type_rule(types: Any, instance: Any) -> str:
+    kinds = [types] if isinstance(types, str) else types or []
+    if "number" in kinds and is_integer(instance) and not is_number(instance):
+        return "must be a number a float holds exactly (this integer would lose digits)"
+    return f"must be of type {types}"
+
+
 def _rule(error: ValidationError) -> str:
     schema = error.schema if isinstance(error.schema, dict) else {}
     rules = {
         "additionalProperties": "is not a parameter of this tool",
         "required": "is required",
-        "type": (f"must be of type {schema.get('type')}" if not is_integer(error.instance) or is_number(error.instance)
-                 else "must be a number a float holds exactly (this integer would lose digits)"),
+        "type": _type_rule(schema.get("type"), error.instance),
         "enum": f"must be one of {schema.get('enum')}",
         "const": f"must be {schema.get('const')!r}",
         "format": f"must be a valid {schema.get('format')}",

@@ -131,6 +131,8 @@ def test_a_number_parameter_takes_only_integers_a_float_holds_exactly() -> None:
         refusal = screen.screen("scalars", {**VALID["scalars"], "ratio": inexact}).refusal
         assert isinstance(refusal, InputRefused) and refusal.field == "ratio"
         assert "float holds exactly" in refusal.rule
+    wrong_type = screen.screen("scalars", {**VALID["scalars"], "label": 2**53 + 1}).refusal
+    assert isinstance(wrong_type, InputRefused) and wrong_type.rule == "must be of type string"
     huge = screen.screen("scalars", {**VALID["scalars"], "count": 2**70})  # an integer parameter: any size
     assert huge.refusal is None and huge.arguments is not None and huge.arguments["count"] == 2**70
 
