@@ -33,6 +33,14 @@ HIDDEN_CHARACTERS = invisible.HIDDEN
 _draft_type = Draft202012Validator.VALIDATORS["type"]
 
 
+def _float_would_round(types: Any, instance: Any) -> bool:
+    """Whether ``instance`` is an integer that a parameter of ``types`` gets as a float, with digits lost."""
+    if not is_integer(instance) or is_number(instance):
+        return False
+    kinds = [types] if isinstance(types, str) else types or []
+    return "number" in kinds and "integer" not in kinds
+
+
 def _exact_type(validator: Validator, types: Any, instance: Any,
                 schema: Mapping[str, Any]) -> Iterator[ValidationError]:
     """The ``type`` keyword, and a number parameter's integer only where a float holds it exactly.
@@ -41,9 +49,8 @@ def _exact_type(validator: Validator, types: Any, instance: Any,
     value the tool gets. (Not a change to what "number" means: bounds keywords apply to numbers only, and
     would then skip such an integer.)"""
     yield from _draft_type(validator, types, instance, schema)
-    kinds = [types] if isinstance(types, str) else types
-    if "number" in kinds and "integer" not in kinds and is_integer(instance) and not is_number(instance):
-        yield ValidationError(f"{instance!r} is not a number a float holds exactly")
+    if _float_would_round(types, instance):
+        yield ValidationError("an integer a float does not hold exactly")
 
 
 # JSON Schema counts 1.0 as an integer; the tool's pydantic model would turn it into 1, or refuse
@@ -167,8 +174,7 @@ def _field(error: ValidationError) -> str:
 
 
 def _type_rule(types: Any, instance: Any) -> str:
-    kinds = [types] if isinstance(types, str) else types or []
-    if "number" in kinds and is_integer(instance) and not is_number(instance):
+    if _float_would_round(types, instance):
         return "must be a number a float holds exactly (this integer would lose digits)"
     return f"must be of type {types}"
 
