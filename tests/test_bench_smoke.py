@@ -81,3 +81,12 @@ def test_call_steps_served_times_the_http_steps_too() -> None:
     assert {probe.label for probe in (*PROBES, *HTTP_PROBES)} <= set(rows)
     assert all(float(cells[1]) > 0 for label, cells in rows.items() if not label.startswith(("the rest", "garbage")))
     assert "served by uvicorn" in output and "bare" in output
+
+
+def test_sqlite_append_cache_reports_every_phase() -> None:
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "calls" / "sqlite_append_cache.py"), "--appends", "30"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert len(rows) == 8
+    assert all(float(line.strip("|").split("|")[-1]) > 0 for line in rows)

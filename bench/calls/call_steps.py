@@ -29,8 +29,10 @@ row, right after the measured calls: the same work, warm.
 ``--served N`` serves the same app with uvicorn in this process, with ``ringfence serve``'s options
 (the request-head guard of ``ringfence.ops.protocol`` in front of uvicorn's h11), and sends N calls
 from ``bench/calls/load.py``'s client, a process on the other CPU; the probes then also time what
-uvicorn and the guard do for each call. Totals there are means over whole phases (what ``bench/run``
-reports), and the bare server is measured the same way, in its own process, before and after.
+uvicorn and the guard do for each call. There each step is timed on its thread's CPU clock, so the audit
+append that hands a checkpoint to a worker thread counts its CPU, not its wait. Totals there are means
+over whole phases (what ``bench/run`` reports), and the bare server is measured the same way, in its own
+process, before and after.
 """
 
 from __future__ import annotations
@@ -129,9 +131,10 @@ else:
 
 @dataclass
 class Ledger:
-    """Exclusive time per label (of the call in progress in-process, of the whole phase served); a stack
-    of open probes per thread and task."""
+    """Exclusive time per label (of the call in progress in-process, of the whole phase served), on
+    ``clock`` (nanoseconds); a stack of open probes per thread and task."""
 
+    clock: Callable[[], int] = time.perf_counter_ns
     recording: bool = False
     call: dict[str, int] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
@@ -139,12 +142,12 @@ class Ledger:
     last_inputs: dict[str, tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = field(default_factory=dict)
 
     def enter(self, label: str) -> list[Any]:
-        frame = [label, time.perf_counter_ns(), 0]  # label, start, time of probed children
+        frame = [label, self.clock(), 0]  # label, start, time of probed children
         self._stack().append(frame)
         return frame
 
     def leave(self, frame: list[Any]) -> None:
-        elapsed = time.perf_counter_ns() - frame[1]
+        elapsed = self.clock() - frame[1]
         stack = self._stack()
         stack.pop()
         if stack:
@@ -317,7 +320,7 @@ def served(tool: str, calls: int, warm_up: int = 300) -> str:
     from ringfence.config import Settings
 
     os.sched_setaffinity(0, {0})  # this thread, and every thread it starts
-    ledger = Ledger()
+    ledger = Ledger(clock=time.thread_time_ns)  # CPU only: a step that waits for a worker thread counts its own work
     probes = Probes(ledger, PROBES + HTTP_PROBES)
     cpu: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="ringfence-steps-") as temporary:
