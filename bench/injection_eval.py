@@ -812,12 +812,19 @@ FLOORS = tuple(x / 2 for x in range(6, 29))  # candidate standalone floors, logi
 
 
 def sweep_records(rules: InjectionDetector, model: object, eval_set: EvalSet) -> list[tuple[int, float, float]]:
-    """(label, the rules' score, the model's best logit) for every text of the set."""
+    """(label, the rules' score, the model's best logit) for every text of the set; the model reads
+    the text and the copies it hides, as the detector does."""
+    from ringfence.detect.injection import hidden_copies
     from ringfence.detect.injection_features import words
-    from ringfence.detect.normalize import fold
+    from ringfence.detect.normalize import decode_tag_smuggling, fold, hidden_runs
+
+    def best_logit(text: str) -> float:
+        folded = fold(text)
+        copies = hidden_copies(text, folded, hidden_runs(text), decode_tag_smuggling(text))
+        return max(model.best(words(f.text)).logit for f in (folded, *(copy for *_, copy in copies)))  # type: ignore[attr-defined]
 
     return [
-        (label, rules.scan(text).score, model.best(words(fold(text).text)).logit)  # type: ignore[attr-defined]
+        (label, rules.scan(text).score, best_logit(text))
         for label, texts in ((1, eval_set.positives), (0, eval_set.negatives))
         for text in texts
     ]
@@ -826,8 +833,10 @@ def sweep_records(rules: InjectionDetector, model: object, eval_set: EvalSet) ->
 def sweep(sets: list[EvalSet], held: dict[str, object], rules: InjectionDetector, path: Path) -> None:
     """Held-out recall and false alarms at each floor of the standalone threshold, as the detector
     decides: the rules' verdict, else the model's finding, high at ``max(threshold, highest benign
-    score kept apart, floor)`` (medium above ``threshold`` makes an injection with any rule's finding)."""
+    score kept apart, floor)`` (medium above ``threshold`` makes an injection with any rule's finding,
+    low above ``LEAN`` with a rule's medium one)."""
     from ringfence.detect.injection import INJECTION_THRESHOLD, SEVERITY_WEIGHT
+    from ringfence.detect.injection_model import LEAN
 
     records = {s.name: sweep_records(rules, held[s.name], s) for s in sets}
     path.with_suffix(".json").write_text(json.dumps({
@@ -844,9 +853,9 @@ def sweep(sets: list[EvalSet], held: dict[str, object], rules: InjectionDetector
             alone = max(weights.threshold, float(weights.meta.get("benign_max", weights.threshold)), floor)
             counts = [0, 0, 0, 0]  # tp, pos, fp, neg
             for label, score, logit in records[eval_set.name]:
-                flagged = score >= INJECTION_THRESHOLD or logit >= alone or (
-                    logit >= weights.threshold
-                    and 1 - (1 - score) * (1 - SEVERITY_WEIGHT["medium"]) >= INJECTION_THRESHOLD
+                flagged = score >= INJECTION_THRESHOLD or logit >= alone or any(
+                    logit >= at and 1 - (1 - score) * (1 - SEVERITY_WEIGHT[severity]) >= INJECTION_THRESHOLD
+                    for at, severity in ((weights.threshold, "medium"), (LEAN, "low"))
                 )
                 counts[0 if label else 2] += flagged
                 counts[1 if label else 3] += 1

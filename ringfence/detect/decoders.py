@@ -23,7 +23,9 @@ _BASE32 = re.compile(r"[A-Z2-7]+=*")
 _BINARY_RUN = re.compile(r"(?<![01])(?:[01]{8}[ ]?){6,}")
 _PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2}[^\s%]{0,60}){3,}")
 _UNICODE_ESCAPE_RUN = re.compile(r"(?:\\u[0-9A-Fa-f]{4}){4,}")
-_SPACED_LETTERS = re.compile(r"(?<!\w)\w(?: \w){4,}(?!\w)")
+# Letter-spaced text: single letters one space apart, words two or three ("I g n o r e   t h e   u s e r ' s").
+_SPACED_LETTERS = re.compile(r"(?<![\w'\u2019])[\w'\u2019](?: {1,3}[\w'\u2019]){4,}(?![\w'\u2019])")
+_WORD_GAP = re.compile(r" {2,}")
 # Letter-spacing hides a secret from patterns ("s k - p r o j - ...", words apart by 2 or 3 spaces);
 # the hint, 6 single-spaced characters, is a cheap necessary condition for what letter_spaced finds.
 # A double quote counts as a space, so that a string reads the same alone and inside its JSON.
@@ -71,7 +73,7 @@ def decoded_copies(text: str, folded: str) -> Iterator[tuple[str, int, int, str]
             yield via, start, end, decoded[:MAX_DECODED_CHARS]
     spaced = _SPACED_LETTERS.search(text)
     if spaced:
-        despaced = _SPACED_LETTERS.sub(lambda m: m.group().replace(" ", ""), text[:MAX_DECODED_CHARS])
+        despaced = _SPACED_LETTERS.sub(_despace, text[:MAX_DECODED_CHARS])
         yield "spaced", spaced.start(), len(text), despaced
     if len(text) <= MAX_DECODED_CHARS:
         if any(word in folded for word in _ROT13_TELLS):
@@ -84,6 +86,11 @@ def decoded_copies(text: str, folded: str) -> Iterator[tuple[str, int, int, str]
 _KEY_WORDS = ("ignore", "disregard", "forget", "instructions", "system prompt", "override", "bypass", "reveal")
 _ROT13_TELLS = tuple(codecs.encode(word, "rot13") for word in _KEY_WORDS)
 _REVERSED_TELLS = tuple(word[::-1] for word in _KEY_WORDS)
+
+
+def _despace(match: re.Match[str]) -> str:
+    """One letter-spaced run as words: single spaces join letters, wider gaps part words."""
+    return " ".join(word.replace(" ", "") for word in _WORD_GAP.split(match.group()))
 
 
 def _printable(data: bytes) -> str:

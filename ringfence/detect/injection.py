@@ -5,11 +5,13 @@ point: a scan costs well under a millisecond of CPU per kilobyte on dense text a
 microseconds for a short string (``bench/injection_eval.py``), against 100-200 ms for a
 transformer on CPU, so it can run on every tool result. The rules are in ``injection_rules``, the
 decoders in ``decoders``. When the rules do not make the text an injection, a small linear model
-shipped with the package (``injection_model``) reads it too and may add one finding, rule
-``model``, on the words it weighs most: medium (an injection together with a rule's finding) or,
-when it is sure, high. Text that addresses the model by design, such as an MCP tool description,
-is scanned with ``model_alone=False``: there the model's finding is never more than medium, so it
-counts only beside a rule's. Other classifiers can be added through ``extra_classifiers``.
+shipped with the package (``injection_model``) reads it too, and the copies the decoders reveal,
+and may add one finding, rule ``model``, on the words it weighs most: low when it leans to
+injection (an injection only beside a rule's medium finding), medium (an injection beside any
+rule's finding) or, when it is sure, high. Text that addresses the model by
+design, such as an MCP tool description, is scanned with ``model_alone=False``: there the model's
+finding is never more than medium, so it counts only beside a rule's. Other classifiers can be
+added through ``extra_classifiers``.
 
 Each rule has a severity. The verdict's score is a noisy-or over the distinct rules that fired
 (high 0.9, medium 0.45, low 0.15); text is an injection at 0.5 or more: one high finding, two
@@ -19,13 +21,14 @@ email") match nothing: the override rules need an instruction-like target.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from ringfence.detect.decoders import decoded_copies
-from ringfence.detect.injection_model import InjectionModel, packaged_model
+from ringfence.detect.injection_model import InjectionModel, ModelVerdict, packaged_model
 from ringfence.detect.injection_rules import RULES, InjectionRule, Severity
 from ringfence.detect.normalize import Folded, HiddenRun, decode_tag_smuggling, fold, hidden_runs
 
@@ -34,6 +37,7 @@ INJECTION_THRESHOLD = 0.5
 MAX_KEYWORD_HITS = 2000  # past this many hits of one keyword, a rule scans the whole text (still linear)
 WINDOW_AFTER_KEYWORD = 300  # no rule's match extends further than this past its keyword
 WHOLE_TEXT_BELOW = 2048  # shorter texts are scanned whole by every rule whose keyword occurs
+HiddenCopy = tuple[str, int, int, Folded]  # how it was hidden, where (start, end in the text), the copy folded
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,25 +123,48 @@ class InjectionDetector:
         runs = hidden_runs(text)
         findings.extend(_hidden_findings(text, runs))
         decoded = decode_tag_smuggling(text) if any(run.kind == "tag" for run in runs) else ""
-        if decoded:
-            start = min(run.start for run in runs if run.kind == "tag")
-            end = max(run.end for run in runs if run.kind == "tag")
-            findings.extend(_nested(fold(decoded), "tag_smuggling", start, end))
+        copies = hidden_copies(text, folded, runs, decoded)
+        for via, start, end, hidden in copies:
+            findings.extend(_nested(hidden, via, start, end))
         findings.extend(_link_findings(text))
-        for via, start, end, copy in decoded_copies(text, folded.text):
-            findings.extend(_nested(fold(copy), via, start, end))
         for classifier in self.extra_classifiers:
             findings.extend(classifier(text))
         findings = _dedupe(findings)
         score = _score(findings)
         if score < INJECTION_THRESHOLD and self.model is not None:
-            found = self.model.verdict(folded)
-            if found is not None:
+            found = _model_verdict(self.model, folded, copies)
+            # Where the model is addressed by design, its finding is at most medium, and a lean is none.
+            if found is not None and (self.model_alone or found.severity != "low"):
                 severity: Severity = found.severity if self.model_alone else "medium"
                 finding = InjectionFinding("model", "model", found.start, found.end, severity)
-                findings = _dedupe([*findings, finding])
-                score = _score(findings)
+                with_model = _dedupe([*findings, finding])
+                if severity != "low" or _score(with_model) >= INJECTION_THRESHOLD:  # a lean is shown only if it decides
+                    findings, score = with_model, _score(with_model)
         return Verdict(tuple(findings), score, score >= INJECTION_THRESHOLD, decoded)
+
+
+def hidden_copies(text: str, folded: Folded, runs: list[HiddenRun], smuggled: str) -> list[HiddenCopy]:
+    """What ``text`` hides, to be read again by the phrase rules and the model: the ASCII ``smuggled``
+    in its tag characters (``runs``), and its encoded or scrambled copies (``decoders``), each folded
+    and with the span it hides in, where a finding in it is placed."""
+    copies: list[HiddenCopy] = []
+    if smuggled:
+        start = min(run.start for run in runs if run.kind == "tag")
+        end = max(run.end for run in runs if run.kind == "tag")
+        copies.append(("tag_smuggling", start, end, fold(smuggled)))
+    copies.extend((via, start, end, fold(copy)) for via, start, end, copy in decoded_copies(text, folded.text))
+    return copies
+
+
+def _model_verdict(model: InjectionModel, folded: Folded, copies: list[HiddenCopy]) -> ModelVerdict | None:
+    """The model's verdict on the text or on a copy it hides, whichever scores higher (letter-spacing,
+    an encoding or ROT13 would otherwise hide the words it weighs); a copy's is placed on its span."""
+    best = model.verdict(folded)
+    for _via, start, end, hidden in copies:
+        found = model.verdict(hidden)
+        if found is not None and (best is None or found.logit > best.logit):
+            best = dataclasses.replace(found, start=start, end=end)
+    return best
 
 
 def _run_rules(folded: Folded, rules: Iterable[InjectionRule]) -> Iterator[InjectionFinding]:

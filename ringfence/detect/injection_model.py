@@ -13,7 +13,9 @@ word and its n-grams) is cached, so a scan costs about one lookup per word and o
 The finding points at the run of words inside the best window that weighs most. Its severity
 follows two thresholds set at training time on benign texts the model had not seen: medium (it
 makes an injection together with a rule's finding) and high (an injection on its own; a detector
-built with ``model_alone=False``, as for tool descriptions, keeps it medium).
+built with ``model_alone=False``, as for tool descriptions, keeps it medium). Below them, a model
+that merely leans to injection (logit ``LEAN``, p >= 0.5) gives a low finding: an injection only
+beside a rule's medium one.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from ringfence.detect.normalize import Folded
 MODEL_DIR = "model"
 MODEL_NAME = "injection_model"
 CACHE_LIMIT = 100_000  # cached words before the cache is emptied
+# The model leans to injection (p >= 0.5): a low finding, which with a rule's medium one makes an
+# injection (0.15 and 0.45 combine to 0.53). A rule's low finding still needs the medium threshold.
+LEAN = 0.0
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,7 @@ class BestWindow:
 class ModelVerdict:
     """What the model adds to a scan: its finding's severity and span, and the score behind it."""
 
-    severity: Literal["medium", "high"]
+    severity: Literal["low", "medium", "high"]
     start: int  # in the original text
     end: int
     logit: float
@@ -125,13 +130,15 @@ class InjectionModel:
         return self.weights.words.get(word, 0.0) + sum(grams.get(gram, 0.0) for gram in word_grams(word))
 
     def verdict(self, folded: Folded) -> ModelVerdict | None:
-        """The severity and the original span of the heaviest words, if the text reaches a threshold."""
+        """The severity and the original span of the heaviest words, if the model leans to injection."""
         best = self.best(words(folded.text))
-        if best.logit < self.weights.threshold or best.end <= best.start:
+        if best.logit < LEAN or best.end <= best.start:
             return None
         spans = [match.span() for match in TOKEN.finditer(folded.text)]
         start, end = folded.span(spans[best.start][0], spans[best.end - 1][1])
-        return ModelVerdict("high" if best.logit >= self.weights.alone else "medium", start, end, best.logit)
+        weights = self.weights
+        severity = "high" if best.logit >= weights.alone else "medium" if best.logit >= weights.threshold else "low"
+        return ModelVerdict(severity, start, end, best.logit)
 
 
 def _heaviest_run(values: list[float], start: int, end: int) -> tuple[int, int]:
