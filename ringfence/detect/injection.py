@@ -8,10 +8,10 @@ decoders in ``decoders``. When the rules do not make the text an injection, a sm
 shipped with the package (``injection_model``) reads it too, and the copies the decoders reveal,
 and may add one finding, rule ``model``, on the words it weighs most: low when it leans to
 injection (an injection only beside a rule's medium finding), medium (an injection beside any
-rule's finding) or, when it is sure, high. Text that addresses the model by
-design, such as an MCP tool description, is scanned with ``model_alone=False``: there the model's
-finding is never more than medium, so it counts only beside a rule's. Other classifiers can be
-added through ``extra_classifiers``.
+rule's finding) or, when it is sure, high. Text that addresses the model by design, such as an MCP
+tool description, is scanned with ``model_alone=False``: there the model's finding is never more
+than medium, so it counts only beside a rule's. Other classifiers can be added through
+``extra_classifiers``.
 
 Each rule has a severity. The verdict's score is a noisy-or over the distinct rules that fired
 (high 0.9, medium 0.45, low 0.15); text is an injection at 0.5 or more: one high finding, two
@@ -132,15 +132,25 @@ class InjectionDetector:
         findings = _dedupe(findings)
         score = _score(findings)
         if score < INJECTION_THRESHOLD and self.model is not None:
-            found = _model_verdict(self.model, folded, copies)
-            # Where the model is addressed by design, its finding is at most medium, and a lean is none.
-            if found is not None and (self.model_alone or found.severity != "low"):
-                severity: Severity = found.severity if self.model_alone else "medium"
-                finding = InjectionFinding("model", "model", found.start, found.end, severity)
-                with_model = _dedupe([*findings, finding])
-                if severity != "low" or _score(with_model) >= INJECTION_THRESHOLD:  # a lean is shown only if it decides
-                    findings, score = with_model, _score(with_model)
+            finding = self._model_finding(_model_verdict(self.model, folded, copies), score)
+            if finding is not None:
+                findings = _dedupe([*findings, finding])
+                score = _score(findings)
         return Verdict(tuple(findings), score, score >= INJECTION_THRESHOLD, decoded)
+
+    def _model_finding(self, found: ModelVerdict | None, score: float) -> InjectionFinding | None:
+        """The model's finding as it counts here, beside the rules' ``score``: where the model is
+        addressed by design, at most medium and never a lean; a lean is kept only when it decides."""
+        if found is None:
+            return None
+        severity: Severity = found.severity
+        if not self.model_alone:
+            if severity == "low":
+                return None
+            severity = "medium"
+        elif severity == "low" and _score_with(score, severity) < INJECTION_THRESHOLD:
+            return None
+        return InjectionFinding("model", "model", found.start, found.end, severity)
 
 
 def hidden_copies(text: str, folded: Folded, runs: list[HiddenRun], smuggled: str) -> list[HiddenCopy]:
@@ -362,6 +372,11 @@ def _dedupe(findings: list[InjectionFinding]) -> list[InjectionFinding]:
             seen.add(key)
             unique.append(finding)
     return unique
+
+
+def _score_with(score: float, severity: Severity) -> float:
+    """``score`` once a finding of ``severity`` from a rule not yet counted joins it (noisy-or)."""
+    return 1.0 - (1.0 - score) * (1.0 - SEVERITY_WEIGHT[severity])
 
 
 def _score(findings: Iterable[InjectionFinding]) -> float:

@@ -136,8 +136,11 @@ class InjectionModel:
             return None
         spans = [match.span() for match in TOKEN.finditer(folded.text)]
         start, end = folded.span(spans[best.start][0], spans[best.end - 1][1])
-        weights = self.weights
-        severity = "high" if best.logit >= weights.alone else "medium" if best.logit >= weights.threshold else "low"
+        severity: Literal["low", "medium", "high"] = "low"
+        if best.logit >= self.weights.alone:
+            severity = "high"
+        elif best.logit >= self.weights.threshold:
+            severity = "medium"
         return ModelVerdict(severity, start, end, best.logit)
 
 
