@@ -835,7 +835,7 @@ def sweep(sets: list[EvalSet], held: dict[str, object], rules: InjectionDetector
     decides: the rules' verdict, else the model's finding, high at ``max(threshold, highest benign
     score kept apart, floor)`` (medium above ``threshold`` makes an injection with any rule's finding,
     low above ``LEAN`` with a rule's medium one)."""
-    from ringfence.detect.injection import INJECTION_THRESHOLD, SEVERITY_WEIGHT
+    from ringfence.detect.injection import INJECTION_THRESHOLD, _score_with  # the detector's own noisy-or
     from ringfence.detect.injection_model import LEAN
 
     records = {s.name: sweep_records(rules, held[s.name], s) for s in sets}
@@ -854,7 +854,7 @@ def sweep(sets: list[EvalSet], held: dict[str, object], rules: InjectionDetector
             counts = [0, 0, 0, 0]  # tp, pos, fp, neg
             for label, score, logit in records[eval_set.name]:
                 flagged = score >= INJECTION_THRESHOLD or logit >= alone or any(
-                    logit >= at and 1 - (1 - score) * (1 - SEVERITY_WEIGHT[severity]) >= INJECTION_THRESHOLD
+                    logit >= at and _score_with(score, severity) >= INJECTION_THRESHOLD
                     for at, severity in ((weights.threshold, "medium"), (LEAN, "low"))
                 )
                 counts[0 if label else 2] += flagged

@@ -132,25 +132,16 @@ class InjectionDetector:
         findings = _dedupe(findings)
         score = _score(findings)
         if score < INJECTION_THRESHOLD and self.model is not None:
-            finding = self._model_finding(_model_verdict(self.model, folded, copies), score)
-            if finding is not None:
+            # A lean counts only where it decides: beside a rule's medium finding, and never where the
+            # model is addressed by design (there its finding is at most medium).
+            lean = self.model_alone and _score_with(score, "low") >= INJECTION_THRESHOLD
+            found = _model_verdict(self.model, folded, copies, lean=lean)
+            if found is not None:
+                severity: Severity = found.severity if self.model_alone else "medium"
+                finding = InjectionFinding("model", "model", found.start, found.end, severity)
                 findings = _dedupe([*findings, finding])
                 score = _score(findings)
         return Verdict(tuple(findings), score, score >= INJECTION_THRESHOLD, decoded)
-
-    def _model_finding(self, found: ModelVerdict | None, score: float) -> InjectionFinding | None:
-        """The model's finding as it counts here, beside the rules' ``score``: where the model is
-        addressed by design, at most medium and never a lean; a lean is kept only when it decides."""
-        if found is None:
-            return None
-        severity: Severity = found.severity
-        if not self.model_alone:
-            if severity == "low":
-                return None
-            severity = "medium"
-        elif severity == "low" and _score_with(score, severity) < INJECTION_THRESHOLD:
-            return None
-        return InjectionFinding("model", "model", found.start, found.end, severity)
 
 
 def hidden_copies(text: str, folded: Folded, runs: list[HiddenRun], smuggled: str) -> list[HiddenCopy]:
@@ -166,12 +157,14 @@ def hidden_copies(text: str, folded: Folded, runs: list[HiddenRun], smuggled: st
     return copies
 
 
-def _model_verdict(model: InjectionModel, folded: Folded, copies: list[HiddenCopy]) -> ModelVerdict | None:
-    """The model's verdict on the text or on a copy it hides, whichever scores higher (letter-spacing,
-    an encoding or ROT13 would otherwise hide the words it weighs); a copy's is placed on its span."""
-    best = model.verdict(folded)
+def _model_verdict(model: InjectionModel, folded: Folded, copies: list[HiddenCopy], *,
+                   lean: bool) -> ModelVerdict | None:
+    """The model's verdict (``lean``: a lean too) on the text or on a copy it hides, whichever scores
+    higher (letter-spacing, an encoding or ROT13 would otherwise hide the words it weighs); a copy's is
+    placed on its span."""
+    best = model.verdict(folded, lean=lean)
     for _via, start, end, hidden in copies:
-        found = model.verdict(hidden)
+        found = model.verdict(hidden, lean=lean)
         if found is not None and (best is None or found.logit > best.logit):
             best = dataclasses.replace(found, start=start, end=end)
     return best

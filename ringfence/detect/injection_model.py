@@ -129,10 +129,11 @@ class InjectionModel:
         grams = self.weights.grams
         return self.weights.words.get(word, 0.0) + sum(grams.get(gram, 0.0) for gram in word_grams(word))
 
-    def verdict(self, folded: Folded) -> ModelVerdict | None:
-        """The severity and the original span of the heaviest words, if the model leans to injection."""
+    def verdict(self, folded: Folded, *, lean: bool = False) -> ModelVerdict | None:
+        """The severity and the original span of the heaviest words, if the text reaches the medium
+        threshold (with ``lean``, as soon as the model leans to injection: a low verdict)."""
         best = self.best(words(folded.text))
-        if best.logit < LEAN or best.end <= best.start:
+        if best.logit < (LEAN if lean else self.weights.threshold) or best.end <= best.start:
             return None
         spans = [match.span() for match in TOKEN.finditer(folded.text)]
         start, end = folded.span(spans[best.start][0], spans[best.end - 1][1])

@@ -167,8 +167,11 @@ def test_training_and_inference_see_the_same_keys() -> None:
 )
 def test_finding_severity_follows_the_lean_and_the_two_thresholds(text: str, severity: str | None) -> None:
     weights = Weights({"evil": 2.0}, {}, {}, bias=-1.0, threshold=3.0, alone=7.0, window=8, stride=4)
-    found = InjectionModel(weights).verdict(fold(text))  # logits -1, 1, 3 and 7
+    found = InjectionModel(weights).verdict(fold(text), lean=True)  # logits -1, 1, 3 and 7
     assert (found.severity if found else None) == severity
+    # Asked for no lean, the model says nothing below its medium threshold.
+    without_lean = InjectionModel(weights).verdict(fold(text))
+    assert (without_lean.severity if without_lean else None) == (None if severity == "low" else severity)
 
 
 def rule_finding(severity: Severity) -> Callable[[str], list[InjectionFinding]]:
