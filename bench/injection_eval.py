@@ -63,7 +63,8 @@ Three verdicts per set: the rules alone; the rules with the shipped model, which
 every set (in-sample, not a measure of generalisation); and the rules with a model trained
 without the set (leave one corpus out: ``train_injection_model.Examples``, the same recipe as the
 shipped model, also dropping every training text that shares 10 consecutive words with the held-out
-set, i.e. the same document family). Only the last column is held out for the model.
+set, i.e. the same document family). Only the last column is held out for the model. The row "of
+them, sets no rule was written on" sums the "held out" sets alone: held out from the rules as well.
 
 Two generators are run rather than read: rag-redteam's ``fuzz.py`` and agentprobe-injection's
 ``injection/carriers.py``, each loaded from its file alone (they import only the standard library).
@@ -890,14 +891,17 @@ def main() -> None:
           "| rules + shipped model (trained on every set): precision | recall | false alarms "
           "| rules + model trained without this set (**held out**): precision | recall | false alarms |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    groups = {"sets trained on": [Outcome(), Outcome(), Outcome()], "fresh sets": [Outcome(), Outcome(), Outcome()],
-              "all": [Outcome(), Outcome(), Outcome()]}
+    groups = {name: [Outcome(), Outcome(), Outcome()]
+              for name in ("sets trained on", "of them, sets no rule was written on", "fresh sets", "all")}
     for eval_set in sets:
         detectors = [rules, shipped]
         if held:
             detectors.append(InjectionDetector(model=held[eval_set.name]))
         outcomes = [evaluate(detector, eval_set) for detector in detectors]
-        for group in ("sets trained on" if eval_set.trained else "fresh sets", "all"):
+        in_groups = ["sets trained on" if eval_set.trained else "fresh sets", "all"]
+        if eval_set.trained and eval_set.role == "held out":
+            in_groups.append("of them, sets no rule was written on")
+        for group in in_groups:
             for total, outcome in zip(groups[group], outcomes, strict=False):
                 for name in ("tp", "fn", "fp", "tn"):
                     setattr(total, name, getattr(total, name) + getattr(outcome, name))

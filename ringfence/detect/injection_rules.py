@@ -78,6 +78,20 @@ _NO_LIMITS_NOUN = (
     r"|restricciones|restrizioni|einschrankungen|regeln|richtlinien|restricoes|limites|filtros?|filtres?|regles)"
 )
 
+# A task over a piece of text, the piece it names, and a request to produce something (``nested_request``).
+_TRANSFORM = (
+    r"(?:translat\w{0,3}|paraphras\w{0,2}|refine|polish|rewrite|rephrase|reword|summari[sz]e|proofread"
+    r"|correct|improve|shorten|simplify)"
+)
+_TRANSFORM_KEYWORDS = ("translat", "paraphras", "refine", "polish", "rewrite", "rephrase", "reword", "summari",
+                       "proofread", "correct", "improve", "shorten", "simplify")
+_CARRIED = r"(?:sentences?|text|content|paragraphs?|passage|message|phrase|line)"
+_PRODUCE = (
+    r"(?:write|generate|compose|create|produce|draft|invent|tell\s+me|give\s+me)\s+"
+    r"(?:one|a|an|some|two|three|five|ten|\d+)\b"
+)
+_PRODUCE_KEYWORDS = ("write", "generate", "compose", "create", "produce", "draft", "invent", "tell me", "give me")
+
 
 def _r(
     name: str,
@@ -294,6 +308,14 @@ RULES: tuple[InjectionRule, ...] = (
        r"\b(?:the\s+)?task\s+(?:that\s+)?i\s+(?:gave|assigned)\s+(?:to\s+)?you\b"
        r"|\bi\s+(?:already\s+|previously\s+|originally\s+)?asked\s+you\s+to\b"
        r"|\b(?:an?\s+)?(?:important\s+|urgent\s+)?message\s+from\s+me\b", back=60),
+    # A latent injection (Qiu et al. 2023, arXiv 2307.08487; garak's LatentJailbreak): a task over
+    # "the following/above sentence" whose sentence is itself a request to write something, which a
+    # reader that executes its data would carry out. Medium: translating an imperative is ordinary.
+    _r("nested_request", "indirect", "medium", _TRANSFORM_KEYWORDS + _PRODUCE_KEYWORDS,
+       rf"{_TRANSFORM}\s+(?:the\s+|this\s+)?(?:following|below)\s+(?:\w+\s+){{0,2}}?{_CARRIED}\b[^\n.]{{0,60}}"
+       rf"(?:[.:]?\s*\n|[.:]\s)\s*(?:{_CARRIED}\s*:\s*)?{_PRODUCE}"
+       rf"|{_PRODUCE}[^\n]{{0,160}}\n\s*{_TRANSFORM}\s+(?:the\s+|this\s+)?(?:above|preceding)\s+(?:\w+\s+){{0,2}}?"
+       rf"{_CARRIED}\b", anchored=True),
     _r("when_you_process_this", "indirect", "medium", ("when you", "while you", "as you", "after you", "before you",
                                                        "once you", "if you"),
        r"\b(?:when|while|as|after|before|once|if)\s+you\s+(?:process|read|summari[sz]e|analy[sz]e|review|handle"

@@ -11,7 +11,7 @@ import pytest
 
 from ringfence.detect import InjectionDetector
 from ringfence.detect.injection import InjectionFinding
-from ringfence.detect.injection_features import window_keys, word_keys, words
+from ringfence.detect.injection_features import BOUNDARY, window_keys, word_keys, words
 from ringfence.detect.injection_model import (
     MODEL_DIR,
     MODEL_NAME,
@@ -247,3 +247,11 @@ def test_verdicts_are_stable_whatever_was_scanned_before() -> None:
 def test_cjk_characters_are_words_of_their_own() -> None:
     assert words("会議は") == ["会", "議", "は"]
     assert words("déjà vu 42") == ["déjà", "vu", "42"]
+
+
+def test_a_sentence_break_is_a_word_of_its_own_so_a_sentence_opener_makes_a_pair() -> None:
+    assert words("todo: send it.\nwrite one") == ["todo", BOUNDARY, "send", "it", BOUNDARY, "write", "one"]
+    assert "b:. send" in set(window_keys(words("todo: send it"), 0, 4))
+    # A dot inside an address or a number, a colon inside a URL, do not break a sentence.
+    assert words("see x.com, 3.5 or https://a.b/c") == ["see", "x", "com", "3", "5", "or", "https", "a", "b", "c"]
+    assert words("明日。会議") == ["明", "日", BOUNDARY, "会", "議"]
