@@ -222,7 +222,7 @@ def _keywords_present(text: str) -> set[str]:
     another one's occurrence, rather than at its start, can be missed; at the same start, the
     shorter ones are implied by the longest)."""
     present: set[str] = set()
-    for longest in set(_KEYWORD_FIND.findall(text)):
+    for longest in set((_ASCII_KEYWORD_FIND if text.isascii() else _KEYWORD_FIND).findall(text)):
         if longest:
             present.update(_prefixes(longest))
     return present
@@ -258,13 +258,16 @@ _KEYWORDS = sorted({keyword for rule in RULES for keyword in rule.keywords})
 # At every position, the longest keyword that starts there; keywords that are its prefixes start there too.
 _KEYWORD_SCAN = re.compile("(?=(" + _keyword_trie(_KEYWORDS) + "))")
 _KEYWORD_FIND = re.compile(_keyword_trie(_KEYWORDS))
+# ASCII text cannot hold the Chinese, Japanese or Korean keywords: a smaller expression finds the rest.
+_ASCII_KEYWORD_SCAN = re.compile("(?=(" + _keyword_trie(k for k in _KEYWORDS if k.isascii()) + "))")
+_ASCII_KEYWORD_FIND = re.compile(_keyword_trie(k for k in _KEYWORDS if k.isascii()))
 _PREFIXES: dict[str, tuple[str, ...]] = {}
 
 
 def _keyword_hits(text: str) -> dict[str, list[int]]:
     """Where each keyword occurs, from one pass over the text."""
     hits: dict[str, list[int]] = {}
-    for match in _KEYWORD_SCAN.finditer(text):
+    for match in (_ASCII_KEYWORD_SCAN if text.isascii() else _KEYWORD_SCAN).finditer(text):
         longest = match.group(1)
         if not longest:
             continue

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from ringfence.detect.normalize import fold
+
 Severity = Literal["low", "medium", "high"]
 
 
@@ -33,6 +35,15 @@ class InjectionRule:
 # Word gaps are bounded so that a rule cannot span a paragraph, and every expression stays linear.
 def _gap(words: int) -> str:
     return rf"(?:[^\w.,;:!?]{{1,8}}[\w'\u2019-]{{1,30}}){{0,{words}}}?[^\w.,;:!?]{{1,8}}"
+
+
+_SAME_SENTENCE = r"[^.!?\n。]"  # any character but one that ends a sentence (CJK rules' gaps)
+
+
+def _as_folded(pattern: str) -> str:
+    """``pattern`` as folded text reads it: Hangul syllables as their letters (jamo), kana without
+    voicing marks ("プ" reads "フ"). So Japanese and Korean rules are written as people write."""
+    return "".join(char if char.isascii() else fold(char).text for char in pattern)
 
 
 _OVERRIDE_VERB = (
@@ -128,6 +139,26 @@ RULES: tuple[InjectionRule, ...] = (
        r".{0,6}?(?:指令|指示|说明|规则|提示|设定|要求)", anchored=True),
     _r("reveal_system_prompt_zh", "prompt_leak", "high", ("显示", "输出", "打印", "告诉我", "透露", "泄露", "重复"),
        r"(?:显示|输出|打印|告诉我|透露|泄露|重复).{0,6}?(?:系统提示|系统指令|初始指令|提示词|系统消息)", anchored=True),
+    # Japanese and Korean put the verb last: "以前の指示を無視して", "이전의 모든 지시를 무시하십시오".
+    # Settings, e-mails and messages are not instructions: "以前の設定を無視して" is a support answer.
+    # The verb is the keyword and a match starts up to ``back`` characters before it; a Hangul syllable
+    # folds to two or three letters, hence the wider gaps in Korean.
+    _r("ignore_previous_instructions_ja", "instruction_override", "high",
+       tuple(map(_as_folded, ("無視", "忘れ", "破棄"))),
+       _as_folded(rf"(?:以前|前|これまで|今まで|上記|先ほど|先程|すべて|全て|元)の?{_SAME_SENTENCE}{{0,6}}?"
+                  rf"(?:指示|命令|指令|ルール|プロンプト|制約)(?:を|は|も)?{_SAME_SENTENCE}{{0,6}}?(?:無視|忘れ|破棄)"),
+       back=40),
+    _r("reveal_system_prompt_ja", "prompt_leak", "high", tuple(map(_as_folded, ("システム", "初期", "内部"))),
+       _as_folded(rf"(?:システム・?プロンプト|システムメッセージ|初期(?:指示|プロンプト)|内部(?:指示|プロンプト))"
+                  rf"(?:を|の内容を|の全文を)?{_SAME_SENTENCE}{{0,6}}?(?:出力|表示|教え|見せ|開示|公開|繰り返)"),
+       anchored=True),
+    _r("ignore_previous_instructions_ko", "instruction_override", "high", tuple(map(_as_folded, ("무시", "잊"))),
+       _as_folded(rf"(?:이전|앞의|앞선|위의|기존|모든)(?:의)?\s*{_SAME_SENTENCE}{{0,20}}?(?:지시|명령|지침|규칙|프롬프트)"
+                  rf"(?:사항)?(?:을|를|은|는|도)?\s*{_SAME_SENTENCE}{{0,15}}?(?:무시|잊)"), back=120),
+    _r("reveal_system_prompt_ko", "prompt_leak", "high", tuple(map(_as_folded, ("시스템", "초기", "내부"))),
+       _as_folded(rf"(?:시스템\s*(?:프롬프트|메시지)|초기\s*(?:지시|프롬프트)|내부\s*(?:지침|프롬프트))"
+                  rf"(?:를|을|의\s*내용을)?\s*{_SAME_SENTENCE}{{0,20}}?(?:출력|보여|공개|알려|표시|반복)"),
+       anchored=True),
     _r("forget_everything", "instruction_override", "high", (
         "forget", "disregard", "ignore", "vergiss", "oubli", "olvida"),
        r"(?:forget|disregard|ignore)\s+(?:about\s+)?(?:everything|all\s+(?:of\s+)?(?:that|this|the\s+above))"
