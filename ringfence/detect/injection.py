@@ -256,11 +256,14 @@ def _keyword_trie(words: Iterable[str]) -> str:
 
 _KEYWORDS = sorted({keyword for rule in RULES for keyword in rule.keywords})
 # At every position, the longest keyword that starts there; keywords that are its prefixes start there too.
-_KEYWORD_SCAN = re.compile("(?=(" + _keyword_trie(_KEYWORDS) + "))")
-_KEYWORD_FIND = re.compile(_keyword_trie(_KEYWORDS))
-# ASCII text cannot hold the Chinese, Japanese or Korean keywords: a smaller expression finds the rest.
-_ASCII_KEYWORD_SCAN = re.compile("(?=(" + _keyword_trie(k for k in _KEYWORDS if k.isascii()) + "))")
-_ASCII_KEYWORD_FIND = re.compile(_keyword_trie(k for k in _KEYWORDS if k.isascii()))
+_KEYWORD_TRIE = _keyword_trie(_KEYWORDS)
+_KEYWORD_SCAN = re.compile("(?=(" + _KEYWORD_TRIE + "))")
+_KEYWORD_FIND = re.compile(_KEYWORD_TRIE)
+# ASCII text cannot hold the Cyrillic, Chinese, Japanese or Korean keywords: a smaller expression
+# finds the rest, so those rules cost English text nothing.
+_ASCII_KEYWORD_TRIE = _keyword_trie(k for k in _KEYWORDS if k.isascii())
+_ASCII_KEYWORD_SCAN = re.compile("(?=(" + _ASCII_KEYWORD_TRIE + "))")
+_ASCII_KEYWORD_FIND = re.compile(_ASCII_KEYWORD_TRIE)
 _PREFIXES: dict[str, tuple[str, ...]] = {}
 
 

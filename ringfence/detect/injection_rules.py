@@ -42,7 +42,7 @@ _SAME_SENTENCE = r"[^.!?\n。]"  # any character but one that ends a sentence (C
 
 def _as_folded(pattern: str) -> str:
     """``pattern`` as folded text reads it: Hangul syllables as their letters (jamo), kana without
-    voicing marks ("プ" reads "フ"). So Japanese and Korean rules are written as people write."""
+    voicing marks ("プ" reads "フ"). So every rule is written as people write (``_r`` folds it)."""
     return "".join(char if char.isascii() else fold(char).text for char in pattern)
 
 
@@ -116,7 +116,8 @@ def _r(
     anchored: bool = False,
 ) -> InjectionRule:
     return InjectionRule(
-        name, category, severity, re.compile(pattern, re.MULTILINE), tuple(keywords), phrase, back, anchored
+        name, category, severity, re.compile(_as_folded(pattern), re.MULTILINE),
+        tuple(map(_as_folded, keywords)), phrase, back, anchored,
     )
 
 
@@ -143,22 +144,18 @@ RULES: tuple[InjectionRule, ...] = (
     # Settings, e-mails and messages are not instructions: "以前の設定を無視して" is a support answer.
     # The verb is the keyword and a match starts up to ``back`` characters before it; a Hangul syllable
     # folds to two or three letters, hence the wider gaps in Korean.
-    _r("ignore_previous_instructions_ja", "instruction_override", "high",
-       tuple(map(_as_folded, ("無視", "忘れ", "破棄"))),
-       _as_folded(rf"(?:以前|前|これまで|今まで|上記|先ほど|先程|すべて|全て|元)の?{_SAME_SENTENCE}{{0,6}}?"
-                  rf"(?:指示|命令|指令|ルール|プロンプト|制約)(?:を|は|も)?{_SAME_SENTENCE}{{0,6}}?(?:無視|忘れ|破棄)"),
-       back=40),
-    _r("reveal_system_prompt_ja", "prompt_leak", "high", tuple(map(_as_folded, ("システム", "初期", "内部"))),
-       _as_folded(rf"(?:システム・?プロンプト|システムメッセージ|初期(?:指示|プロンプト)|内部(?:指示|プロンプト))"
-                  rf"(?:を|の内容を|の全文を)?{_SAME_SENTENCE}{{0,6}}?(?:出力|表示|教え|見せ|開示|公開|繰り返)"),
-       anchored=True),
-    _r("ignore_previous_instructions_ko", "instruction_override", "high", tuple(map(_as_folded, ("무시", "잊"))),
-       _as_folded(rf"(?:이전|앞의|앞선|위의|기존|모든)(?:의)?\s*{_SAME_SENTENCE}{{0,20}}?(?:지시|명령|지침|규칙|프롬프트)"
-                  rf"(?:사항)?(?:을|를|은|는|도)?\s*{_SAME_SENTENCE}{{0,15}}?(?:무시|잊)"), back=120),
-    _r("reveal_system_prompt_ko", "prompt_leak", "high", tuple(map(_as_folded, ("시스템", "초기", "내부"))),
-       _as_folded(rf"(?:시스템\s*(?:프롬프트|메시지)|초기\s*(?:지시|프롬프트)|내부\s*(?:지침|프롬프트))"
-                  rf"(?:를|을|의\s*내용을)?\s*{_SAME_SENTENCE}{{0,20}}?(?:출력|보여|공개|알려|표시|반복)"),
-       anchored=True),
+    _r("ignore_previous_instructions_ja", "instruction_override", "high", ("無視", "忘れ", "破棄"),
+       rf"(?:以前|前|これまで|今まで|上記|先ほど|先程|すべて|全て|元)の?{_SAME_SENTENCE}{{0,6}}?"
+       rf"(?:指示|命令|指令|ルール|プロンプト|制約)(?:を|は|も)?{_SAME_SENTENCE}{{0,6}}?(?:無視|忘れ|破棄)", back=40),
+    _r("reveal_system_prompt_ja", "prompt_leak", "high", ("システム", "初期", "内部"),
+       rf"(?:システム・?プロンプト|システムメッセージ|初期(?:指示|プロンプト)|内部(?:指示|プロンプト))"
+       rf"(?:を|の内容を|の全文を)?{_SAME_SENTENCE}{{0,6}}?(?:出力|表示|教え|見せ|開示|公開|繰り返)", anchored=True),
+    _r("ignore_previous_instructions_ko", "instruction_override", "high", ("무시", "잊"),
+       rf"(?:이전|앞의|앞선|위의|기존|모든)(?:의)?\s*{_SAME_SENTENCE}{{0,20}}?(?:지시|명령|지침|규칙|프롬프트)"
+       rf"(?:사항)?(?:을|를|은|는|도)?\s*{_SAME_SENTENCE}{{0,15}}?(?:무시|잊)", back=120),
+    _r("reveal_system_prompt_ko", "prompt_leak", "high", ("시스템", "초기", "내부"),
+       rf"(?:시스템\s*(?:프롬프트|메시지)|초기\s*(?:지시|프롬프트)|내부\s*(?:지침|프롬프트))"
+       rf"(?:를|을|의\s*내용을)?\s*{_SAME_SENTENCE}{{0,20}}?(?:출력|보여|공개|알려|표시|반복)", anchored=True),
     _r("forget_everything", "instruction_override", "high", (
         "forget", "disregard", "ignore", "vergiss", "oubli", "olvida"),
        r"(?:forget|disregard|ignore)\s+(?:about\s+)?(?:everything|all\s+(?:of\s+)?(?:that|this|the\s+above))"
