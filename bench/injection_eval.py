@@ -72,6 +72,8 @@ Two generators are run rather than read: rag-redteam's ``fuzz.py`` and agentprob
 ``--sweep FILE`` also writes, for the held-out models, recall and false alarms at each candidate
 floor of the model's standalone threshold (``train_injection_model.ALONE_FLOOR``), from the same
 scores: how the shipped floor was chosen (the lowest with at most 1% false alarms on every set).
+Then, at the shipped floor, what the detector saw of each held-out miss (a rule's finding or none;
+how far the model leaned) and what made each held-out false alarm: where a word model's floor is.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ import argparse
 import ast
 import glob
 import json
+import math
 import random
 import re
 import statistics
@@ -831,13 +834,35 @@ def sweep_records(rules: InjectionDetector, model: object, eval_set: EvalSet) ->
     ]
 
 
-def sweep(sets: list[EvalSet], held: dict[str, object], rules: InjectionDetector, path: Path) -> None:
-    """Held-out recall and false alarms at each floor of the standalone threshold, as the detector
-    decides: the rules' verdict, else the model's finding, high at ``max(threshold, highest benign
-    score kept apart, floor)`` (medium above ``threshold`` makes an injection with any rule's finding,
-    low above ``LEAN`` with a rule's medium one)."""
+def _alone(weights: object, floor: float) -> float:
+    """The held-out model's standalone threshold at this floor, as the trainer sets it."""
+    return max(weights.threshold, float(weights.meta.get("benign_max", weights.threshold)), floor)  # type: ignore[attr-defined]
+
+
+def _reason(record: tuple[int, float, float], weights: object, floor: float) -> str | None:
+    """Why the detector flags one record, or None: the rules' verdict, else the model's finding, high at
+    ``_alone`` (medium above ``threshold`` makes an injection with any rule's finding, low above
+    ``LEAN`` with a rule's medium one)."""
     from ringfence.detect.injection import INJECTION_THRESHOLD, _score_with  # the detector's own noisy-or
     from ringfence.detect.injection_model import LEAN
+
+    _, score, logit = record
+    if score >= INJECTION_THRESHOLD:
+        return "the rules"
+    if logit >= _alone(weights, floor):
+        return "the model alone"
+    if logit >= weights.threshold and _score_with(score, "medium") >= INJECTION_THRESHOLD:  # type: ignore[attr-defined]
+        return "the model's medium finding beside a rule's"
+    if logit >= LEAN and _score_with(score, "low") >= INJECTION_THRESHOLD:
+        return "the model's lean beside a rule's medium finding"
+    return None
+
+
+def sweep(sets: list[EvalSet], held: dict[str, object], rules: InjectionDetector, path: Path) -> None:
+    """Held-out recall and false alarms at each floor of the standalone threshold, from one set of
+    scores; then, at the shipped floor, what the detector saw of each missed injection and what made
+    each false alarm."""
+    from train_injection_model import ALONE_FLOOR
 
     records = {s.name: sweep_records(rules, held[s.name], s) for s in sets}
     path.with_suffix(".json").write_text(json.dumps({
@@ -845,27 +870,71 @@ def sweep(sets: list[EvalSet], held: dict[str, object], rules: InjectionDetector
                | {"benign_max": held[name].weights.meta.get("benign_max")}, "records": records[name]}  # type: ignore[attr-defined]
         for name in records
     }), encoding="utf-8")
-    lines = ["| floor | " + " | ".join(s.name for s in sets) + " | all recall | all false alarms | worst set |",
-             "|---:|" + "---:|" * (len(sets) + 3)]
+    lines = ["| floor | " + " | ".join(s.name for s in sets)
+             + " | held-out recall | held-out false alarms | all recall | all false alarms | worst set |",
+             "|---:|" + "---:|" * (len(sets) + 5)]
     for floor in FLOORS:
-        cells, tp, pos, fp, neg, worst = [], 0, 0, 0, 0, 0.0
+        cells, worst = [], 0.0
+        totals = {True: [0, 0, 0, 0], False: [0, 0, 0, 0]}  # by trained: tp, pos, fp, neg
         for eval_set in sets:
             weights = held[eval_set.name].weights  # type: ignore[attr-defined]
-            alone = max(weights.threshold, float(weights.meta.get("benign_max", weights.threshold)), floor)
-            counts = [0, 0, 0, 0]  # tp, pos, fp, neg
-            for label, score, logit in records[eval_set.name]:
-                flagged = score >= INJECTION_THRESHOLD or logit >= alone or any(
-                    logit >= at and _score_with(score, severity) >= INJECTION_THRESHOLD
-                    for at, severity in ((weights.threshold, "medium"), (LEAN, "low"))
-                )
-                counts[0 if label else 2] += flagged
+            counts = [0, 0, 0, 0]
+            for record in records[eval_set.name]:
+                label = record[0]
+                counts[0 if label else 2] += _reason(record, weights, floor) is not None
                 counts[1 if label else 3] += 1
-            tp, pos, fp, neg = tp + counts[0], pos + counts[1], fp + counts[2], neg + counts[3]
+            totals[eval_set.trained] = [a + b for a, b in zip(totals[eval_set.trained], counts, strict=True)]
             if counts[3]:
                 worst = max(worst, counts[2] / counts[3])
             cells.append(f"{ratio(counts[0], counts[1])} {counts[2]}/{counts[3]}")
-        lines.append(f"| {floor:g} | " + " | ".join(cells) + f" | {ratio(tp, pos)} | {fp}/{neg} | {worst:.4f} |")
+        held_out, everything = totals[True], [a + b for a, b in zip(totals[True], totals[False], strict=True)]
+        lines.append(f"| {floor:g} | " + " | ".join(cells) + f" | {ratio(held_out[0], held_out[1])} | "
+                     f"{held_out[2]}/{held_out[3]} | {ratio(everything[0], everything[1])} | "
+                     f"{everything[2]}/{everything[3]} | {worst:.4f} |")
+    trained = [s for s in sets if s.trained]
+    lines += ["", *miss_profile(trained, held, records, ALONE_FLOOR),
+              "", *false_alarm_profile(trained, held, records, ALONE_FLOOR)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+LOGIT_BANDS = ((-math.inf, 0.0), (0.0, 3.0), (3.0, math.inf))  # the model: against, leaning, sure
+
+
+def miss_profile(sets: list[EvalSet], held: dict[str, object], records: dict[str, list], floor: float) -> list[str]:
+    """Held-out misses at ``floor`` by what the detector saw: whether any rule found something, and
+    how far the held-out model leaned (its best window's logit). Where the floor of a word model is."""
+    header = ["| set | misses | no rule finding: logit < 0 | 0 to 3 | 3 or more "
+              "| a rule's finding: logit < 0 | 0 to 3 | 3 or more |", "|---|---:|" + "---:|" * 6]
+    rows, total = [], [0] * 7
+    for eval_set in sets:
+        weights = held[eval_set.name].weights  # type: ignore[attr-defined]
+        counts = [0] * 7
+        for record in records[eval_set.name]:
+            label, score, logit = record
+            if label and _reason(record, weights, floor) is None:
+                band = next(i for i, (low, high) in enumerate(LOGIT_BANDS) if low <= logit < high)
+                counts[0] += 1
+                counts[1 + band + (3 if score > 0 else 0)] += 1
+        total = [a + b for a, b in zip(total, counts, strict=True)]
+        if counts[0]:
+            rows.append(f"| {eval_set.name} | " + " | ".join(map(str, counts)) + " |")
+    return [f"Held-out misses at the floor {floor:g}, by what the detector saw:", "", *header, *rows,
+            "| **all** | " + " | ".join(map(str, total)) + " |"]
+
+
+def false_alarm_profile(
+    sets: list[EvalSet], held: dict[str, object], records: dict[str, list], floor: float
+) -> list[str]:
+    """Held-out false alarms at ``floor``, by set and by what made them."""
+    lines = [f"Held-out false alarms at the floor {floor:g}, by what made them:", ""]
+    for eval_set in sets:
+        weights = held[eval_set.name].weights  # type: ignore[attr-defined]
+        reasons = [_reason(record, weights, floor) for record in records[eval_set.name] if not record[0]]
+        counted = sorted((reasons.count(r), r) for r in set(reasons) if r)
+        if counted:
+            lines.append(f"- {eval_set.name}, {sum(n for n, _ in counted)} of {len(reasons)}: "
+                         + "; ".join(f"{reason} {n}" for n, reason in reversed(counted)))
+    return lines
 
 
 def row(outcome: Outcome) -> str:
