@@ -97,7 +97,8 @@ from _local_import import REPO, use_local_ringfence
 
 use_local_ringfence()
 
-from ringfence.detect.injection import InjectionDetector  # noqa: E402
+from ringfence.detect.injection import INJECTION_THRESHOLD, InjectionDetector, _score_with  # noqa: E402
+from ringfence.detect.injection_model import LEAN  # noqa: E402
 
 SEED = 20261128
 # The standard library's texts of the python-docs and everyday sets, pinned (bench/pin_stdlib_texts.py):
@@ -842,10 +843,7 @@ def _alone(weights: object, floor: float) -> float:
 def _reason(record: tuple[int, float, float], weights: object, floor: float) -> str | None:
     """Why the detector flags one record, or None: the rules' verdict, else the model's finding, high at
     ``_alone`` (medium above ``threshold`` makes an injection with any rule's finding, low above
-    ``LEAN`` with a rule's medium one)."""
-    from ringfence.detect.injection import INJECTION_THRESHOLD, _score_with  # the detector's own noisy-or
-    from ringfence.detect.injection_model import LEAN
-
+    ``LEAN`` with a rule's medium one), judged with the detector's own noisy-or."""
     _, score, logit = record
     if score >= INJECTION_THRESHOLD:
         return "the rules"
